@@ -85,17 +85,6 @@ class Settings:
     web_dir: Path = REPO_ROOT / "frontends" / "web"
     log_level: str = "INFO"
 
-    def __post_init__(self) -> None:
-        if self.home is not None:
-            home = Path(self.home)
-            for name, sub in (
-                ("data_dir", "data"),
-                ("config_dir", "config"),
-                ("cache_dir", "cache"),
-                ("runtime_dir", "run"),
-            ):
-                object.__setattr__(self, name, home / sub)
-
     # ----------------------------------------------------------------- derived paths
     @property
     def socket_path(self) -> Path:
@@ -160,6 +149,10 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+#: Where each dir goes under ``LUMINA_HOME`` (an explicit ``LUMINA_<DIR>`` still wins).
+HOME_LAYOUT = {"data_dir": "data", "config_dir": "config", "cache_dir": "cache", "runtime_dir": "run"}
+
+
 def _coerce(raw: Any, annotation: Any) -> Any:
     text = str(annotation)
     if "bool" in text:
@@ -183,7 +176,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
 
     home = env.get("LUMINA_HOME")
     if home:
-        values["home"] = Path(home).expanduser()
+        root = Path(home).expanduser()
+        values["home"] = root
+        for name, sub in HOME_LAYOUT.items():
+            values[name] = root / sub
     probe = Settings(**values)
     config_file = Path(env.get("LUMINA_CONFIG_FILE") or probe.config_dir / "lumina.toml")
     if config_file.is_file():
