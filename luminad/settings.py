@@ -150,7 +150,12 @@ class Settings:
 
 
 #: Where each dir goes under ``LUMINA_HOME`` (an explicit ``LUMINA_<DIR>`` still wins).
-HOME_LAYOUT = {"data_dir": "data", "config_dir": "config", "cache_dir": "cache", "runtime_dir": "run"}
+HOME_LAYOUT = {
+    "data_dir": "data",
+    "config_dir": "config",
+    "cache_dir": "cache",
+    "runtime_dir": "run",
+}
 
 
 def _coerce(raw: Any, annotation: Any) -> Any:
