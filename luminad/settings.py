@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -27,6 +28,13 @@ def _bool(value: str | bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _runtime_dir() -> Path:
+    """platformdirs' runtime dir, without its warning when XDG_RUNTIME_DIR is unset."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Path(platformdirs.user_runtime_dir(APP_NAME, ensure_exists=False))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Every setting of luminad. Field names map to ``LUMINA_<NAME>`` env vars and TOML keys."""
@@ -36,9 +44,7 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
     config_dir: Path = field(default_factory=lambda: Path(platformdirs.user_config_dir(APP_NAME)))
     cache_dir: Path = field(default_factory=lambda: Path(platformdirs.user_cache_dir(APP_NAME)))
-    runtime_dir: Path = field(
-        default_factory=lambda: Path(platformdirs.user_runtime_dir(APP_NAME, ensure_exists=False))
-    )
+    runtime_dir: Path = field(default_factory=lambda: _runtime_dir())
 
     #: TCP listener. A non-loopback host is refused unless ``allow_lan`` is set.
     host: str = "127.0.0.1"
