@@ -1,0 +1,494 @@
+// Lumina's web page: wires the session client, microphone, player and panels together.
+// The only contract it relies on is PROTOCOL.md. Test hooks live on `window.lumina`.
+
+import { api } from "./api.js";
+import { SessionClient, sessionUrl } from "./protocol.js";
+import { Microphone, MicUnavailable, hasMicrophone } from "./mic.js";
+import { Player } from "./player.js";
+import { EnergyVad } from "./vad.js";
+import { $ } from "./ui/dom.js";
+import { Transcript } from "./ui/conversation.js";
+import { Banners, toast, setConnection, renderHealth, setInternet } from "./ui/status.js";
+import { LatencyPanel } from "./ui/latency.js";
+import { MemoryPanel } from "./ui/memories.js";
+import { AvatarPicker } from "./ui/avatars.js";
+
+const FRAME_MS = 40;
+const PREROLL_FRAMES = Math.ceil(320 / FRAME_MS);
+const STORE = { conversation: "lumina.conversation_id", avatar: "lumina.avatar_id" };
+const NO_MIC = { title: "No microphone:", text: "allow access or type.", action: "Allow the microphone for this page, or type your message below." };
+
+const ctx = new AudioContext({ latencyHint: "interactive" });
+const banners = new Banners($("banners"));
+const transcript = new Transcript($("transcript"));
+const latency = new LatencyPanel();
+const client = new SessionClient(sessionUrl());
+const vad = new EnergyVad({ frameMs: FRAME_MS });
+
+const state = {
+  ready: false,
+  conversationId: localStorage.getItem(STORE.conversation),
+  avatarId: localStorage.getItem(STORE.avatar),
+  mode: "ptt",
+  capturing: null,          // null | "ptt" | "vad"
+  utteranceFrames: 0,
+  preroll: [],
+  replyInFlight: false,
+  turnIds: new Set(),       // turn ids of the reply in flight
+  cancelledTurns: new Set(),
+  lastActivity: 0,
+  reconnectDelay: 500,
+  reconnectTimer: null,
+  micReady: false,
+  log: { partials: [], finals: [], deltas: 0, done: [], cancelled: [], errors: [], chunks: 0, timings: [], cancels: [], vad: [] },
+};
+
+const player = new Player(ctx, { onStateChange: () => render() });
+const mic = new Microphone(ctx, { frameMs: FRAME_MS, onFrame });
+
+const avatars = new AvatarPicker({
+  onChange(avatar) {
+    state.avatarId = avatar.id;
+    localStorage.setItem(STORE.avatar, avatar.id);
+    newConversation();
+  },
+});
+const memories = new MemoryPanel({
+  onForgotten() {
+    localStorage.removeItem(STORE.conversation);
+    state.conversationId = null;
+    transcript.clear();
+    connect();
+  },
+});
+
+// ------------------------------------------------------------------ session
+function connect() {
+  clearTimeout(state.reconnectTimer);
+  state.ready = false;
+  setConnection("connecting", "Connecting…");
+  const hello = { sample_rate: Math.round(ctx.sampleRate), tts: true };
+  if (state.conversationId) hello.conversation_id = state.conversationId;
+  if (state.avatarId) hello.avatar_id = state.avatarId;
+  client.connect(hello);
+}
+
+function scheduleReconnect() {
+  clearTimeout(state.reconnectTimer);
+  state.reconnectTimer = setTimeout(connect, state.reconnectDelay);
+  state.reconnectDelay = Math.min(state.reconnectDelay * 2, 10000);
+}
+
+function newConversation() {
+  localStorage.removeItem(STORE.conversation);
+  state.conversationId = null;
+  interrupt("user");
+  transcript.clear();
+  connect();
+}
+
+client.on("message", () => { state.lastActivity = performance.now(); });
+
+client.on("ready", (msg) => {
+  state.ready = true;
+  state.reconnectDelay = 500;
+  state.conversationId = msg.conversation_id;
+  localStorage.setItem(STORE.conversation, msg.conversation_id);
+  banners.clear("auth");
+  banners.clear("offline");
+  setConnection("connected", "Connected");
+  transcript.assistantName = (msg.avatar && msg.avatar.name) || "Lumina";
+  $("empty-avatar-name").textContent = transcript.assistantName;
+  transcript.replay(msg.history);
+  avatars.setCurrent(msg.avatar);
+  if (msg.health) renderHealth(msg.health, banners);
+  setInternet(Boolean(msg.internet));
+  render();
+});
+
+client.on("vad", (msg) => { state.log.vad.push(msg.state); });
+
+client.on("partial_transcript", (msg) => {
+  state.log.partials.push(msg.text);
+  if (msg.text) transcript.partial(msg.turn_id, msg.text);
+});
+
+client.on("final_transcript", (msg) => {
+  state.log.finals.push(msg.text);
+  if (!msg.text) { transcript.dropPartial(msg.turn_id); return; }
+  transcript.final(msg.turn_id, msg.text);
+  state.replyInFlight = true;
+  state.turnIds.add(msg.turn_id);
+  render();
+});
+
+client.on("assistant_delta", (msg) => {
+  if (state.cancelledTurns.has(msg.turn_id)) return;
+  state.log.deltas += 1;
+  state.turnIds.add(msg.turn_id);
+  transcript.delta(msg.turn_id, msg.text);
+});
+
+client.on("audio", ({ header, pcm }) => {
+  if (state.cancelledTurns.has(header.turn_id)) return;
+  state.log.chunks += 1;
+  state.turnIds.add(header.turn_id);
+  player.enqueue(header.turn_id, pcm, header.sample_rate);
+  render();
+});
+
+client.on("assistant_done", (msg) => {
+  if (state.cancelledTurns.has(msg.turn_id)) return;
+  state.log.done.push(msg.text);
+  transcript.done(msg.turn_id, msg.text, msg.sources);
+  state.replyInFlight = false;
+  state.turnIds.clear();
+  player.drain();
+  render();
+});
+
+client.on("turn_timing", (msg) => {
+  state.log.timings.push(msg);
+  latency.setLast(msg);
+  refreshLatency();
+});
+
+client.on("cancelled", (msg) => {
+  state.log.cancelled.push(msg);
+  state.cancelledTurns.add(msg.turn_id);
+  if (player.turnId === msg.turn_id) player.stop();
+  transcript.interrupted(msg.turn_id, msg.heard_text);
+  state.replyInFlight = false;
+  state.turnIds.clear();
+  render();
+});
+
+client.on("memory_written", (msg) => {
+  toast(`Remembered: ${msg.text}`);
+  memories.refresh();
+});
+
+client.on("error", (msg) => {
+  state.log.errors.push(msg);
+  if (msg.code === "conversation_not_found" && !state.ready) {
+    localStorage.removeItem(STORE.conversation);
+    state.conversationId = null;
+    connect();
+    return;
+  }
+  if (msg.code === "avatar_not_found" && !state.ready) {
+    localStorage.removeItem(STORE.avatar);
+    state.avatarId = null;
+    connect();
+    return;
+  }
+  if (msg.code === "internet_disabled") setInternet(false);
+  if (msg.turn_id) transcript.failed(msg.turn_id);
+  if (msg.turn_id || msg.code.endsWith("_unavailable") || msg.code === "model_missing") {
+    state.replyInFlight = false;
+    state.turnIds.clear();
+  }
+  toast(msg.action ? `${msg.message} — ${msg.action}` : msg.message, { level: "error", timeout: 8000 });
+  render();
+});
+
+client.on("close", async ({ code }) => {
+  state.ready = false;
+  player.stop();
+  state.replyInFlight = false;
+  render();
+  if (code === 4401 || code === 4403 || code === 1008) {
+    showSignIn();
+    return;
+  }
+  setConnection("reconnecting", "Reconnecting…");
+  // A refused handshake looks like 1006 to a page: ask HTTP whether we are signed in.
+  try {
+    await api.health();
+  } catch (err) {
+    if (err.status === 401 || err.status === 403) { showSignIn(); return; }
+    if (err.status === 0) {
+      setConnection("offline", "Offline");
+      banners.set("offline", { level: "error", title: "Lumina is not running.", text: "Start it with luminad serve; this page reconnects by itself." });
+    }
+  }
+  scheduleReconnect();
+});
+
+function showSignIn() {
+  setConnection("offline", "Signed out");
+  banners.set("auth", {
+    level: "error",
+    title: "Not signed in.",
+    text: "Open this page with the link that `lumina open` prints (it carries your token).",
+  });
+}
+
+// ------------------------------------------------------------------ voice
+function onFrame(pcm, rms) {
+  $("talk").style.setProperty("--level", Math.min(1, Math.max(0, (EnergyVad.toDb(rms) + 60) / 50)).toFixed(2));
+  if (state.capturing === "ptt") {
+    sendFrame(pcm);
+    return;
+  }
+  if (state.mode !== "handsfree") return;
+  const edge = vad.update(rms, { echoGuard: player.active });
+  if (state.capturing === "vad") {
+    sendFrame(pcm);
+    if (edge === "end") endCapture();
+    return;
+  }
+  state.preroll.push(pcm);
+  if (state.preroll.length > PREROLL_FRAMES) state.preroll.shift();
+  if (edge === "start") {
+    startCapture("vad");
+    for (const frame of state.preroll.splice(0)) sendFrame(frame);
+  }
+}
+
+function sendFrame(pcm) {
+  if (client.sendAudio(pcm)) state.utteranceFrames += 1;
+}
+
+function startCapture(source) {
+  if (state.capturing) return;
+  interrupt("barge_in");
+  state.capturing = source;
+  state.utteranceFrames = 0;
+  render();
+}
+
+function endCapture() {
+  if (!state.capturing) return;
+  const sent = state.utteranceFrames > 0;
+  state.capturing = null;
+  state.utteranceFrames = 0;
+  if (sent && client.send({ type: "end" })) {
+    state.replyInFlight = true;
+    state.lastActivity = performance.now();
+  }
+  render();
+}
+
+/** Barge-in / stop: silence playback at once and cancel the turn in flight. */
+function interrupt(reason) {
+  const playing = player.active;
+  if (!playing && !state.replyInFlight) return false;
+  player.stop();
+  for (const id of state.turnIds) state.cancelledTurns.add(id);
+  if (player.turnId) state.cancelledTurns.add(player.turnId);
+  for (const id of state.turnIds) transcript.interrupted(id);
+  state.turnIds.clear();
+  state.replyInFlight = false;
+  state.log.cancels.push(reason);
+  client.send({ type: "cancel", reason });
+  render();
+  return true;
+}
+
+async function ensureMic() {
+  resumeAudio();
+  if (mic.active) return true;
+  try {
+    await mic.start();
+    state.micReady = true;
+    banners.clear("mic");
+    $("talk").classList.remove("unavailable");
+    return true;
+  } catch (err) {
+    state.micReady = false;
+    const denied = err instanceof MicUnavailable && err.kind === "denied";
+    banners.set("mic", { level: "warning", ...NO_MIC, action: denied ? NO_MIC.action : `${err.message}. You can type instead.` });
+    $("talk").classList.add("unavailable");
+    return false;
+  }
+}
+
+async function pttDown() {
+  if (state.capturing === "ptt") return;
+  interrupt("barge_in");
+  state.capturing = "ptt";        // frames are sent as soon as the microphone opens
+  state.utteranceFrames = 0;
+  render();
+  if (!(await ensureMic())) { state.capturing = null; render(); }
+}
+
+function pttUp() {
+  if (state.capturing === "ptt") endCapture();
+}
+
+async function setMode(mode) {
+  if (mode === state.mode) return;
+  if (state.capturing === "vad") endCapture();
+  state.mode = mode;
+  vad.reset();
+  state.preroll = [];
+  render();
+  if (mode === "handsfree" && !(await ensureMic())) {
+    state.mode = "ptt";
+    render();
+  }
+}
+
+function resumeAudio() {
+  if (ctx.state === "suspended") ctx.resume().catch(() => {});
+}
+
+// ------------------------------------------------------------------ text, panels
+function sendText(text) {
+  text = text.trim();
+  if (!text) return false;
+  resumeAudio();
+  if (!state.ready) { toast("Not connected yet", { level: "error" }); return false; }
+  interrupt("user");
+  if (!client.send({ type: "text", text })) return false;
+  transcript.typed(text);
+  state.replyInFlight = true;
+  state.lastActivity = performance.now();
+  render();
+  return true;
+}
+
+async function refreshHealth() {
+  try {
+    const health = await api.health();
+    renderHealth(health, banners);
+    return health;
+  } catch (err) {
+    if (err.status === 401 || err.status === 403) showSignIn();
+    return null;
+  }
+}
+
+async function refreshLatency() {
+  try { latency.setMetrics(await api.latency()); } catch { /* panel keeps the last numbers */ }
+}
+
+// ------------------------------------------------------------------ rendering
+function currentState() {
+  if (!state.ready) return "offline";
+  if (state.capturing) return "listening";
+  if (player.playing) return "speaking";
+  if (state.replyInFlight || player.active) return "thinking";
+  return "idle";
+}
+
+const STATE_LABEL = { offline: "Offline", idle: "Ready", listening: "Listening…", thinking: "Thinking…", speaking: "Speaking…" };
+
+function render() {
+  const s = currentState();
+  const pill = $("state-pill");
+  pill.dataset.state = s;
+  pill.textContent = STATE_LABEL[s];
+  document.body.dataset.state = s;
+  document.body.dataset.mode = state.mode;
+  $("stop").disabled = !(player.active || state.replyInFlight);
+  $("talk").classList.toggle("active", state.capturing !== null);
+  $("talk").setAttribute("aria-pressed", String(state.capturing !== null));
+  $("mode-ptt").setAttribute("aria-checked", String(state.mode === "ptt"));
+  $("mode-handsfree").setAttribute("aria-checked", String(state.mode === "handsfree"));
+  let hint;
+  if (s === "speaking") hint = "Speak or press Stop to interrupt";
+  else if (s === "listening") hint = state.capturing === "ptt" ? "Release to send" : "Listening — pause to send";
+  else if (state.mode === "handsfree") hint = "Hands-free: just start talking";
+  else hint = "Hold Space or the button to talk";
+  $("voice-hint").textContent = hint;
+}
+
+// ------------------------------------------------------------------ events
+const talk = $("talk");
+talk.addEventListener("pointerdown", (event) => { event.preventDefault(); talk.setPointerCapture(event.pointerId); pttDown(); });
+for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) talk.addEventListener(type, pttUp);
+talk.addEventListener("keydown", (event) => { if (event.key === "Enter") event.preventDefault(); });
+
+function typingTarget(target) {
+  return target instanceof HTMLElement && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+}
+window.addEventListener("keydown", (event) => {
+  resumeAudio();
+  if (event.code !== "Space" || typingTarget(event.target) || $("forget-dialog").open) return;
+  event.preventDefault();
+  if (!event.repeat) pttDown();
+});
+window.addEventListener("keyup", (event) => {
+  if (event.code !== "Space" || typingTarget(event.target) || $("forget-dialog").open) return;
+  event.preventDefault();
+  pttUp();
+});
+window.addEventListener("pointerdown", resumeAudio, { capture: true });
+window.addEventListener("blur", pttUp);
+
+$("stop").addEventListener("click", () => interrupt("user"));
+$("mode-ptt").addEventListener("click", () => setMode("ptt"));
+$("mode-handsfree").addEventListener("click", () => setMode("handsfree"));
+$("new-conversation").addEventListener("click", newConversation);
+$("text-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = $("text-input");
+  if (sendText(input.value)) input.value = "";
+});
+$("internet-toggle").addEventListener("change", (event) => {
+  const on = event.target.checked;
+  if (!client.send({ type: "config", internet: on })) { setInternet(!on); return; }
+  setInternet(on);
+  toast(on ? "Internet mode on: web search may be used" : "Internet mode off", { level: on ? "warning" : "info" });
+});
+$("internet-off").addEventListener("click", () => {
+  client.send({ type: "config", internet: false });
+  setInternet(false);
+});
+
+setInterval(() => {
+  if (client.isOpen) client.send({ type: "ping" });
+}, 20000);
+setInterval(() => {
+  // a turn that never got an answer (e.g. nothing was heard) must not leave the page "thinking"
+  if (state.replyInFlight && !player.active && performance.now() - state.lastActivity > 20000) {
+    state.replyInFlight = false;
+    render();
+  }
+}, 1000);
+
+// ------------------------------------------------------------------ test hooks
+window.lumina = {
+  get state() { return currentState(); },
+  get ready() { return state.ready; },
+  get playedSamples() { return player.playedSamples; },
+  get playing() { return player.playing; },
+  get sampleRate() { return ctx.sampleRate; },
+  get audioState() { return ctx.state; },
+  get conversationId() { return state.conversationId; },
+  get mode() { return state.mode; },
+  get micReady() { return state.micReady; },
+  get stats() { return client.stats; },
+  get log() { return state.log; },
+  get stops() { return player.stops; },
+  interrupt,
+  sendText,
+  setMode,
+  newConversation,
+};
+
+// ------------------------------------------------------------------ start
+async function start() {
+  render();
+  latency.render();
+  connect();
+  const health = await refreshHealth();
+  if (!(await hasMicrophone())) {
+    banners.set("mic", NO_MIC);
+    $("talk").classList.add("unavailable");
+  }
+  avatars.load();
+  memories.refresh();
+  refreshLatency();
+  const poll = () => setTimeout(async () => {
+    const h = await refreshHealth();
+    poll.delay = h && h.status === "loading" ? 3000 : 30000;
+    poll();
+  }, poll.delay);
+  poll.delay = health && health.status === "loading" ? 3000 : 30000;
+  poll();
+}
+
+start();
