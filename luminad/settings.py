@@ -168,7 +168,7 @@ def _coerce(raw: Any, annotation: Any) -> Any:
     text = str(annotation)
     if "bool" in text:
         return _bool(raw)
-    if text.startswith("int"):
+    if annotation is int or text.startswith("int"):
         return int(raw)
     if "tuple" in text:
         if isinstance(raw, str):

@@ -1,0 +1,344 @@
+"""``luminad serve``: one app, two listeners (a 0600 Unix socket and loopback TCP), uvicorn.
+
+Order of events: refuse a non-loopback host (unless ``allow_lan``), create the token, bind both
+sockets, start both uvicorn servers (health answers ``loading``), load the engines and open the
+core (progress on stderr), then print exactly one line on stdout::
+
+    luminad ready: unix=<path> http=<url>
+
+SIGTERM/SIGINT stop accepting, let requests in flight finish (their writes are committed before
+they are acknowledged), close voice sessions, then close the core. Logs carry ids, types and
+timings only: no access log (query strings may carry search text or the token).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from luminad import errors
+from luminad.api.app import Runtime, create_app
+from luminad.api.security import (
+    SecurityGate,
+    SecurityPolicy,
+    load_or_create_token,
+    peer_allowed,
+)
+from luminad.protocol import MAX_FRAME_BYTES
+from luminad.settings import Settings
+
+if TYPE_CHECKING:
+    from luminad.api.security import ASGIApp
+    from luminad.app import Lumina
+    from luminad.providers.registry import Engines
+
+log = logging.getLogger("luminad.server")
+T = TypeVar("T")
+
+#: Longest Unix socket path the kernel takes (sun_path is 108 bytes on Linux, 104 on macOS).
+MAX_SOCKET_PATH = 103
+#: WebSocket frames up to this size are read (and answered ``frame_too_large`` above 64 KiB);
+#: bigger ones close the connection (1009).
+WS_READ_LIMIT = 16 * MAX_FRAME_BYTES
+GRACEFUL_TIMEOUT_S = 15
+
+
+class StartupError(Exception):
+    """A reason ``luminad serve`` cannot start, said in one sentence."""
+
+
+# ---------------------------------------------------------------------------- listeners
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_host(settings: Settings) -> None:
+    if not is_loopback(settings.host) and not settings.allow_lan:
+        raise StartupError(
+            f"Refusing to listen on {settings.host}: it is not a loopback address. "
+            "Set LUMINA_ALLOW_LAN=1 if you really want Lumina reachable from your network."
+        )
+
+
+def bind_unix(path: Path) -> socket.socket:
+    """A listening Unix socket at ``path``, mode 0600 from the start (umask while binding)."""
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+        raise StartupError(
+            f"The socket path {path} is too long for a Unix socket; set LUMINA_RUNTIME_DIR "
+            "to a shorter directory."
+        )
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.exists() or path.is_symlink():
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.settimeout(1.0)
+            probe.connect(str(path))
+        except OSError:
+            path.unlink()  # stale socket of a daemon that died
+        else:
+            raise StartupError(f"luminad is already running (its socket {path} answers).")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        sock.bind(str(path))
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def bind_tcp(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"Port {port} on {host} is taken (is luminad already running?); "
+                "set LUMINA_PORT to another port."
+            ) from None
+        raise StartupError(f"Cannot listen on {host}:{port}: {exc.strerror}.") from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+class PeerCheckedH11(H11Protocol):
+    """HTTP on the Unix socket: drops connections from any other user (SO_PEERCRED)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if not peer_allowed(transport.get_extra_info("socket")):
+            log.warning("refused a Unix-socket connection from another user")
+            transport.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn.Server without its own signal handling (we run two and handle signals once)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _config(app: Any, *, http: Any) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        http=http,
+        ws="websockets-sansio",
+        lifespan="off",
+        access_log=False,
+        log_config=None,
+        proxy_headers=False,
+        server_header=False,
+        ws_max_size=WS_READ_LIMIT,
+        ws_per_message_deflate=False,
+        timeout_graceful_shutdown=GRACEFUL_TIMEOUT_S,
+    )
+
+
+# ---------------------------------------------------------------------------- loading
+class ConsoleProgress:
+    """Model-loading progress on stderr (rich when a terminal, plain lines otherwise)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.started = time.perf_counter()
+        from rich.console import Console
+
+        self.console = Console(stderr=True, highlight=False)
+
+    def __call__(self, stage: str, fraction: float | None, message: str) -> None:
+        self.runtime.stage = stage
+        pct = f" {fraction * 100:3.0f}%" if fraction is not None else ""
+        elapsed = time.perf_counter() - self.started
+        line = f"loading {stage}{pct} {message} ({elapsed:.1f} s)"
+        if self.console.is_terminal:
+            self.console.print(f"[cyan]{line}[/cyan]")
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+
+def load_runtime(
+    settings: Settings, progress: Callable[[str, float | None, str], None]
+) -> tuple[Lumina, Engines]:
+    """Load the engines, then open the core with their embedder (sync, heavy)."""
+    from luminad.app import open_lumina
+    from luminad.providers.registry import load_engines
+
+    engines = load_engines(settings, progress)
+    progress("store", None, "opening the event store")
+    lumina = open_lumina(settings, engines.embedder)
+    progress("store", 1.0, "event store open")
+    return lumina, engines
+
+
+def _in_thread(fn: Callable[[], T]) -> asyncio.Future[T]:
+    """Run ``fn`` in a daemon thread (so a SIGTERM during loading does not wait for it)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def _run() -> None:
+        try:
+            result = fn()
+        except BaseException as exc:
+            loop.call_soon_threadsafe(_settle, future, None, exc)
+        else:
+            loop.call_soon_threadsafe(_settle, future, result, None)
+
+    threading.Thread(target=_run, name="luminad-load", daemon=True).start()
+    return future
+
+
+def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+# ---------------------------------------------------------------------------- serve
+async def _serve(
+    settings: Settings,
+    loader: Callable[[Settings, Callable[[str, float | None, str], None]], tuple[Any, Any]],
+) -> int:
+    check_host(settings)
+    settings.ensure_dirs()
+    token = load_or_create_token(settings.token_path)
+    unix_sock = bind_unix(settings.socket_path)
+    try:
+        tcp_sock = bind_tcp(settings.host, settings.port)
+    except BaseException:
+        unix_sock.close()
+        settings.socket_path.unlink(missing_ok=True)
+        raise
+    port = tcp_sock.getsockname()[1]
+    settings = settings.replace(port=port)
+    policy = SecurityPolicy(settings, token)
+    runtime = Runtime(settings)
+    asgi = cast("ASGIApp", create_app(runtime, policy))
+    servers = [
+        _Server(_config(SecurityGate(asgi, policy, "unix"), http=PeerCheckedH11)),
+        _Server(_config(SecurityGate(asgi, policy, "tcp"), http="h11")),
+    ]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def _on_signal(signum: int) -> None:
+        log.info("signal %s: shutting down", signal.Signals(signum).name)
+        if stop.is_set():  # a second signal: do not wait any longer
+            for srv in servers:
+                srv.force_exit = True
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _on_signal, signum)
+
+    tasks = [
+        asyncio.create_task(servers[0].serve(sockets=[unix_sock]), name="unix"),
+        asyncio.create_task(servers[1].serve(sockets=[tcp_sock]), name="tcp"),
+    ]
+    code = 0
+    try:
+        while not all(s.started for s in servers):
+            if any(t.done() for t in tasks):
+                raise StartupError("A listener failed to start (see the log above).")
+            await asyncio.sleep(0.01)
+        log.info("listening: unix=%s http=%s (loading)", settings.socket_path, settings.http_url)
+
+        progress = ConsoleProgress(runtime)
+        loading: asyncio.Future[tuple[Any, Any]] = _in_thread(lambda: loader(settings, progress))
+        stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({loading, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if loading.done() and not stop.is_set():
+            try:
+                lumina, engines = loading.result()
+            except Exception as exc:
+                failure = (
+                    exc
+                    if isinstance(exc, errors.LuminaError)
+                    else errors.ModelMissing(f"Loading failed: {type(exc).__name__}: {exc}")
+                )
+                runtime.failure, runtime.status = failure, "failed"
+                log.error("loading failed: %s", type(exc).__name__, exc_info=exc)
+                action = f" {failure.action}" if failure.action else ""
+                print(f"luminad: could not start: {failure.message}{action}", file=sys.stderr)
+                code = 1
+            else:
+                runtime.lumina, runtime.engines, runtime.status = lumina, engines, "ready"
+                took = time.perf_counter() - progress.started
+                log.info("models loaded in %.1f s", took)
+                print(
+                    f"luminad ready: unix={settings.socket_path} http={settings.http_url}",
+                    flush=True,
+                )
+                await stopped
+        stopped.cancel()
+    finally:
+        for srv in servers:
+            srv.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        lumina_done = runtime.lumina
+        runtime.lumina, runtime.engines = None, None
+        if lumina_done is not None:
+            await asyncio.to_thread(lumina_done.close)
+        settings.socket_path.unlink(missing_ok=True)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        log.info("stopped")
+    return code
+
+
+def setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # library loggers that could echo content stay quiet
+    for name in ("httpx", "httpcore", "websockets", "uvicorn.access"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def serve(
+    settings: Settings,
+    *,
+    loader: Callable[[Settings, Callable[[str, float | None, str], None]], tuple[Any, Any]]
+    | None = None,
+) -> int:
+    """Run the daemon until SIGTERM/SIGINT; the exit code."""
+    setup_logging(settings)
+    try:
+        return asyncio.run(_serve(settings, loader or load_runtime))
+    except StartupError as exc:
+        print(f"luminad: {exc}", file=sys.stderr)
+        return 2
