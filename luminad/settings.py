@@ -126,9 +126,10 @@ class Settings:
         """The eventsourcing environment for this store setting."""
         env: dict[str, str]
         if self.store.startswith(("postgresql://", "postgres://")):
-            from urllib.parse import unquote, urlparse
+            from urllib.parse import parse_qs, unquote, urlparse
 
             url = urlparse(self.store)
+            schema = parse_qs(url.query).get("schema", ["lumina"])[0]
             env = {
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
                 "POSTGRES_DBNAME": url.path.lstrip("/") or "lumina",
@@ -136,7 +137,7 @@ class Settings:
                 "POSTGRES_PORT": str(url.port or 5432),
                 "POSTGRES_USER": unquote(url.username or "postgres"),
                 "POSTGRES_PASSWORD": unquote(url.password or ""),
-                "POSTGRES_SCHEMA": "lumina",
+                "POSTGRES_SCHEMA": schema,
             }
         else:
             env = {

@@ -1,0 +1,400 @@
+"""The application service: ``Lumina``, the only writer of events, and its read-model queries.
+
+Commands load an aggregate, call it, ``save()`` it, then catch the projections up, so a query
+right after a command sees it (read-your-writes). All methods are synchronous and thread-safe
+(one lock); async code calls them with ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+from uuid import UUID, uuid4, uuid5
+
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
+from eventsourcing.domain import Aggregate, DomainEvent
+from eventsourcing.persistence import ApplicationRecorder, Mapper
+from eventsourcing.utils import Environment, EnvType, get_topic
+
+from luminad import privacy, protocol
+from luminad.domain import (
+    BUILTIN_AVATAR_ID,
+    PROFILE_ID,
+    USER_ID,
+    Avatar,
+    Conversation,
+    Memory,
+    Profile,
+    User,
+)
+from luminad.errors import AvatarNotFound, ConversationNotFound, MemoryNotFound, NotFound
+from luminad.privacy import KeyStore, PrivateMapper, event_type
+from luminad.projections import avatars, conversations, memories, profile, timings
+from luminad.projections.runner import ReadModels
+from luminad.providers.base import ChatMessage, Embedder
+from luminad.settings import Settings
+
+A = TypeVar("A", bound=Aggregate)
+_EVENT_NS = UUID("5d7e1c2a-9b7f-4d8e-a1c3-2f6b0e9d4c55")
+TOPICS: dict[str, str] = {
+    name: get_topic(attr)
+    for agg in (Conversation, Memory, Avatar, Profile, User)
+    for name, attr in vars(agg).items()
+    if isinstance(attr, type) and issubclass(attr, DomainEvent)
+}
+
+
+class EventLog(Application[UUID]):
+    """The eventsourcing Application underneath :class:`Lumina`: store, mapper, repository.
+
+    (Lumina wraps it rather than subclassing it because Lumina's public ``events()`` query
+    would shadow the Application's ``events`` event store.)
+    """
+
+    name = "Lumina"
+
+    def __init__(self, env: dict[str, str], keys: KeyStore) -> None:
+        self.keys = keys
+        super().__init__(env)
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """Only what Settings derived: the process environment never configures the store."""
+        return Environment(name, dict(env or {}))
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return PrivateMapper(self.construct_transcoder(), self.keys,
+                             compressor=self.factory.compressor(), cipher=self.factory.cipher())
+
+
+class Lumina:
+    """Lumina's event-sourced application: commands write events, queries read projections."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, keys: KeyStore) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.embedder = embedder
+        env = settings.store_env()
+        if settings.store_encrypt:
+            env |= {"CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+                    "CIPHER_KEY": keys.store_cipher_key()}
+        self.log = EventLog(env, keys)
+        self.lock = threading.RLock()
+        self.read = ReadModels(settings.read_db_path, embedder)
+        self.default_avatar_id: UUID = BUILTIN_AVATAR_ID
+
+    @property
+    def recorder(self) -> ApplicationRecorder:
+        return self.log.recorder
+
+    @property
+    def repository(self) -> Repository[UUID]:
+        return self.log.repository
+
+    @property
+    def private_mapper(self) -> PrivateMapper:
+        assert isinstance(self.log.mapper, PrivateMapper)
+        return self.log.mapper
+
+    def save(self, *aggregates: Aggregate) -> None:
+        """Append the aggregates' pending events atomically (the only path to the store)."""
+        self.log.save(*aggregates)
+
+    def catch_up(self) -> int:
+        """Bring every read model up to the end of the log."""
+        with self.lock:
+            return self.read.catch_up(self.recorder, self.private_mapper)
+
+    def rebuild_projections(self) -> int:
+        """Drop every read model and replay the whole log into it; returns events read."""
+        with self.lock:
+            self.read.drop_all()
+            return self.catch_up()
+
+    def _commit(self, *aggregates: Aggregate) -> None:
+        self.log.save(*aggregates)
+        self.read.catch_up(self.recorder, self.private_mapper)
+
+    def _load(self, cls: type[A], aggregate_id: UUID, error: NotFound) -> A:
+        try:
+            aggregate: Aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise error from None
+        if not isinstance(aggregate, cls):
+            raise error
+        return aggregate
+
+    def _get_or_create(self, cls: type[A], aggregate_id: UUID) -> A:
+        try:
+            aggregate: Aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return cls()
+        assert isinstance(aggregate, cls)
+        return aggregate
+
+    def _conversation(self, conversation_id: UUID) -> Conversation:
+        error = ConversationNotFound(f"no conversation {conversation_id}")
+        if not conversations.exists(self.read.conn, str(conversation_id)):
+            raise error
+        return self._load(Conversation, conversation_id, error)
+
+    def _avatar(self, avatar_id: UUID) -> Avatar:
+        error = AvatarNotFound(f"no avatar {avatar_id}")
+        if avatars.get(self.read.conn, str(avatar_id)) is None:
+            raise error
+        return self._load(Avatar, avatar_id, error)
+
+    def ensure_builtin_avatar(self) -> None:
+        with self.lock:
+            try:
+                self.repository.get(BUILTIN_AVATAR_ID)
+            except AggregateNotFoundError:
+                self._commit(Avatar.create_builtin())
+
+    # ------------------------------------------------------------------ conversation commands
+    def start_conversation(self, avatar_id: UUID | None = None) -> UUID:
+        with self.lock:
+            avatar = self._avatar(avatar_id or self.default_avatar_id)
+            conversation = Conversation(avatar.id)
+            self._commit(conversation)
+            return conversation.id
+
+    def record_utterance(self, conversation_id: UUID, text: str, *, turn_id: UUID | None = None,
+                         source: str = "voice") -> UUID:
+        with self.lock:
+            conversation = self._conversation(conversation_id)
+            turn_id = turn_id or uuid4()
+            conversation.transcribe(turn_id, text, source)
+            self._commit(conversation)
+            return turn_id
+
+    def complete_reply(self, conversation_id: UUID, turn_id: UUID, text: str, *,
+                       sources: Sequence[protocol.Source] = (), provider: str = "") -> None:
+        with self.lock:
+            conversation = self._conversation(conversation_id)
+            conversation.complete_reply(turn_id, text,
+                                        [{"title": s.title, "url": s.url} for s in sources],
+                                        provider)
+            self._commit(conversation)
+
+    def interrupt_reply(self, conversation_id: UUID, turn_id: UUID, heard_text: str, *,
+                        reason: str = "user") -> None:
+        with self.lock:
+            conversation = self._conversation(conversation_id)
+            conversation.interrupt_reply(turn_id, heard_text, reason)
+            self._commit(conversation)
+
+    def time_turn(self, conversation_id: UUID, turn_id: UUID,
+                  timings_ms: Mapping[str, float]) -> None:
+        with self.lock:
+            conversation = self._conversation(conversation_id)
+            conversation.time_turn(turn_id, timings_ms)
+            self._commit(conversation)
+
+    # ------------------------------------------------------------------ memory commands
+    def remember(self, text: str, *, avatar_id: UUID | None = None,
+                 conversation_id: UUID | None = None, turn_id: UUID | None = None) -> UUID:
+        with self.lock:
+            if avatar_id is not None:
+                self._avatar(avatar_id)
+            if conversation_id is not None:
+                self._conversation(conversation_id)
+            memory = Memory.remember(text, avatar_id, conversation_id, turn_id)
+            self._commit(memory)
+            return memory.id
+
+    def forget_memory(self, memory_id: UUID) -> None:
+        with self.lock:
+            error = MemoryNotFound(f"no memory {memory_id}")
+            if not memories.exists(self.read.conn, str(memory_id)):
+                raise error
+            memory = self._load(Memory, memory_id, error)
+            memory.forget()
+            self._commit(memory)
+
+    # ------------------------------------------------------------------ avatar commands
+    def create_avatar(self, name: str, persona: str = "", style: str = "",
+                      voice: str = "joe") -> UUID:
+        with self.lock:
+            avatar = Avatar.create(name, persona, style, voice)
+            self._commit(avatar)
+            return avatar.id
+
+    def update_avatar(self, avatar_id: UUID, *, name: str | None = None,
+                      persona: str | None = None, style: str | None = None,
+                      voice: str | None = None) -> None:
+        with self.lock:
+            avatar = self._avatar(avatar_id)
+            if name is not None:
+                avatar.rename(name)
+            if persona is not None:
+                avatar.change_persona(persona)
+            if style is not None:
+                avatar.change_style(style)
+            if voice is not None:
+                avatar.change_voice(voice)
+            self._commit(avatar)
+
+    def delete_avatar(self, avatar_id: UUID) -> None:
+        with self.lock:
+            avatar = self._avatar(avatar_id)
+            avatar.delete()
+            self._commit(avatar)
+
+    # ------------------------------------------------------------------ profile commands
+    def set_preferred_name(self, name: str) -> None:
+        with self.lock:
+            user_profile = self._get_or_create(Profile, PROFILE_ID)
+            user_profile.set_preferred_name(name)
+            self._commit(user_profile)
+
+    def set_preference(self, key: str, value: str) -> None:
+        with self.lock:
+            user_profile = self._get_or_create(Profile, PROFILE_ID)
+            user_profile.set_preference(key, value)
+            self._commit(user_profile)
+
+    def forget_user(self) -> protocol.ForgetReceipt:
+        """Record UserForgotten, destroy the data keys, purge and compact every read model."""
+        with self.lock:
+            return privacy.forget_user(self)
+
+    def user(self) -> User:
+        """The User aggregate (created on first use)."""
+        return self._get_or_create(User, USER_ID)
+
+    # ------------------------------------------------------------------ queries
+    def get_conversation(self, conversation_id: UUID) -> protocol.Conversation:
+        with self.lock:
+            found = conversations.get(self.read.conn, str(conversation_id))
+        if found is None:
+            raise ConversationNotFound(f"no conversation {conversation_id}")
+        return found
+
+    def list_conversations(self, limit: int = 50) -> list[protocol.Conversation]:
+        with self.lock:
+            return conversations.list_recent(self.read.conn, limit)
+
+    def history_messages(self, conversation_id: UUID, limit: int = 20) -> list[ChatMessage]:
+        with self.lock:
+            if not conversations.exists(self.read.conn, str(conversation_id)):
+                raise ConversationNotFound(f"no conversation {conversation_id}")
+            return conversations.history(self.read.conn, str(conversation_id), limit)
+
+    def list_memories(self, avatar_id: UUID | None = None) -> list[protocol.Memory]:
+        with self.lock:
+            return memories.list_for(self.read.conn, _str(avatar_id))
+
+    def search_memories(self, query: str, *, avatar_id: UUID | None = None,
+                        limit: int = 10) -> list[protocol.Memory]:
+        if not query.strip():
+            return []
+        vector = self.embedder.embed([query])[0].astype("float32").tobytes()
+        with self.lock:
+            return memories.search(self.read.conn, vector, _str(avatar_id), limit)
+
+    def get_avatar(self, avatar_id: UUID) -> protocol.Avatar:
+        with self.lock:
+            found = avatars.get(self.read.conn, str(avatar_id))
+        if found is None:
+            raise AvatarNotFound(f"no avatar {avatar_id}")
+        return found
+
+    def list_avatars(self) -> list[protocol.Avatar]:
+        with self.lock:
+            return avatars.list_all(self.read.conn)
+
+    def get_profile(self) -> protocol.Profile:
+        with self.lock:
+            return profile.get(self.read.conn)
+
+    def events(self, *, after: int = 0, limit: int = 100,
+               types: Sequence[str] = ()) -> list[protocol.LoggedEvent]:
+        """The log in order, content decrypted while the key exists, ``[shredded]`` after."""
+        topics = [TOPICS[t] for t in types if t in TOPICS]
+        if types and not topics:
+            return []
+        with self.lock:
+            notes = self.recorder.select_notifications(after, limit, topics=topics,
+                                                       inclusive_of_start=False)
+            return [self._logged(n) for n in notes]
+
+    def _logged(self, note: Any) -> protocol.LoggedEvent:
+        aggregate_id = UUID(str(note.originator_id))
+        data: dict[str, Any] | str
+        at = ""
+        try:
+            state, readable = self.private_mapper.decode_state(note)
+            timestamp = state.pop("timestamp", None)
+            at = timestamp.isoformat() if hasattr(timestamp, "isoformat") else str(timestamp)
+            state.pop("originator_topic", None)
+            data = state if readable else privacy.SHREDDED
+        except Exception as e:  # shown, never a crash
+            data = {"error": f"cannot decode this event ({type(e).__name__})"}
+        return protocol.LoggedEvent(
+            position=note.id, id=str(uuid5(_EVENT_NS, f"{aggregate_id}:{note.originator_version}")),
+            type=event_type(note.topic), aggregate_id=str(aggregate_id),
+            version=note.originator_version, at=at, data=data)
+
+    def audit(self, canaries: Sequence[str] = ()) -> protocol.Audit:
+        with self.lock:
+            return privacy.audit(self, canaries)
+
+    def latency(self, window: int = 200) -> protocol.LatencyMetrics:
+        with self.lock:
+            return timings.latency(self.read.conn, window)
+
+    def store_health(self) -> protocol.EngineHealth:
+        backend = "postgresql" if self.settings.store.startswith("postgres") else "sqlite"
+        try:
+            with self.lock:
+                last = self.recorder.max_notification_id() or 0
+                position, bad = self.read.position(), self.read.bad_events()
+        except Exception as e:
+            return protocol.EngineHealth(ok=False, configured=True, reachable=False,
+                                         model=backend, detail=type(e).__name__,
+                                         action="Check the event store setting (LUMINA_STORE).")
+        return protocol.EngineHealth(
+            ok=True, configured=True, reachable=True, model=backend,
+            detail=f"{last} events; read models at {position}; {bad} undecodable events")
+
+    def close(self) -> None:
+        with self.lock:
+            self.read.close()
+            self.log.close()
+
+
+def _str(value: UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def open_lumina(settings: Settings, embedder: Embedder) -> Lumina:
+    """Make dirs and the key store, open the event store and read models, catch up, and make
+    sure the built-in avatar exists."""
+    settings.ensure_dirs()
+    keys = KeyStore.open(settings)
+    if settings.store.startswith(("postgresql://", "postgres://")):
+        _ensure_postgres_schema(settings)
+    app = Lumina(settings, embedder, keys)
+    try:
+        privacy.finish_forgetting(app)
+        app.catch_up()
+        app.ensure_builtin_avatar()
+    except BaseException:
+        app.close()
+        raise
+    return app
+
+
+def _ensure_postgres_schema(settings: Settings) -> None:
+    """eventsourcing creates tables but not the schema they live in."""
+    import psycopg
+    from psycopg import sql
+
+    env = settings.store_env()
+    with psycopg.connect(host=env["POSTGRES_HOST"], port=int(env["POSTGRES_PORT"]),
+                         dbname=env["POSTGRES_DBNAME"], user=env["POSTGRES_USER"],
+                         password=env["POSTGRES_PASSWORD"], connect_timeout=5,
+                         autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+            sql.Identifier(env["POSTGRES_SCHEMA"])))

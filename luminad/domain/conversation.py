@@ -1,0 +1,85 @@
+"""Conversation: the user's utterances and the assistant's replies, turn by turn."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from luminad.domain.errors import TurnConflict, require_text
+
+OPEN, REPLIED, INTERRUPTED = "open", "replied", "interrupted"
+MAX_UTTERANCE = 10_000
+MAX_REPLY = 50_000
+
+
+class Conversation(Aggregate):
+    """A conversation with one avatar; each turn is an utterance and at most one reply."""
+
+    @event("ConversationStarted")
+    def __init__(self, avatar_id: UUID | None) -> None:
+        self.avatar_id = avatar_id
+        self.turns: dict[UUID, str] = {}
+
+    # ------------------------------------------------------------------ commands
+    def transcribe(self, turn_id: UUID, text: str, source: str) -> None:
+        """The user said (or typed) ``text`` as a new turn."""
+        if turn_id in self.turns:
+            raise TurnConflict(f"turn {turn_id} already exists")
+        self._utterance_transcribed(turn_id, require_text(text, "utterance", limit=MAX_UTTERANCE),
+                                    source)
+
+    def complete_reply(self, turn_id: UUID, text: str, sources: Sequence[Mapping[str, str]],
+                       provider: str) -> None:
+        """The assistant finished its reply to the turn."""
+        self.check_turn_open(turn_id)
+        if len(text) > MAX_REPLY:
+            raise TurnConflict(f"reply is longer than {MAX_REPLY} characters")
+        self._reply_completed(turn_id, text, [dict(s) for s in sources], provider)
+
+    def interrupt_reply(self, turn_id: UUID, heard_text: str, reason: str) -> None:
+        """The reply stopped early; the user heard only ``heard_text``."""
+        self.check_turn_open(turn_id)
+        self._reply_interrupted(turn_id, heard_text[:MAX_REPLY], reason)
+
+    def time_turn(self, turn_id: UUID, timings_ms: Mapping[str, float]) -> None:
+        """Latency of the turn's stages, in milliseconds."""
+        self.check_turn_exists(turn_id)
+        clean: dict[str, float] = {}
+        for key, value in timings_ms.items():
+            ms = float(value)
+            if not math.isfinite(ms) or ms < 0:
+                raise TurnConflict(f"timing {key} must be a finite, non-negative number")
+            clean[str(key)] = ms
+        self._turn_timed(turn_id, clean)
+
+    # ------------------------------------------------------------------ invariants
+    def check_turn_exists(self, turn_id: UUID) -> None:
+        if turn_id not in self.turns:
+            raise TurnConflict(f"turn {turn_id} is not part of this conversation")
+
+    def check_turn_open(self, turn_id: UUID) -> None:
+        self.check_turn_exists(turn_id)
+        if self.turns[turn_id] != OPEN:
+            raise TurnConflict(f"turn {turn_id} already has a reply ({self.turns[turn_id]})")
+
+    # ------------------------------------------------------------------ events
+    @event("UtteranceTranscribed")
+    def _utterance_transcribed(self, turn_id: UUID, text: str, source: str) -> None:
+        self.turns[turn_id] = OPEN
+
+    @event("ReplyCompleted")
+    def _reply_completed(self, turn_id: UUID, text: str, sources: list[dict[str, Any]],
+                         provider: str) -> None:
+        self.turns[turn_id] = REPLIED
+
+    @event("ReplyInterrupted")
+    def _reply_interrupted(self, turn_id: UUID, heard_text: str, reason: str) -> None:
+        self.turns[turn_id] = INTERRUPTED
+
+    @event("TurnTimed")
+    def _turn_timed(self, turn_id: UUID, timings_ms: dict[str, float]) -> None:
+        pass

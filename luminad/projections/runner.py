@@ -1,0 +1,187 @@
+"""Runs the projections: migrations, catch-up by polling the notification log, rebuild.
+
+eventsourcing's ProjectionRunner refuses SQLite (no subscriptions), so :class:`ReadModels`
+polls ``select_notifications`` after its tracking position. Each batch is applied in one
+SQLite transaction that also moves every projection's tracking row, so a crash at any moment
+leaves rows and positions in step: catch-up resumes with no gap and no duplicate. An event that
+cannot be decoded or applied is recorded in ``bad_events`` and skipped, never a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, Notification
+
+from luminad.privacy import PrivateMapper, event_type
+from luminad.projections.avatars import Avatars
+from luminad.projections.base import USER_FORGOTTEN, Fact, Projection
+from luminad.projections.conversations import Conversations
+from luminad.projections.memories import Memories
+from luminad.projections.profile import ProfileView
+from luminad.projections.timings import Timings
+from luminad.providers.base import Embedder
+from luminad.settings import REPO_ROOT, Settings
+from luminad.sqlite import compact, connect
+
+log = logging.getLogger(__name__)
+MIGRATIONS_DIR = REPO_ROOT / "migrations"
+BATCH = 1000
+
+
+def migrate(conn: sqlite3.Connection, directory: Path = MIGRATIONS_DIR) -> int:
+    """Apply every ``NNNN_*.sql`` newer than the ``schema_version``; returns the version."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    version = int(row[0] or 0)
+    for path in sorted(directory.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+        number = int(path.name[:4])
+        if number > version:
+            conn.executescript(f"BEGIN;\n{path.read_text()}\n"
+                               f"INSERT INTO schema_version VALUES ({number});\nCOMMIT;")
+            version = number
+    return version
+
+
+def to_fact(mapper: PrivateMapper, note: Notification) -> Fact:
+    """Decode one notification (raises on corrupt, unknown or un-upcastable events)."""
+    state: dict[str, Any] = dict(vars(mapper.to_domain_event(note)))
+    timestamp = state.pop("timestamp")
+    for key in ("originator_id", "originator_version", "originator_topic"):
+        state.pop(key, None)
+    if not isinstance(timestamp, datetime):
+        raise TypeError("event timestamp is not a datetime")
+    return Fact(position=note.id, type=event_type(note.topic),
+                aggregate_id=UUID(str(note.originator_id)), version=note.originator_version,
+                at=timestamp.isoformat(), data=state)
+
+
+class ReadModels:
+    """Every read model in one SQLite file (``settings.read_db_path``)."""
+
+    def __init__(self, path: Path, embedder: Embedder) -> None:
+        self.path = path
+        self.conn = connect(path)
+        migrate(self.conn)
+        self.projections: list[Projection] = [Conversations(), Memories(embedder), Avatars(),
+                                              ProfileView(), Timings()]
+        self.conn.executemany("INSERT OR IGNORE INTO tracking VALUES (?, 0)",
+                              [(p.name,) for p in self.projections])
+
+    def positions(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT projection, position FROM tracking").fetchall())
+
+    def position(self) -> int:
+        """The log position every projection has reached."""
+        return min(self.positions().get(p.name, 0) for p in self.projections)
+
+    def bad_events(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM bad_events").fetchone()[0])
+
+    def catch_up(self, recorder: ApplicationRecorder, mapper: PrivateMapper) -> int:
+        """Apply every event after the tracking positions; returns how many were read."""
+        seen = 0
+        while True:
+            positions = self.positions()
+            start = min(positions.get(p.name, 0) for p in self.projections)
+            notes = recorder.select_notifications(start, BATCH, inclusive_of_start=False)
+            if not notes:
+                return seen
+            self._apply_batch(notes, mapper, positions)
+            seen += len(notes)
+
+    def _apply_batch(self, notes: list[Notification] | Any, mapper: PrivateMapper,
+                     positions: dict[str, int]) -> None:
+        facts: list[Fact] = []
+        bad: list[tuple[int, str, str]] = []
+        for note in notes:
+            try:
+                facts.append(to_fact(mapper, note))
+            except Exception as e:  # bad data never stops replay
+                bad.append((note.id, event_type(note.topic), type(e).__name__))
+        for projection in self.projections:
+            projection.prepare([f for f in facts if f.type in projection.handles])
+        last = notes[-1].id
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for projection in self.projections:
+                done = positions.get(projection.name, 0)
+                for fact in facts:
+                    if fact.position > done:
+                        self._apply_one(projection, fact, bad)
+                conn.execute("UPDATE tracking SET position = ? WHERE projection = ?",
+                             (last, projection.name))
+            conn.executemany("INSERT OR IGNORE INTO bad_events VALUES (?, ?, ?)", bad)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if bad:
+            log.warning("skipped %d undecodable event(s) at positions %s", len(bad),
+                        [b[0] for b in bad][:10])
+
+    def _apply_one(self, projection: Projection, fact: Fact,
+                   bad: list[tuple[int, str, str]]) -> None:
+        if fact.type != USER_FORGOTTEN and fact.type not in projection.handles:
+            return
+        self.conn.execute("SAVEPOINT fact")
+        try:
+            if fact.type == USER_FORGOTTEN:
+                projection.purge(self.conn)
+            else:
+                projection.apply(self.conn, fact)
+        except Exception as e:
+            self.conn.execute("ROLLBACK TO fact")
+            bad.append((fact.position, fact.type, f"{projection.name}: {type(e).__name__}"))
+        self.conn.execute("RELEASE fact")
+
+    def user_rows(self, before: int | None = None) -> int:
+        """Rows of user data in every read model (written before log position ``before``)."""
+        return sum(p.user_rows(self.conn, before) for p in self.projections)
+
+    def orphan_vectors(self) -> int:
+        """Vectors whose memory row is gone (must be 0: deleting a memory deletes its vector)."""
+        return int(self.conn.execute(
+            "SELECT COUNT(*) FROM memory_vectors WHERE rowid NOT IN (SELECT rowid FROM memories)"
+        ).fetchone()[0])
+
+    def compact(self) -> None:
+        """Checkpoint the WAL and VACUUM (secure_delete is on): no freed page keeps data."""
+        compact(self.conn)
+
+    def drop_all(self) -> None:
+        """Drop every read-model table, then recreate them empty."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        for sql in ("SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL TABLE%'",
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite%'"):
+            for (name,) in conn.execute(sql).fetchall():
+                conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+        conn.execute("COMMIT")
+        migrate(self.conn)
+        self.conn.executemany("INSERT OR IGNORE INTO tracking VALUES (?, 0)",
+                              [(p.name,) for p in self.projections])
+        self.compact()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def rebuild_all(settings: Settings) -> None:
+    """Drop every read model and rebuild it from the event log (``luminad rebuild-projections``)."""
+    from luminad.app import open_lumina
+    from luminad.providers.embeddings import MiniLmEmbedder
+
+    app = open_lumina(settings, MiniLmEmbedder())
+    try:
+        count = app.rebuild_projections()
+        print(f"rebuilt read models from {count} events")
+    finally:
+        app.close()
