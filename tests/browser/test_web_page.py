@@ -1,0 +1,295 @@
+"""The web front end in real headless Chromium, against the real daemon and the real models.
+
+Tests run in file order and share one daemon (module scope): the spoken question, a stop during
+playback, memories, other origins, no microphone, and finally "forget me", which wipes the store.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from web_harness import ARTIFACTS, Daemon, PageProbe, dump, open_page
+
+from luminad.settings import REPO_ROOT
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+SCREENSHOT = REPO_ROOT / "docs" / "screenshot.png"
+
+
+def conversation(daemon: Daemon, conversation_id: str) -> dict[str, Any]:
+    with daemon.api() as api:
+        r = api.get(f"/v1/conversations/{conversation_id}")
+        r.raise_for_status()
+        data: dict[str, Any] = r.json()
+        return data
+
+
+def test_page_is_served_by_the_daemon_and_fetches_nothing_from_outside(
+    lumina_page: PageProbe,
+) -> None:
+    p = lumina_page
+    origin = urlsplit(p.daemon.http_url)
+    p.wait_js("document.querySelectorAll('#health-list .engine').length > 0", timeout=30)
+    p.page.wait_for_timeout(500)
+    p.shot("01-ready.png")
+    assert p.page.title() == "Lumina"
+    assert p.js("lumina.state") == "idle"
+    # hello carried the device rate; nothing but this origin (and data:/blob:) was requested
+    assert p.js("lumina.stats.sent.hello") == 1
+    outside = [
+        u
+        for u in p.requests
+        if not u.startswith(("data:", "blob:"))
+        and (urlsplit(u).scheme, urlsplit(u).netloc) != (origin.scheme, origin.netloc)
+    ]
+    assert outside == [], outside
+    assert p.problems == [], p.problems
+
+
+def test_spoken_question_shows_partial_final_reply_and_plays_audio(
+    lumina_page: PageProbe,
+) -> None:
+    p = lumina_page
+    # hands-free: the fake microphone starts playing the WAV (1 s silence, the question, silence)
+    p.page.click("#mode-handsfree")
+    p.wait_js("lumina.micReady && lumina.mode === 'handsfree'", timeout=20)
+    try:
+        p.wait_js("lumina.log.partials.some(t => t.trim().length > 0)", timeout=60)
+        p.page.wait_for_selector(".msg.user", timeout=5_000)
+        p.shot("02-listening-partial.png")
+        p.wait_js("lumina.log.finals.some(t => t.trim().length > 0)", timeout=60)
+        final = p.js("lumina.log.finals.filter(t => t.trim()).at(-1)")
+        words = final.lower()
+        assert "capital" in words or "france" in words, final
+        p.wait_js("lumina.log.deltas > 0", timeout=60)
+        p.wait_js("lumina.playedSamples > 0", timeout=90)
+        p.shot("03-speaking.png")
+        p.wait_js("lumina.log.done.length > 0", timeout=90)
+        reply = p.js("lumina.log.done.at(-1)")
+        assert reply.strip()
+        shown = p.page.locator(".msg.assistant .msg-text").last.inner_text()
+        assert shown.strip() == reply.strip()
+        assert p.page.locator(".msg.user:not(.partial) .msg-text").last.inner_text() == final
+    except Exception as exc:
+        raise AssertionError(f"{exc}\n{dump(p)}") from exc
+    finally:
+        p.page.click("#mode-ptt")
+    # the turn's timings land in the latency panel
+    p.wait_js("lumina.log.timings.length > 0", timeout=30)
+    p.wait_js("document.querySelector('#latency-body tr[data-stage] td.last') !== null", timeout=10)
+    p.wait_js("!lumina.playing", timeout=120)
+    p.page.wait_for_timeout(300)
+    shot = p.shot("04-reply.png")
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, SCREENSHOT)
+    played = p.js("lumina.playedSamples")
+    assert played > 0
+    assert p.js("lumina.stats.audioFrames") > 10
+    assert p.problems == [], p.problems
+
+
+def test_stop_during_playback_halts_audio_and_daemon_records_interruption(
+    lumina_page: PageProbe,
+) -> None:
+    p = lumina_page
+    p.page.fill("#text-input", "Tell me a long story about a brave little lighthouse keeper.")
+    p.page.press("#text-input", "Enter")
+    try:
+        p.wait_js("lumina.playedSamples > 0 && lumina.playing", timeout=90)
+    except Exception as exc:
+        raise AssertionError(f"{exc}\n{dump(p)}") from exc
+    p.page.click("#stop")
+    stopped_at = p.js("lumina.playedSamples")
+    assert p.js("lumina.playing") is False
+    p.page.wait_for_timeout(800)
+    assert p.js("lumina.playedSamples") == stopped_at, "playback went on after stop"
+    assert p.js("lumina.log.cancels") == ["user"]
+    assert p.js("lumina.stats.sent.cancel") == 1
+    conversation_id = p.js("lumina.conversationId")
+    p.page.wait_for_selector(".msg.assistant.interrupted", timeout=10_000)
+    p.shot("05-interrupted.png")
+
+    def interrupted() -> bool:
+        turns = conversation(p.daemon, conversation_id)["turns"]
+        return any(t["role"] == "assistant" and t.get("interrupted") for t in turns)
+
+    p.wait_until(interrupted, timeout=20, what="the daemon to record the interruption")
+
+    # reload: the conversation id is kept and its history replays
+    p.page.reload()
+    p.page.wait_for_function("window.lumina && window.lumina.ready", timeout=60_000)
+    assert p.js("lumina.conversationId") == conversation_id
+    p.page.wait_for_selector(".msg.user", timeout=10_000)
+    texts = p.page.locator(".msg.user .msg-text").all_inner_texts()
+    assert any("lighthouse keeper" in t for t in texts), texts
+
+
+def test_deleting_a_memory_in_the_ui_removes_it_from_search(lumina_page: PageProbe) -> None:
+    p = lumina_page
+    with p.daemon.api() as api:
+        keep = api.post("/v1/memories", json={"text": "I work as a nurse at the city hospital"})
+        keep.raise_for_status()
+        gone = api.post("/v1/memories", json={"text": "My favourite colour is teal"})
+        gone.raise_for_status()
+        gone_id = gone.json()["id"]
+    p.page.fill("#memory-search", "favourite colour")
+    item = p.page.locator(f'#memory-list li[data-memory-id="{gone_id}"]')
+    item.wait_for(timeout=15_000)
+    p.shot("06-memories.png")
+    item.locator("button").click()
+    item.wait_for(state="detached", timeout=15_000)
+    # searching again (in the page and over HTTP) no longer finds it
+    p.page.fill("#memory-search", "")
+    p.page.fill("#memory-search", "teal colour")
+    p.wait_js("!document.querySelector('#memory-list').hasAttribute('aria-busy')", timeout=10)
+    p.page.wait_for_timeout(600)
+    assert p.page.locator(f'#memory-list li[data-memory-id="{gone_id}"]').count() == 0
+    with p.daemon.api() as api:
+        found = api.get("/v1/memories", params={"q": "favourite colour teal"}).json()
+        listed = api.get("/v1/memories").json()
+    assert gone_id not in {m["id"] for m in found}
+    assert gone_id not in {m["id"] for m in listed}
+    assert any("nurse" in m["text"] for m in listed)
+
+
+def test_a_page_from_another_origin_cannot_open_the_session(browser: Any, daemon: Daemon) -> None:
+    # The browser holds a valid session cookie (logged in) and even knows the token.
+    p = open_page(browser, daemon)
+    try:
+        ws = daemon.http_url.replace("http://", "ws://") + "/v1/session"
+        script = """
+          window.results = [];
+          for (const url of URLS) {
+            window.results.push(new Promise((resolve) => {
+              const r = {url, opened: false, messages: [], code: null, error: false};
+              const ws = new WebSocket(url);
+              ws.onopen = () => { r.opened = true; ws.send(JSON.stringify(
+                {type: "hello", protocol: 1, client: "web", sample_rate: 16000})); };
+              ws.onmessage = (e) => r.messages.push(String(e.data).slice(0, 200));
+              ws.onerror = () => { r.error = true; };
+              ws.onclose = (e) => { r.code = e.code; resolve(r); };
+              setTimeout(() => resolve(r), 10000);
+            }));
+          }
+        """.replace("URLS", json.dumps([ws, f"{ws}?token={daemon.token}"]))
+        page_html = f"<!doctype html><title>evil</title><script>{script}</script>"
+        p.page.route(
+            "http://evil.example/**",
+            lambda route: route.fulfill(status=200, content_type="text/html", body=page_html),
+        )
+        p.page.goto("http://evil.example/")
+        results = p.page.evaluate("Promise.all(window.results)")
+        for r in results:
+            assert not any('"ready"' in m for m in r["messages"]), r
+            assert r["code"] in (4403, 1006), r
+            assert r["code"] == 4403 or r["error"], r
+    finally:
+        p.page.context.close()
+
+
+NO_MIC = """
+  Object.defineProperty(navigator, 'mediaDevices', { value: {
+    enumerateDevices: async () => [],
+    getUserMedia: async () => {
+      throw new DOMException('Requested device not found', 'NotFoundError');
+    },
+    addEventListener() {}, removeEventListener() {},
+  }});
+"""
+
+
+def test_page_works_without_a_microphone(browser: Any, daemon: Daemon) -> None:
+    p = open_page(browser, daemon, init_script=NO_MIC)
+    try:
+        banner = p.page.locator('.banner[data-key="mic"]')
+        banner.wait_for(timeout=10_000)
+        assert "No microphone: allow access or type" in banner.inner_text().replace("\n", " ")
+        # talking is refused politely; typing still works end to end
+        p.page.locator("#talk").dispatch_event("pointerdown")
+        p.page.wait_for_timeout(300)
+        assert p.js("lumina.stats.audioFrames") == 0
+        p.page.fill("#text-input", "Hello! Who are you?")
+        p.page.click("#send")
+        try:
+            p.wait_js("lumina.log.done.length > 0", timeout=90)
+        except Exception as exc:
+            raise AssertionError(f"{exc}\n{dump(p)}") from exc
+        assert p.page.locator(".msg.assistant .msg-text").last.inner_text().strip()
+        p.shot("07-no-microphone.png")
+    finally:
+        p.page.context.close()
+
+
+def test_health_banner_shows_each_engine_action(browser: Any, daemon: Daemon) -> None:
+    p = open_page(browser, daemon, login=False)
+    try:
+        with daemon.api() as api:
+            health = api.get("/v1/health").json()
+        health["ok"] = False
+        health["engines"]["llm"] = {
+            **health["engines"].get("llm", {}),
+            "ok": False,
+            "reachable": False,
+            "detail": "Ollama is not running",
+            "action": "Start Ollama: ollama serve",
+        }
+        # the daemon's real answer, with one engine broken, to see how the page reports it
+        p.page.route(
+            "**/v1/health",
+            lambda route: route.fulfill(status=200, json=health),
+        )
+        p.page.goto(daemon.login_url)
+        p.page.wait_for_function("window.lumina && window.lumina.ready", timeout=60_000)
+        banner = p.page.locator('.banner[data-key="engine:llm"]')
+        banner.wait_for(timeout=10_000)
+        assert "Start Ollama: ollama serve" in banner.inner_text()
+    finally:
+        p.page.context.close()
+
+
+def test_internet_mode_is_off_by_default_and_unmistakable_when_on(lumina_page: PageProbe) -> None:
+    p = lumina_page
+    assert p.js("document.getElementById('internet-banner').hidden") is True
+    assert p.page.is_checked("#internet-toggle") is False
+    p.page.click("#internet-switch")
+    p.page.wait_for_timeout(1000)
+    errors = p.js("lumina.log.errors.map(e => e.code)")
+    if "internet_disabled" in errors:
+        # the daemon refused: the page must not pretend internet mode is on
+        assert p.js("document.getElementById('internet-banner').hidden") is True
+        return
+    assert p.page.locator("#internet-banner").is_visible()
+    assert "internet mode is on" in p.page.locator("#internet-banner").inner_text().lower()
+    assert p.js("document.body.classList.contains('internet-on')")
+    p.shot("08-internet-on.png")
+    p.page.click("#internet-off")
+    assert p.js("document.getElementById('internet-banner').hidden") is True
+
+
+def test_forget_me_needs_the_typed_confirmation_and_shows_the_receipt(
+    lumina_page: PageProbe,
+) -> None:
+    p = lumina_page
+    p.page.click("#forget-me")
+    p.page.fill("#forget-confirm", "forget")
+    assert p.page.is_disabled("#forget-submit")
+    p.page.fill("#forget-confirm", "forget me")
+    assert p.page.is_enabled("#forget-submit")
+    p.page.click("#forget-submit")
+    receipt = p.page.locator("#forget-receipt")
+    receipt.wait_for(timeout=30_000)
+    shredded = int(receipt.locator('[data-field="events_shredded"]').inner_text())
+    assert shredded > 0
+    p.shot("09-forget-me-receipt.png")
+    p.page.click("#forget-cancel")
+    # the page starts over: a fresh conversation and no memories
+    p.page.wait_for_function("window.lumina && window.lumina.ready", timeout=30_000)
+    p.wait_js("document.querySelectorAll('.msg').length === 0", timeout=10)
+    with p.daemon.api() as api:
+        assert api.get("/v1/memories").json() == []
+    assert ARTIFACTS.is_dir()

@@ -1,0 +1,252 @@
+"""Harness of the browser tests: the web page in headless Chromium, real daemon, real models.
+
+Chromium is Debian's (``$CHROMIUM`` or ``/usr/bin/chromium``), driven by the Python ``playwright``
+package with ``executable_path``: no browser is ever downloaded. The microphone is Chromium's fake
+capture device playing a WAV made with espeak-ng (it loops, so the speech is padded with silence).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from luminad.settings import REPO_ROOT, Settings, load_settings
+
+ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
+QUESTION = "What is the capital of France?"
+READY_LINE = re.compile(r"luminad ready: unix=(?P<unix>\S+) http=(?P<http>\S+)")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+
+
+# --------------------------------------------------------------------------- tools
+def chromium_path() -> str | None:
+    for candidate in (os.environ.get("CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The spoken question: 1 s of silence, the speech, then a long silence (the file loops)."""
+    if not (shutil.which("espeak-ng") and shutil.which("sox")):
+        pytest.skip("espeak-ng and sox are needed to synthesize the spoken question")
+    d = tmp_path_factory.mktemp("speech")
+    raw = d / "raw.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(raw), QUESTION], check=True)
+    out = d / "question.wav"
+    subprocess.run(
+        ["sox", str(raw), "-r", "48000", "-c", "1", "-b", "16", str(out), "pad", "1.0", "20.0"],
+        check=True,
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- daemon
+@dataclass
+class Daemon:
+    settings: Settings
+    token: str
+    http_url: str
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.http_url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
+        )
+
+    @property
+    def login_url(self) -> str:
+        return f"{self.http_url}/login?token={self.token}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_daemon(home: Path) -> Iterator[Daemon]:
+    """Start ``luminad serve`` with LUMINA_HOME=home and the shared model cache."""
+    env = dict(os.environ)
+    env.update(
+        LUMINA_HOME=str(home),
+        LUMINA_CACHE_DIR=str(load_settings({}).cache_dir),
+        LUMINA_PORT=str(_free_port()),
+        LUMINA_INTERNET="1",
+    )
+    settings = load_settings(env)
+    luminad = Path(sys.executable).with_name("luminad")
+    proc = subprocess.Popen(
+        [str(luminad), "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    found: dict[str, str] = {}
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip())
+            m = READY_LINE.search(line)
+            if m and not ready.is_set():
+                found.update(m.groupdict())
+                ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + 300
+    while not ready.wait(0.5):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail("luminad did not become ready:\n" + "\n".join(lines[-40:]))
+    try:
+        yield Daemon(
+            settings=settings,
+            token=settings.token_path.read_text().strip(),
+            http_url=found["http"].rstrip("/"),
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    if chromium_path() is None:
+        pytest.skip("Chromium is not installed (set $CHROMIUM)")
+    url = os.environ.get("LUMINA_TEST_DAEMON_URL")
+    if url:  # a daemon you started yourself (development): its URL and token
+        token = os.environ.get("LUMINA_TEST_DAEMON_TOKEN", "")
+        yield Daemon(settings=load_settings(), token=token, http_url=url.rstrip("/"))
+        return
+    yield from _start_daemon(tmp_path_factory.mktemp("lumina-home"))
+
+
+# --------------------------------------------------------------------------- browser
+@pytest.fixture(scope="module")
+def browser(speech_wav: Path) -> Iterator[Any]:
+    path = chromium_path()
+    if path is None:
+        pytest.skip("Chromium is not installed (set $CHROMIUM)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=path,
+            args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={speech_wav}"],
+        )
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@dataclass
+class PageProbe:
+    """A logged-in page plus what it did: console errors and every URL it requested."""
+
+    page: Any
+    daemon: Daemon
+    requests: list[str]
+    problems: list[str]
+
+    def js(self, expression: str) -> Any:
+        return self.page.evaluate(expression)
+
+    def wait_js(self, expression: str, timeout: float = 60) -> Any:
+        handle = self.page.wait_for_function(expression, timeout=timeout * 1000, polling=100)
+        return handle.json_value()
+
+    def shot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / name
+        self.page.screenshot(path=str(path))
+        return path
+
+    def wait_until(self, check: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = check()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what or check}")
+            self.page.wait_for_timeout(200)
+
+
+def open_page(
+    browser: Any, daemon: Daemon, *, init_script: str | None = None, login: bool = True
+) -> PageProbe:
+    context = browser.new_context(viewport={"width": 1280, "height": 820})
+    if init_script:
+        context.add_init_script(init_script)
+    page = context.new_page()
+    probe = PageProbe(page=page, daemon=daemon, requests=[], problems=[])
+    page.on("request", lambda r: probe.requests.append(r.url))
+    page.on("pageerror", lambda e: probe.problems.append(f"pageerror: {e}"))
+
+    def on_console(message: Any) -> None:
+        if message.type == "error":
+            probe.problems.append(f"console.error: {message.text}")
+
+    page.on("console", on_console)
+    if login:
+        page.goto(daemon.login_url)
+        page.wait_for_function("window.lumina && window.lumina.ready", timeout=60_000)
+    return probe
+
+
+@pytest.fixture
+def lumina_page(browser: Any, daemon: Daemon) -> Iterator[PageProbe]:
+    probe = open_page(browser, daemon)
+    try:
+        yield probe
+    finally:
+        probe.page.context.close()
+
+
+def dump(probe: PageProbe) -> str:
+    """Page state for assertion messages."""
+    try:
+        log = probe.js(
+            "JSON.stringify({state: lumina.state, log: lumina.log, stats: lumina.stats})"
+        )
+    except Exception as exc:  # the page may be gone
+        log = repr(exc)
+    return json.dumps({"page": log, "problems": probe.problems[-10:]})[:4000]
