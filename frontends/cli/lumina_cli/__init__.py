@@ -1,0 +1,1 @@
+"""The ``lumina`` command: a thin client of luminad over its Unix socket."""

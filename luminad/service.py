@@ -1,0 +1,238 @@
+"""``luminad install-service [--uninstall]``: start luminad at login.
+
+* macOS: the LaunchAgent of ``launchd/com.lumina.luminad.plist`` (RunAtLoad, KeepAlive, logs in
+  ``~/Library/Logs/Lumina``), bootstrapped with ``launchctl``.
+* Linux: a systemd user unit ``~/.config/systemd/user/luminad.service``.
+* Neither available (a container, WSL without systemd): ``luminad serve`` is started in the
+  background with its log in the data dir, and we say so.
+
+The ``LUMINA_*`` environment of the installing shell is carried into the service.
+"""
+
+from __future__ import annotations
+
+import os
+import plistlib
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+from luminad.settings import REPO_ROOT, Settings
+
+LABEL = "com.lumina.luminad"
+UNIT_NAME = "luminad.service"
+PLIST_TEMPLATE = REPO_ROOT / "launchd" / f"{LABEL}.plist"
+READY_PREFIX = "luminad ready:"
+
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def service_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings-relevant environment to carry into the service."""
+    env = os.environ if environ is None else environ
+    keep = {k: v for k, v in env.items() if k.startswith("LUMINA_") or k == "OLLAMA_HOST"}
+    return dict(sorted(keep.items()))
+
+
+def render_plist(
+    *,
+    python: str,
+    workdir: Path,
+    log_dir: Path,
+    env: Mapping[str, str] = {},
+    template: Path = PLIST_TEMPLATE,
+) -> bytes:
+    """The LaunchAgent plist (validated by parsing it back with plistlib)."""
+    text = template.read_text()
+    for key, value in {
+        "@PYTHON@": python,
+        "@WORKDIR@": str(workdir),
+        "@LOGDIR@": str(log_dir),
+    }.items():
+        text = text.replace(key, escape(value))
+    data: dict[str, Any] = plistlib.loads(text.encode())
+    data.setdefault("EnvironmentVariables", {}).update(env)
+    return plistlib.dumps(data)
+
+
+def render_systemd_unit(*, python: str, workdir: Path, env: Mapping[str, str] = {}) -> str:
+    """The systemd user unit."""
+    lines = [
+        "[Unit]",
+        "Description=Lumina voice assistant daemon (luminad)",
+        "Documentation=file://" + str(REPO_ROOT / "README.md"),
+        "",
+        "[Service]",
+        "Type=simple",
+        f"ExecStart={shlex.quote(python)} -m luminad serve",
+        f"WorkingDirectory={workdir}",
+        "Environment=PYTHONUNBUFFERED=1",
+    ]
+    for key, value in env.items():
+        lines.append(f'Environment="{key}={_systemd_escape(value)}"')
+    lines += [
+        "Restart=on-failure",
+        "RestartSec=2",
+        "KillSignal=SIGTERM",
+        "TimeoutStopSec=30",
+        "",
+        "[Install]",
+        "WantedBy=default.target",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _systemd_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+
+
+def user_systemd_available(run: Runner = subprocess.run) -> bool:
+    """True when ``systemctl --user`` can talk to a user manager."""
+    if shutil.which("systemctl") is None:
+        return False
+    try:
+        result = run(
+            ["systemctl", "--user", "show-environment"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return result.returncode == 0
+
+
+# ---------------------------------------------------------------------------- installers
+def _launchd(settings: Settings, uninstall: bool, home: Path, run: Runner) -> int:
+    agents = home / "Library" / "LaunchAgents"
+    plist_path = agents / f"{LABEL}.plist"
+    domain = f"gui/{os.getuid()}"
+    run(["launchctl", "bootout", f"{domain}/{LABEL}"], capture_output=True, text=True)
+    if uninstall:
+        plist_path.unlink(missing_ok=True)
+        print(f"Removed the LaunchAgent {plist_path}; luminad no longer starts at login.")
+        return 0
+    log_dir = home / "Library" / "Logs" / "Lumina"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    agents.mkdir(parents=True, exist_ok=True)
+    plist_path.write_bytes(
+        render_plist(python=sys.executable, workdir=REPO_ROOT, log_dir=log_dir, env=service_env())
+    )
+    cmd = ["launchctl", "bootstrap", domain, str(plist_path)]
+    result = run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"launchctl bootstrap failed: {result.stderr.strip()}", file=sys.stderr)
+        return 1
+    print(f"Installed the LaunchAgent {plist_path}: luminad runs now and at every login.")
+    print(f"Logs: {log_dir}/luminad.log")
+    return 0
+
+
+def _systemd(settings: Settings, uninstall: bool, home: Path, run: Runner) -> int:
+    unit_dir = home / ".config" / "systemd" / "user"
+    unit_path = unit_dir / UNIT_NAME
+    if uninstall:
+        run(["systemctl", "--user", "disable", "--now", UNIT_NAME], capture_output=True, text=True)
+        unit_path.unlink(missing_ok=True)
+        run(["systemctl", "--user", "daemon-reload"], capture_output=True, text=True)
+        print(f"Removed {unit_path}; luminad no longer starts at login.")
+        return 0
+    unit_dir.mkdir(parents=True, exist_ok=True)
+    unit_path.write_text(
+        render_systemd_unit(python=sys.executable, workdir=REPO_ROOT, env=service_env())
+    )
+    for cmd in (
+        ["systemctl", "--user", "daemon-reload"],
+        ["systemctl", "--user", "enable", "--now", UNIT_NAME],
+    ):
+        result = run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            print(f"{' '.join(cmd)} failed: {result.stderr.strip()}", file=sys.stderr)
+            return 1
+    print(f"Installed {unit_path}: luminad runs now and at every login.")
+    print("Logs: journalctl --user -u luminad")
+    return 0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _background(settings: Settings, uninstall: bool, *, wait_s: float = 600.0) -> int:
+    settings.ensure_dirs()
+    pid_path = settings.data_dir / "luminad.pid"
+    log_path = settings.data_dir / "luminad.log"
+    old_pid = int(pid_path.read_text()) if pid_path.is_file() else None
+    if uninstall:
+        if old_pid is not None and _pid_alive(old_pid):
+            os.kill(old_pid, signal.SIGTERM)
+            print(f"Stopped the background luminad (pid {old_pid}).")
+        else:
+            print("No background luminad was running.")
+        pid_path.unlink(missing_ok=True)
+        return 0
+    if old_pid is not None and _pid_alive(old_pid):
+        print(f"luminad already runs in the background (pid {old_pid}); log: {log_path}")
+        return 0
+    log = log_path.open("ab")
+    os.chmod(log_path, 0o600)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "luminad", "serve"],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        cwd=REPO_ROOT,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    log.close()
+    pid_path.write_text(f"{proc.pid}\n")
+    print(
+        "No user systemd here, so luminad cannot start at login; "
+        f"started it in the background instead (pid {proc.pid}), log: {log_path}"
+    )
+    start = log_path.stat().st_size
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            print(f"luminad exited with code {proc.returncode}; see {log_path}", file=sys.stderr)
+            return 1
+        with log_path.open("rb") as fh:
+            fh.seek(max(0, start - 4096))
+            if READY_PREFIX.encode() in fh.read():
+                print("luminad is ready.")
+                return 0
+        time.sleep(0.5)
+    print(f"luminad is still loading; follow {log_path}")
+    return 0
+
+
+def install_service(
+    settings: Settings,
+    uninstall: bool = False,
+    *,
+    platform: str = sys.platform,
+    home: Path | None = None,
+    run: Runner = subprocess.run,
+) -> int:
+    """Install (or remove) the login service for this platform; the exit code."""
+    home = home or Path.home()
+    if platform == "darwin":
+        return _launchd(settings, uninstall, home, run)
+    if platform.startswith("linux") and user_systemd_available(run):
+        return _systemd(settings, uninstall, home, run)
+    return _background(settings, uninstall)

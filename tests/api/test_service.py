@@ -1,0 +1,96 @@
+"""`luminad install-service`: the LaunchAgent plist and the systemd user unit."""
+
+from __future__ import annotations
+
+import plistlib
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from luminad.service import (
+    LABEL,
+    install_service,
+    render_plist,
+    render_systemd_unit,
+    service_env,
+)
+from luminad.settings import REPO_ROOT, load_settings
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def __call__(self, cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        self.calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+
+def test_plist_is_valid_with_runatload_keepalive_and_logs(tmp_path: Path) -> None:
+    logs = tmp_path / "Library" / "Logs" / "Lumina"
+    raw = render_plist(
+        python="/opt/lumina/.venv/bin/python",
+        workdir=REPO_ROOT,
+        log_dir=logs,
+        env={"LUMINA_PORT": "9000", "LUMINA_HOME": "/x & <y>"},
+    )
+    plist = plistlib.loads(raw)
+    assert plist["Label"] == LABEL
+    assert plist["ProgramArguments"] == ["/opt/lumina/.venv/bin/python", "-m", "luminad", "serve"]
+    assert plist["RunAtLoad"] is True
+    assert plist["KeepAlive"] is True
+    assert plist["StandardOutPath"] == f"{logs}/luminad.log"
+    assert plist["StandardErrorPath"] == f"{logs}/luminad.err.log"
+    assert plist["EnvironmentVariables"]["LUMINA_HOME"] == "/x & <y>"
+    assert plist["EnvironmentVariables"]["LUMINA_PORT"] == "9000"
+
+
+def test_template_in_repo_parses() -> None:
+    template = REPO_ROOT / "launchd" / f"{LABEL}.plist"
+    data = plistlib.loads(template.read_bytes())
+    assert data["RunAtLoad"] and data["KeepAlive"]
+    assert "Library/Logs/Lumina" not in data["StandardOutPath"]  # filled in at install time
+    assert data["StandardOutPath"].startswith("@LOGDIR@")
+
+
+def test_systemd_unit_content() -> None:
+    unit = render_systemd_unit(
+        python="/opt/lumina/.venv/bin/python", workdir=REPO_ROOT, env={"LUMINA_PORT": "9000"}
+    )
+    lines = unit.splitlines()
+    assert "[Unit]" in lines and "[Service]" in lines and "[Install]" in lines
+    assert "ExecStart=/opt/lumina/.venv/bin/python -m luminad serve" in lines
+    assert "Restart=on-failure" in lines
+    assert "WantedBy=default.target" in lines
+    assert 'Environment="LUMINA_PORT=9000"' in lines
+    assert "KillSignal=SIGTERM" in lines
+
+
+def test_service_env_keeps_only_lumina_settings() -> None:
+    env = service_env({"LUMINA_HOME": "/h", "OLLAMA_HOST": "x:1", "SECRET": "no", "PATH": "/bin"})
+    assert env == {"LUMINA_HOME": "/h", "OLLAMA_HOST": "x:1"}
+
+
+def test_install_on_macos_writes_plist_and_bootstraps(tmp_path: Path) -> None:
+    run = _Recorder()
+    settings = load_settings({"LUMINA_HOME": str(tmp_path / "home")})
+    assert install_service(settings, platform="darwin", home=tmp_path, run=run) == 0
+    plist_path = tmp_path / "Library" / "LaunchAgents" / f"{LABEL}.plist"
+    plist = plistlib.loads(plist_path.read_bytes())
+    assert plist["RunAtLoad"] and plist["KeepAlive"]
+    assert plist["StandardOutPath"].startswith(str(tmp_path / "Library" / "Logs" / "Lumina"))
+    assert any(c[:2] == ["launchctl", "bootstrap"] for c in run.calls)
+    assert install_service(settings, True, platform="darwin", home=tmp_path, run=run) == 0
+    assert not plist_path.exists()
+
+
+def test_install_on_linux_with_user_systemd(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr("luminad.service.shutil.which", lambda name: "/bin/systemctl")
+    run = _Recorder()
+    settings = load_settings({"LUMINA_HOME": str(tmp_path / "home")})
+    assert install_service(settings, platform="linux", home=tmp_path, run=run) == 0
+    unit_path = tmp_path / ".config" / "systemd" / "user" / "luminad.service"
+    assert "-m luminad serve" in unit_path.read_text()
+    assert ["systemctl", "--user", "enable", "--now", "luminad.service"] in run.calls
+    assert install_service(settings, True, platform="linux", home=tmp_path, run=run) == 0
+    assert not unit_path.exists()

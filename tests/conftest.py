@@ -1,0 +1,41 @@
+"""Fixtures for every test suite: the real daemon (``luminad serve`` as a subprocess).
+
+``daemon``: one daemon for the whole session (real models, loaded once), rooted in a temporary
+``LUMINA_HOME`` with the shared model cache. Tests that destroy data (forget-me) or need their
+own process use ``start_daemon`` instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.support.daemon import Daemon, run_daemon  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """The real daemon, shared by the session's tests."""
+    with run_daemon(tmp_path_factory.mktemp("daemon-home")) as d:
+        yield d
+
+
+@pytest.fixture
+def start_daemon(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[..., AbstractContextManager[Daemon]]:
+    """``with start_daemon(env={...}, net_audit=path) as d:``: a private daemon."""
+
+    def _start(**kwargs: Any) -> AbstractContextManager[Daemon]:
+        return run_daemon(tmp_path_factory.mktemp("daemon-own"), **kwargs)
+
+    return _start
