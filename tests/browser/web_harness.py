@@ -9,28 +9,23 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import suppress
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from luminad.settings import REPO_ROOT, Settings, load_settings
+from luminad.settings import REPO_ROOT
 
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 QUESTION = "What is the capital of France?"
-READY_LINE = re.compile(r"luminad ready: unix=(?P<unix>\S+) http=(?P<http>\S+)")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--headless",
@@ -70,15 +65,41 @@ def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # --------------------------------------------------------------------------- daemon
+class _SearchStub(BaseHTTPRequestHandler):
+    """A SearXNG-shaped JSON search endpoint on loopback, so internet mode can be switched on."""
+
+    def do_GET(self) -> None:
+        body = json.dumps(
+            {
+                "results": [
+                    {
+                        "title": "Paris",
+                        "url": "https://example.org/paris",
+                        "content": "Paris is the capital of France.",
+                    }
+                ]
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 @dataclass
 class Daemon:
-    settings: Settings
+    """The daemon the page talks to: its URL and token, and an HTTP client for checks."""
+
     token: str
     http_url: str
 
     def api(self) -> httpx.Client:
         return httpx.Client(
-            base_url=self.http_url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
+            base_url=self.http_url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60
         )
 
     @property
@@ -86,76 +107,29 @@ class Daemon:
         return f"{self.http_url}/login?token={self.token}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_daemon(home: Path) -> Iterator[Daemon]:
-    """Start ``luminad serve`` with LUMINA_HOME=home and the shared model cache."""
-    env = dict(os.environ)
-    env.update(
-        LUMINA_HOME=str(home),
-        LUMINA_CACHE_DIR=str(load_settings({}).cache_dir),
-        LUMINA_PORT=str(_free_port()),
-        LUMINA_INTERNET="1",
-    )
-    settings = load_settings(env)
-    luminad = Path(sys.executable).with_name("luminad")
-    proc = subprocess.Popen(
-        [str(luminad), "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    lines: list[str] = []
-    found: dict[str, str] = {}
-    ready = threading.Event()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line.rstrip())
-            m = READY_LINE.search(line)
-            if m and not ready.is_set():
-                found.update(m.groupdict())
-                ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + 300
-    while not ready.wait(0.5):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            with suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail("luminad did not become ready:\n" + "\n".join(lines[-40:]))
-    try:
-        yield Daemon(
-            settings=settings,
-            token=settings.token_path.read_text().strip(),
-            http_url=found["http"].rstrip("/"),
-        )
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """A private daemon for this module (the tests end with "forget me")."""
     if chromium_path() is None:
         pytest.skip("Chromium is not installed (set $CHROMIUM)")
     url = os.environ.get("LUMINA_TEST_DAEMON_URL")
     if url:  # a daemon you started yourself (development): its URL and token
-        token = os.environ.get("LUMINA_TEST_DAEMON_TOKEN", "")
-        yield Daemon(settings=load_settings(), token=token, http_url=url.rstrip("/"))
+        yield Daemon(token=os.environ.get("LUMINA_TEST_DAEMON_TOKEN", ""), http_url=url.rstrip("/"))
         return
-    yield from _start_daemon(tmp_path_factory.mktemp("lumina-home"))
+    from tests.support.daemon import run_daemon
+
+    search = ThreadingHTTPServer(("127.0.0.1", 0), _SearchStub)
+    threading.Thread(target=search.serve_forever, daemon=True).start()
+    env = {
+        "LUMINA_INTERNET": "1",
+        "LUMINA_SEARCH_URL": f"http://127.0.0.1:{search.server_address[1]}/search",
+    }
+    try:
+        with run_daemon(tmp_path_factory.mktemp("web-home"), env=env) as d:
+            yield Daemon(token=d.token, http_url=d.http_url.rstrip("/"))
+    finally:
+        search.shutdown()
+        search.server_close()
 
 
 # --------------------------------------------------------------------------- browser

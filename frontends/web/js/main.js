@@ -115,7 +115,13 @@ client.on("partial_transcript", (msg) => {
 
 client.on("final_transcript", (msg) => {
   state.log.finals.push(msg.text);
-  if (!msg.text) { transcript.dropPartial(msg.turn_id); return; }
+  if (!msg.text) {
+    // nothing was heard: no reply will come
+    transcript.dropPartial(msg.turn_id);
+    state.replyInFlight = false;
+    render();
+    return;
+  }
   transcript.final(msg.turn_id, msg.text);
   state.replyInFlight = true;
   state.turnIds.add(msg.turn_id);
