@@ -28,9 +28,10 @@ class Conversations(Projection):
             role, text, interrupted = "assistant", fact.data["text"], 0
         else:
             role, text, interrupted = "assistant", fact.data["heard_text"], 1
-        conn.execute("INSERT OR REPLACE INTO turns VALUES (?, ?, ?, ?, ?, ?, ?)",
+        conn.execute("INSERT OR REPLACE INTO turns SELECT ?, ?, ?, ?, ?, ?, ? "
+                     "WHERE EXISTS (SELECT 1 FROM conversations WHERE id = ?)",
                      (conv, fact.id_of("turn_id"), role, str(text), fact.at, interrupted,
-                      fact.position))
+                      fact.position, conv))
 
 
 def exists(conn: sqlite3.Connection, conversation_id: str) -> bool:
