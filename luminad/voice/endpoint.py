@@ -128,6 +128,11 @@ class Endpointer:
         return self.frames * self.frame_ms
 
     @property
+    def paused(self) -> bool:
+        """In an utterance, but silent for at least ``pause_ms`` (the hangover is running)."""
+        return self.in_speech and self._paused
+
+    @property
     def silence_ms(self) -> float:
         """How long the current utterance has been silent (0 when not in speech)."""
         return self._unvoiced_run * self.frame_ms if self.in_speech else 0.0
