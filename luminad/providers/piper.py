@@ -10,6 +10,7 @@ is synthesised in a worker thread, so cancelling the consumer stops work between
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import re
@@ -76,12 +77,10 @@ class PiperTTS:
 
     # ------------------------------------------------------------------ voices
     def voices(self) -> list[VoiceInfo]:
-        """Installed voices: the bundled ``joe``, the configured one, and ``*.onnx`` in voice dirs."""
+        """Installed voices: the bundled ``joe``, the configured one, ``*.onnx`` in voice dirs."""
         found: dict[str, VoiceInfo] = {}
-        try:
+        with contextlib.suppress(ModelMissing, OSError):
             found[DEFAULT_VOICE] = _voice_info(DEFAULT_VOICE, bundled_voice_path())
-        except (ModelMissing, OSError):
-            pass
         dirs = list(self.voice_dirs)
         if self.default_voice != DEFAULT_VOICE:
             dirs.append(Path(self.default_voice).expanduser().parent)
