@@ -1,0 +1,129 @@
+"""Field-level encryption, forget-me by crypto-shredding, and the audit that re-checks it."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from luminad.app import Lumina, open_lumina
+from luminad.errors import ConversationNotFound
+from luminad.privacy import SHREDDED, scan_files
+from luminad.settings import Settings
+from tests.domain.harness import FakeEmbedder, make_settings
+
+
+def raw_event_states(app: Lumina) -> bytes:
+    return b"".join(n.state for n in app.recorder.select_notifications(0, 100_000))
+
+
+def fill(app: Lumina, canary: str, n: int = 50) -> list[str]:
+    """n utterances, replies and memories carrying the canary (plus profile and an avatar)."""
+    avatar = app.create_avatar(f"Spy {canary}", persona=f"Keep {canary} secret.")
+    conversation = app.start_conversation(avatar)
+    for i in range(n):
+        turn = app.record_utterance(conversation, f"my secret {i} is {canary}")
+        if i % 5 == 4:
+            app.interrupt_reply(conversation, turn, f"I heard {canary}", reason="barge_in")
+        else:
+            app.complete_reply(conversation, turn, f"Noted: {canary} number {i}")
+        app.remember(f"the user's secret {i} is {canary}", avatar_id=avatar,
+                     conversation_id=conversation, turn_id=turn)
+    app.set_preferred_name(f"Agent {canary}"[:60])
+    app.set_preference("codeword", canary)
+    app.update_avatar(app.default_avatar_id, name=f"Lumi {canary}"[:60], voice="amy")
+    return [str(conversation)]
+
+
+def test_user_content_is_encrypted_in_the_event_store(app: Lumina, settings: Settings) -> None:
+    canary = f"CANARY-{uuid4().hex}"
+    fill(app, canary, n=3)
+    assert canary.encode() not in raw_event_states(app)
+    assert app.events(types=["UtteranceTranscribed"])[0].data["text"].endswith(canary)  # type: ignore[index]
+    events_files = [p for p in settings.data_dir.iterdir() if p.name.startswith("events")]
+    _, hits = scan_files(settings.data_dir, [canary])
+    assert not any(p.name in hits for p in events_files)
+    assert "read.sqlite" in "".join(hits)  # the read models hold plaintext, by design
+    keys = settings.keys_path
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o600
+    assert settings.data_dir not in keys.parents
+
+
+def test_forget_me_leaves_no_canary_and_a_log_that_still_replays(app: Lumina,
+                                                                  settings: Settings) -> None:
+    canary = f"CANARY-{uuid4().hex}"
+    (conversation,) = fill(app, canary)
+    before = app.events(limit=10_000)
+    assert not app.audit([canary]).ok  # not forgotten yet, and the read models hold the canary
+
+    receipt = app.forget_user()
+    assert receipt.ok and receipt.key_id
+    assert receipt.events_shredded >= 150 + 3
+    assert receipt.rows_purged >= 150
+    assert receipt.duration_ms < 5_000
+
+    files, hits = scan_files(settings.data_dir, [canary])
+    assert files >= 2 and hits == {}
+    audit = app.audit([canary])
+    assert audit.ok, audit.checks
+    assert {c.name for c in audit.checks} >= {"keys_destroyed", "events_unreadable",
+                                               "read_models_purged", "canary_scan"}
+
+    after = app.events(limit=10_000)
+    assert [(e.position, e.type, e.aggregate_id) for e in after[:len(before)]] == [
+        (e.position, e.type, e.aggregate_id) for e in before]
+    assert after[-1].type == "UserForgotten"
+    content = [e for e in after if e.type in {"UtteranceTranscribed", "ReplyCompleted",
+                                              "ReplyInterrupted", "MemoryRemembered"}]
+    assert len(content) == 150 and all(e.data == SHREDDED for e in content)
+
+    with pytest.raises(ConversationNotFound):
+        app.get_conversation(conversation)
+    assert app.list_conversations() == [] and app.list_memories() == []
+    assert app.search_memories("secret") == []
+    assert app.get_profile().preferred_name is None
+    (builtin,) = app.list_avatars()
+    assert builtin.name == "Lumina" and builtin.voice == "amy"
+
+    # life goes on under a new key, and the audit still holds
+    new = app.start_conversation()
+    app.record_utterance(new, "a fresh start")
+    assert app.get_conversation(new).turns[0].text == "a fresh start"
+    assert app.audit([canary]).ok
+    app.rebuild_projections()
+    assert app.get_conversation(new).turns[0].text == "a fresh start"
+    assert scan_files(settings.data_dir, [canary])[1] == {}
+
+
+def test_forgetting_survives_a_crash_before_the_key_is_destroyed(
+        settings: Settings, embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    canary = f"CANARY-{uuid4().hex}"
+    app = open_lumina(settings, embedder)
+    fill(app, canary, n=2)
+
+    def crash(key_ids: list[str]) -> None:
+        raise KeyboardInterrupt("power cut")
+
+    monkeypatch.setattr(app.keys, "destroy", crash)
+    with pytest.raises(KeyboardInterrupt):
+        app.forget_user()
+    app.close()
+    again = open_lumina(settings, embedder)  # finishes the forgetting
+    try:
+        assert again.audit([canary]).ok
+    finally:
+        again.close()
+
+
+def test_whole_event_encryption_at_rest(tmp_path: Path, embedder: FakeEmbedder) -> None:
+    settings = make_settings(tmp_path / "enc").replace(store_encrypt=True)
+    app = open_lumina(settings, embedder)
+    try:
+        conversation = app.start_conversation()
+        app.record_utterance(conversation, "hello")
+        assert b"avatar_id" not in raw_event_states(app)
+        assert app.get_conversation(conversation).turns[0].text == "hello"
+    finally:
+        app.close()
