@@ -301,14 +301,14 @@ class Recorder:
     def types(self) -> list[str]:
         return ["<pcm>" if isinstance(m, bytes) else type(m).__name__ for _, m in self.items]
 
-    async def wait_for(self, cls: type, count: int = 1, timeout: float = 10.0) -> list[Any]:
+    async def wait_for(self, cls: type, count: int = 1, within: float = 10.0) -> list[Any]:
         async def _wait() -> list[Any]:
             while len(self.of(cls)) < count:
                 self.new.clear()
                 await self.new.wait()
             return self.of(cls)
 
-        return await asyncio.wait_for(_wait(), timeout)
+        return await asyncio.wait_for(_wait(), within)
 
 
 def espeak(text: str, rate: int = 48000) -> np.ndarray:

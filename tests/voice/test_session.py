@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fakes import FakeLumina, Recorder, ScriptedLLM, ScriptedSTT, ToneTTS, espeak, fake_engines
+from fakes import FakeLumina, Recorder, ScriptedLLM, espeak, fake_engines
 
 from luminad import protocol
 from luminad.errors import (
@@ -136,7 +136,7 @@ async def test_pause_within_hangover_stays_one_turn(tmp_path: Any) -> None:
 
 
 async def test_end_message_ends_the_utterance(tmp_path: Any) -> None:
-    s, app, rec, eng = make(tmp_path)
+    s, _app, rec, eng = make(tmp_path)
     await s.start(protocol.Hello(client="test", sample_rate=16000))
     await stream(s, espeak(QUESTION, 16000), rate=16000)
     await s.handle(protocol.End())
@@ -150,7 +150,7 @@ async def test_cancel_stops_generation_tts_and_stores_only_heard(tmp_path: Any) 
     llm = ScriptedLLM(
         reply=" ".join(["Once upon a time, there was a very long story."] * 30), delay=0.01
     )
-    s, app, rec, eng = make(tmp_path, llm=llm)
+    s, app, rec, _eng = make(tmp_path, llm=llm)
     await s.start(protocol.Hello(client="test", sample_rate=RATE))
     await s.handle(protocol.Text(text="tell me a story"))
     await rec.wait_for(protocol.TtsChunk, 2)
@@ -181,7 +181,7 @@ async def test_cancel_stops_generation_tts_and_stores_only_heard(tmp_path: Any) 
 
 async def test_speaking_during_reply_barges_in(tmp_path: Any) -> None:
     llm = ScriptedLLM(reply=" ".join(["This reply goes on and on."] * 40), delay=0.01)
-    s, app, rec, eng = make(tmp_path, llm=llm)
+    s, app, rec, _eng = make(tmp_path, llm=llm)
     await s.start(protocol.Hello(client="test", sample_rate=RATE))
     await s.handle(protocol.Text(text="talk"))
     await rec.wait_for(protocol.TtsChunk, 2)
@@ -197,7 +197,7 @@ async def test_speaking_during_reply_barges_in(tmp_path: Any) -> None:
 
 
 async def test_tts_off_sends_no_audio(tmp_path: Any) -> None:
-    s, app, rec, eng = make(tmp_path)
+    s, _app, rec, _eng = make(tmp_path)
     await s.start(protocol.Hello(client="test", sample_rate=RATE, tts=False))
     await s.handle(protocol.Text(text="hi"))
     await rec.wait_for(protocol.TurnTiming)
@@ -223,7 +223,7 @@ async def test_tts_off_sends_no_audio(tmp_path: Any) -> None:
 async def test_engine_errors_answer_error_and_session_goes_on(
     tmp_path: Any, engine: str, exc: Exception, code: str
 ) -> None:
-    s, app, rec, eng = make(tmp_path)
+    s, _app, rec, eng = make(tmp_path)
     await s.start(protocol.Hello(client="test", sample_rate=16000))
     getattr(eng, engine).fail = exc
     await stream(s, espeak(QUESTION, 16000), rate=16000)
@@ -262,7 +262,7 @@ async def test_memory_policy(tmp_path: Any) -> None:
 
 
 async def test_bad_input_answers_errors_and_keeps_going(tmp_path: Any) -> None:
-    s, app, rec, eng = make(tmp_path)
+    s, _app, rec, _eng = make(tmp_path)
     with pytest.raises(BadMessage):
         await s.feed_audio(b"\0\0")  # before hello
     with pytest.raises(UnsupportedProtocol):
@@ -294,7 +294,7 @@ async def test_bad_input_answers_errors_and_keeps_going(tmp_path: Any) -> None:
 async def test_congested_audio_is_dropped_and_counted_control_still_answers(
     tmp_path: Any,
 ) -> None:
-    s, app, rec, eng = make(tmp_path)
+    s, _app, rec, _eng = make(tmp_path)
     await s.start(protocol.Hello(sample_rate=RATE))
     frame = np.zeros(960, dtype="<i2").tobytes()
     for _ in range(500):  # the listen loop gets no turn to run: the queue fills up
