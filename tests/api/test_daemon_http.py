@@ -1,0 +1,267 @@
+"""The HTTP API of the real daemon over real sockets: security, routes, errors."""
+
+from __future__ import annotations
+
+import json
+import socket
+import stat
+import uuid
+from http.cookies import SimpleCookie
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from tests.support.daemon import Daemon
+
+pytestmark = pytest.mark.e2e
+
+
+def _raw(daemon: Daemon, request: bytes) -> tuple[int, bytes]:
+    """Send raw bytes to the TCP listener; the status code and body."""
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=30) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    data = b"".join(chunks)
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+# ---------------------------------------------------------------------------- files
+def test_token_and_socket_are_private(daemon: Daemon) -> None:
+    assert stat.S_IMODE(daemon.settings.token_path.stat().st_mode) == 0o600
+    assert len(bytes.fromhex(daemon.token)) >= 32
+    mode = daemon.socket_path.stat().st_mode
+    assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
+
+
+# ---------------------------------------------------------------------------- auth
+def test_tcp_without_token_is_401(daemon: Daemon) -> None:
+    r = httpx.get(f"{daemon.http_url}/v1/health")
+    assert r.status_code == 401
+    assert r.json()["code"] == "unauthorized" and r.json()["action"]
+    r = httpx.get(f"{daemon.http_url}/v1/memories", headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 401
+    with daemon.http() as client:
+        assert client.get("/v1/avatars").status_code == 200
+
+
+def test_unix_socket_needs_no_token(daemon: Daemon) -> None:
+    with daemon.unix() as client:
+        r = client.get("/v1/health")
+    assert r.status_code == 200 and r.json()["status"] == "ready"
+
+
+def test_bad_host_is_403(daemon: Daemon) -> None:
+    with daemon.http() as client:
+        for host in ("evil.com", f"evil.com:{daemon.port}", "127.0.0.1.nip.io", "localhost:1"):
+            r = client.get("/v1/health", headers={"Host": host})
+            assert r.status_code == 403, host
+            assert r.json()["code"] == "forbidden_origin"
+        assert client.get("/v1/health", headers={"Host": f"localhost:{daemon.port}"}).is_success
+
+
+def test_missing_host_with_x_forwarded_host_is_403(daemon: Daemon) -> None:
+    # PYSEC-2026-2603: X-Forwarded-Host must not stand in for a missing Host
+    status, body = _raw(
+        daemon,
+        b"GET /v1/health HTTP/1.0\r\n"
+        b"X-Forwarded-Host: localhost\r\n"
+        + f"Authorization: Bearer {daemon.token}\r\n\r\n".encode(),
+    )
+    assert status == 403
+    assert json.loads(body)["code"] == "forbidden_origin"
+    # and with HTTP/1.1 the request never reaches the app (h11 refuses it)
+    status, _ = _raw(
+        daemon,
+        b"GET /v1/health HTTP/1.1\r\nX-Forwarded-Host: localhost\r\nConnection: close\r\n"
+        + f"Authorization: Bearer {daemon.token}\r\n\r\n".encode(),
+    )
+    assert status in (400, 403)
+
+
+def test_state_changing_request_from_foreign_origin_is_403(daemon: Daemon) -> None:
+    with daemon.http() as client:
+        r = client.post(
+            "/v1/memories", json={"text": "x"}, headers={"Origin": "http://evil.example"}
+        )
+        assert r.status_code == 403 and r.json()["code"] == "forbidden_origin"
+        # the same request from the daemon's own origin works
+        own = f"http://127.0.0.1:{daemon.port}"
+        r = client.post("/v1/memories", json={"text": "own origin note"}, headers={"Origin": own})
+        assert r.status_code == 201, r.text
+        assert (
+            client.delete(f"/v1/memories/{r.json()['id']}", headers={"Origin": own}).status_code
+            == 204
+        )
+
+
+def test_websocket_from_foreign_origin_closes_4403(daemon: Daemon) -> None:
+    with connect(daemon.ws_url(), origin="http://evil.example", open_timeout=30) as ws:  # type: ignore[arg-type]
+        first = json.loads(ws.recv(timeout=30))
+        assert first["type"] == "error" and first["code"] == "forbidden_origin"
+        with pytest.raises(ConnectionClosed) as info:
+            ws.recv(timeout=30)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 4403
+
+
+def test_websocket_without_token_is_refused(daemon: Daemon) -> None:
+    with connect(daemon.ws_url(token=False), open_timeout=30) as ws:
+        assert json.loads(ws.recv(timeout=30))["code"] == "unauthorized"
+        with pytest.raises(ConnectionClosed) as info:
+            ws.recv(timeout=30)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 4401
+
+
+def test_login_sets_httponly_strict_cookie_and_redirects(daemon: Daemon) -> None:
+    r = httpx.get(f"{daemon.http_url}/login", params={"token": daemon.token})
+    assert r.status_code in (302, 303) and r.headers["location"] == "/"
+    raw_cookie = r.headers["set-cookie"]
+    jar: SimpleCookie = SimpleCookie()
+    jar.load(raw_cookie)
+    morsel = jar["lumina_session"]
+    assert morsel["httponly"] is True
+    assert morsel["samesite"].lower() == "strict"
+    assert morsel["path"] == "/"
+    assert morsel.value != daemon.token
+    # the cookie authenticates the API and the web page
+    cookies = {"lumina_session": morsel.value}
+    r = httpx.get(f"{daemon.http_url}/v1/avatars", cookies=cookies)
+    assert r.status_code == 200
+    page = httpx.get(f"{daemon.http_url}/", cookies=cookies)
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    # a wrong token sets nothing
+    bad = httpx.get(f"{daemon.http_url}/login", params={"token": "0" * 64})
+    assert bad.status_code == 401 and "set-cookie" not in bad.headers
+
+
+def test_body_over_64_kib_is_frame_too_large(daemon: Daemon) -> None:
+    with daemon.http() as client:
+        r = client.post("/v1/memories", json={"text": "a" * 70_000})
+    assert r.status_code == 413 and r.json()["code"] == "frame_too_large"
+
+
+# ---------------------------------------------------------------------------- routes
+def test_openapi_schema(daemon: Daemon) -> None:
+    with daemon.unix() as client:
+        r = client.get("/schema")
+        assert r.status_code == 200
+        paths = r.json()["paths"]
+    for path in (
+        "/v1/health",
+        "/v1/avatars",
+        "/v1/avatars/{avatar_id}",
+        "/v1/profile",
+        "/v1/conversations",
+        "/v1/conversations/{conversation_id}",
+        "/v1/memories",
+        "/v1/memories/{memory_id}",
+        "/v1/forget-me",
+        "/v1/events",
+        "/v1/audit/forget-me",
+        "/v1/metrics/latency",
+    ):
+        assert path in paths, path
+
+
+def test_health_lists_every_engine_with_actions(daemon: Daemon) -> None:
+    with daemon.unix() as client:
+        health = client.get("/v1/health").json()
+    assert health["status"] == "ready" and health["protocol"] == 1
+    for name in ("stt", "llm", "tts", "embeddings", "store"):
+        engine = health["engines"][name]
+        assert engine["configured"] is True, name
+        assert engine["ok"] or engine["action"], name
+
+
+def test_avatars_crud_and_errors(daemon: Daemon) -> None:
+    with daemon.unix() as client:
+        avatars = client.get("/v1/avatars").json()
+        builtin = next(a for a in avatars if a["builtin"])
+        assert builtin["name"] == "Lumina"
+        r = client.post("/v1/avatars", json={"name": "Ada", "persona": "a mathematician"})
+        assert r.status_code == 201
+        ada = r.json()
+        assert ada["name"] == "Ada" and ada["builtin"] is False and ada["voice"]
+        r = client.patch(f"/v1/avatars/{ada['id']}", json={"style": "short answers"})
+        assert r.json()["style"] == "short answers" and r.json()["persona"] == "a mathematician"
+        assert client.get(f"/v1/avatars/{ada['id']}").json()["style"] == "short answers"
+        assert client.delete(f"/v1/avatars/{ada['id']}").status_code == 204
+        r = client.get(f"/v1/avatars/{ada['id']}")
+        assert r.status_code == 404 and r.json()["code"] == "avatar_not_found"
+        r = client.get("/v1/avatars/not-a-uuid")
+        assert r.status_code == 404 and r.json()["code"] == "avatar_not_found"
+        r = client.delete(f"/v1/avatars/{builtin['id']}")
+        assert r.status_code == 409
+        r = client.post("/v1/avatars", json={"persona": "no name"})
+        assert r.status_code == 400 and r.json()["code"] == "bad_message"
+        r = client.post(
+            "/v1/avatars", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 400 and r.json()["code"] == "bad_message"
+
+
+def test_profile(daemon: Daemon) -> None:
+    with daemon.unix() as client:
+        r = client.put(
+            "/v1/profile", json={"preferred_name": "Sam", "preferences": {"units": "metric"}}
+        )
+        assert r.status_code == 200
+        profile = client.get("/v1/profile").json()
+    assert profile["preferred_name"] == "Sam"
+    assert profile["preferences"]["units"] == "metric"
+
+
+def test_memory_delete_removes_it_from_search(daemon: Daemon) -> None:
+    with daemon.unix() as client:
+        r = client.post("/v1/memories", json={"text": "My bicycle is a green Bianchi"})
+        assert r.status_code == 201
+        memory = r.json()
+        assert memory["text"] == "My bicycle is a green Bianchi"
+        assert {"id", "avatar_id", "source", "created_at"} <= set(memory)
+        client.post("/v1/memories", json={"text": "I like jazz on Sundays"})
+        hits = client.get("/v1/memories", params={"q": "what bike do I ride?"}).json()
+        assert hits and hits[0]["id"] == memory["id"] and hits[0]["score"] is not None
+        assert any(m["id"] == memory["id"] for m in client.get("/v1/memories").json())
+        assert client.delete(f"/v1/memories/{memory['id']}").status_code == 204
+        hits = client.get("/v1/memories", params={"q": "what bike do I ride?"}).json()
+        assert all(m["id"] != memory["id"] for m in hits)
+        assert all("Bianchi" not in m["text"] for m in hits)
+        assert all(m["id"] != memory["id"] for m in client.get("/v1/memories").json())
+        r = client.delete(f"/v1/memories/{memory['id']}")
+        assert r.status_code == 404 and r.json()["code"] == "memory_not_found"
+
+
+def test_conversations_events_metrics_audit(daemon: Daemon) -> None:
+    with daemon.unix() as client:
+        r = client.get(f"/v1/conversations/{uuid.uuid4()}")
+        assert r.status_code == 404 and r.json()["code"] == "conversation_not_found"
+        assert isinstance(client.get("/v1/conversations").json(), list)
+        events = client.get("/v1/events", params={"limit": 5}).json()
+        assert events and [e["position"] for e in events] == sorted(e["position"] for e in events)
+        assert {"position", "id", "type", "aggregate_id", "version", "at", "data"} <= set(events[0])
+        after = client.get("/v1/events", params={"after": events[0]["position"], "limit": 1}).json()
+        assert not after or after[0]["position"] > events[0]["position"]
+        latency = client.get("/v1/metrics/latency").json()
+        assert "turns" in latency and "stages" in latency
+        audit = client.get("/v1/audit/forget-me").json()
+        assert "ok" in audit and isinstance(audit["checks"], list)
+        r = client.get("/v1/events", params={"limit": 0})
+        assert r.status_code == 400 and r.json()["code"] == "bad_message"
+
+
+def test_forget_me_needs_the_confirm_phrase(daemon: Daemon) -> None:
+    with daemon.unix() as client:
+        r = client.post("/v1/forget-me", json={"confirm": "yes"})
+        assert r.status_code == 400 and r.json()["code"] == "bad_message" and r.json()["action"]
+        r = client.post("/v1/forget-me", json={})
+        assert r.status_code == 400
+
+
+def test_unknown_route_has_a_structured_error(daemon: Daemon) -> None:
+    with daemon.unix() as client:
+        r = client.get("/v1/nope")
+    assert r.status_code == 404 and set(r.json()) == {"code", "message", "action"}
