@@ -24,8 +24,10 @@ from tests.support.daemon import Daemon, run_daemon  # noqa: E402
 
 @pytest.fixture(scope="session")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    """The real daemon, shared by the session's tests."""
-    with run_daemon(tmp_path_factory.mktemp("daemon-home")) as d:
+    """The real daemon, shared by the session's tests; every network attempt it makes to a
+    non-loopback address is appended to ``<home>/net-audit.log`` (see test_no_telemetry)."""
+    home = tmp_path_factory.mktemp("daemon-home")
+    with run_daemon(home, net_audit=home / "net-audit.log") as d:
         yield d
 
 

@@ -54,7 +54,8 @@ def test_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-_AUDIT_PRELUDE = r"""
+#: A ``sys.addaudithook`` that appends non-loopback network attempts to the file in argv[1].
+AUDIT_HOOK = r"""
 import ipaddress, socket, sys
 _log = open(sys.argv[1], "a", buffering=1)
 def _local(host):
@@ -78,10 +79,15 @@ def _hook(event, args):
         if not _local(args[0]):
             _log.write(f"{event} {args[0]!r}\n")
 sys.addaudithook(_hook)
+"""
+_AUDIT_PRELUDE = (
+    AUDIT_HOOK
+    + r"""
 sys.argv = ["luminad", "serve"]
 from luminad.__main__ import main
 sys.exit(main(["serve"]))
 """
+)
 
 
 @dataclass
