@@ -8,14 +8,15 @@ right after a command sees it (read-your-writes). All methods are synchronous an
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
-from uuid import UUID, uuid4, uuid5
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from typing import TypeVar
+from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application, Repository
-from eventsourcing.domain import Aggregate, DomainEvent
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ApplicationRecorder, Mapper
-from eventsourcing.utils import Environment, EnvType, get_topic
+from eventsourcing.utils import Environment, EnvType
 
 from luminad import privacy, protocol
 from luminad.domain import (
@@ -29,20 +30,14 @@ from luminad.domain import (
     User,
 )
 from luminad.errors import AvatarNotFound, ConversationNotFound, MemoryNotFound, NotFound
-from luminad.privacy import KeyStore, PrivateMapper, event_type
+from luminad.privacy import KeyStore, PrivateMapper
 from luminad.projections import avatars, conversations, memories, profile, timings
+from luminad.projections.log import EVENT_TOPICS, logged_event
 from luminad.projections.runner import ReadModels
 from luminad.providers.base import ChatMessage, Embedder
 from luminad.settings import Settings
 
 A = TypeVar("A", bound=Aggregate)
-_EVENT_NS = UUID("5d7e1c2a-9b7f-4d8e-a1c3-2f6b0e9d4c55")
-TOPICS: dict[str, str] = {
-    name: get_topic(attr)
-    for agg in (Conversation, Memory, Avatar, Profile, User)
-    for name, attr in vars(agg).items()
-    if isinstance(attr, type) and issubclass(attr, DomainEvent)
-}
 
 
 class EventLog(Application[UUID]):
@@ -74,12 +69,16 @@ class Lumina:
         self.settings = settings
         self.keys = keys
         self.embedder = embedder
-        env = settings.store_env()
+        # Cached aggregates (fast-forwarded from the store) spare every command the replay of
+        # its conversation's history; a failed command evicts what it touched (_writing).
+        env = settings.store_env() | {"AGGREGATE_CACHE_MAXSIZE": "256",
+                                      "DEEPCOPY_FROM_AGGREGATE_CACHE": "n"}
         if settings.store_encrypt:
             env |= {"CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
                     "CIPHER_KEY": keys.store_cipher_key()}
         self.log = EventLog(env, keys)
         self.lock = threading.RLock()
+        self._loaded: list[UUID] = []
         self.read = ReadModels(settings.read_db_path, embedder)
         self.default_avatar_id: UUID = BUILTIN_AVATAR_ID
 
@@ -96,9 +95,20 @@ class Lumina:
         assert isinstance(self.log.mapper, PrivateMapper)
         return self.log.mapper
 
-    def save(self, *aggregates: Aggregate) -> None:
-        """Append the aggregates' pending events atomically (the only path to the store)."""
-        self.log.save(*aggregates)
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The lock, and on failure the eviction of every aggregate the command loaded (a
+        cached aggregate must never keep events that were not saved)."""
+        with self.lock:
+            self._loaded.clear()
+            try:
+                yield
+            except BaseException:
+                cache = self.repository.cache
+                for aggregate_id in self._loaded:
+                    with suppress(KeyError, AttributeError):
+                        cache.get(aggregate_id, evict=True)  # type: ignore[union-attr]
+                raise
 
     def catch_up(self) -> int:
         """Bring every read model up to the end of the log."""
@@ -112,10 +122,12 @@ class Lumina:
             return self.catch_up()
 
     def _commit(self, *aggregates: Aggregate) -> None:
+        """Append the aggregates' pending events atomically (the only path to the store)."""
         self.log.save(*aggregates)
         self.read.catch_up(self.recorder, self.private_mapper)
 
     def _load(self, cls: type[A], aggregate_id: UUID, error: NotFound) -> A:
+        self._loaded.append(aggregate_id)
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
@@ -125,6 +137,7 @@ class Lumina:
         return aggregate
 
     def _get_or_create(self, cls: type[A], aggregate_id: UUID) -> A:
+        self._loaded.append(aggregate_id)
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
@@ -145,7 +158,7 @@ class Lumina:
         return self._load(Avatar, avatar_id, error)
 
     def ensure_builtin_avatar(self) -> None:
-        with self.lock:
+        with self._writing():
             try:
                 self.repository.get(BUILTIN_AVATAR_ID)
             except AggregateNotFoundError:
@@ -153,7 +166,7 @@ class Lumina:
 
     # ------------------------------------------------------------------ conversation commands
     def start_conversation(self, avatar_id: UUID | None = None) -> UUID:
-        with self.lock:
+        with self._writing():
             avatar = self._avatar(avatar_id or self.default_avatar_id)
             conversation = Conversation(avatar.id)
             self._commit(conversation)
@@ -161,7 +174,7 @@ class Lumina:
 
     def record_utterance(self, conversation_id: UUID, text: str, *, turn_id: UUID | None = None,
                          source: str = "voice") -> UUID:
-        with self.lock:
+        with self._writing():
             conversation = self._conversation(conversation_id)
             turn_id = turn_id or uuid4()
             conversation.transcribe(turn_id, text, source)
@@ -170,7 +183,7 @@ class Lumina:
 
     def complete_reply(self, conversation_id: UUID, turn_id: UUID, text: str, *,
                        sources: Sequence[protocol.Source] = (), provider: str = "") -> None:
-        with self.lock:
+        with self._writing():
             conversation = self._conversation(conversation_id)
             conversation.complete_reply(turn_id, text,
                                         [{"title": s.title, "url": s.url} for s in sources],
@@ -179,14 +192,14 @@ class Lumina:
 
     def interrupt_reply(self, conversation_id: UUID, turn_id: UUID, heard_text: str, *,
                         reason: str = "user") -> None:
-        with self.lock:
+        with self._writing():
             conversation = self._conversation(conversation_id)
             conversation.interrupt_reply(turn_id, heard_text, reason)
             self._commit(conversation)
 
     def time_turn(self, conversation_id: UUID, turn_id: UUID,
                   timings_ms: Mapping[str, float]) -> None:
-        with self.lock:
+        with self._writing():
             conversation = self._conversation(conversation_id)
             conversation.time_turn(turn_id, timings_ms)
             self._commit(conversation)
@@ -194,7 +207,7 @@ class Lumina:
     # ------------------------------------------------------------------ memory commands
     def remember(self, text: str, *, avatar_id: UUID | None = None,
                  conversation_id: UUID | None = None, turn_id: UUID | None = None) -> UUID:
-        with self.lock:
+        with self._writing():
             if avatar_id is not None:
                 self._avatar(avatar_id)
             if conversation_id is not None:
@@ -204,7 +217,7 @@ class Lumina:
             return memory.id
 
     def forget_memory(self, memory_id: UUID) -> None:
-        with self.lock:
+        with self._writing():
             error = MemoryNotFound(f"no memory {memory_id}")
             if not memories.exists(self.read.conn, str(memory_id)):
                 raise error
@@ -215,7 +228,7 @@ class Lumina:
     # ------------------------------------------------------------------ avatar commands
     def create_avatar(self, name: str, persona: str = "", style: str = "",
                       voice: str = "joe") -> UUID:
-        with self.lock:
+        with self._writing():
             avatar = Avatar.create(name, persona, style, voice)
             self._commit(avatar)
             return avatar.id
@@ -223,7 +236,7 @@ class Lumina:
     def update_avatar(self, avatar_id: UUID, *, name: str | None = None,
                       persona: str | None = None, style: str | None = None,
                       voice: str | None = None) -> None:
-        with self.lock:
+        with self._writing():
             avatar = self._avatar(avatar_id)
             if name is not None:
                 avatar.rename(name)
@@ -236,32 +249,35 @@ class Lumina:
             self._commit(avatar)
 
     def delete_avatar(self, avatar_id: UUID) -> None:
-        with self.lock:
+        with self._writing():
             avatar = self._avatar(avatar_id)
             avatar.delete()
             self._commit(avatar)
 
     # ------------------------------------------------------------------ profile commands
     def set_preferred_name(self, name: str) -> None:
-        with self.lock:
+        with self._writing():
             user_profile = self._get_or_create(Profile, PROFILE_ID)
             user_profile.set_preferred_name(name)
             self._commit(user_profile)
 
     def set_preference(self, key: str, value: str) -> None:
-        with self.lock:
+        with self._writing():
             user_profile = self._get_or_create(Profile, PROFILE_ID)
             user_profile.set_preference(key, value)
             self._commit(user_profile)
 
     def forget_user(self) -> protocol.ForgetReceipt:
         """Record UserForgotten, destroy the data keys, purge and compact every read model."""
-        with self.lock:
+        with self._writing():
             return privacy.forget_user(self)
 
     def user(self) -> User:
         """The User aggregate (created on first use)."""
         return self._get_or_create(User, USER_ID)
+
+    def builtin_avatar(self) -> Avatar:
+        return self._load(Avatar, BUILTIN_AVATAR_ID, AvatarNotFound("no built-in avatar"))
 
     # ------------------------------------------------------------------ queries
     def get_conversation(self, conversation_id: UUID) -> protocol.Conversation:
@@ -311,30 +327,13 @@ class Lumina:
     def events(self, *, after: int = 0, limit: int = 100,
                types: Sequence[str] = ()) -> list[protocol.LoggedEvent]:
         """The log in order, content decrypted while the key exists, ``[shredded]`` after."""
-        topics = [TOPICS[t] for t in types if t in TOPICS]
+        topics = [EVENT_TOPICS[t] for t in types if t in EVENT_TOPICS]
         if types and not topics:
             return []
         with self.lock:
             notes = self.recorder.select_notifications(after, limit, topics=topics,
                                                        inclusive_of_start=False)
-            return [self._logged(n) for n in notes]
-
-    def _logged(self, note: Any) -> protocol.LoggedEvent:
-        aggregate_id = UUID(str(note.originator_id))
-        data: dict[str, Any] | str
-        at = ""
-        try:
-            state, readable = self.private_mapper.decode_state(note)
-            timestamp = state.pop("timestamp", None)
-            at = timestamp.isoformat() if hasattr(timestamp, "isoformat") else str(timestamp)
-            state.pop("originator_topic", None)
-            data = state if readable else privacy.SHREDDED
-        except Exception as e:  # shown, never a crash
-            data = {"error": f"cannot decode this event ({type(e).__name__})"}
-        return protocol.LoggedEvent(
-            position=note.id, id=str(uuid5(_EVENT_NS, f"{aggregate_id}:{note.originator_version}")),
-            type=event_type(note.topic), aggregate_id=str(aggregate_id),
-            version=note.originator_version, at=at, data=data)
+            return [logged_event(self.private_mapper, n) for n in notes]
 
     def audit(self, canaries: Sequence[str] = ()) -> protocol.Audit:
         with self.lock:

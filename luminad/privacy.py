@@ -34,7 +34,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic, resolve_topic
 
 from luminad import domain, protocol
-from luminad.domain import BUILTIN_AVATAR_ID, USER_CONTENT, Avatar
+from luminad.domain import USER_CONTENT
 from luminad.errors import LuminaError
 from luminad.settings import Settings
 from luminad.sqlite import compact, sqlite_module
@@ -277,10 +277,9 @@ def forget_user(app: Lumina) -> protocol.ForgetReceipt:
     key_ids = app.keys.key_ids()
     user = app.user()
     user.forget(key_ids, shredded)
-    builtin: Avatar = app.repository.get(BUILTIN_AVATAR_ID)
-    assert isinstance(builtin, Avatar)
+    builtin = app.builtin_avatar()
     builtin.reset_to_defaults()
-    app.save(builtin, user)
+    app.log.save(builtin, user)
     _destroy_and_compact(app, key_ids)
     return protocol.ForgetReceipt(
         ok=True, forgotten_at=user.modified_on.isoformat(), events_shredded=shredded,

@@ -74,7 +74,7 @@ class MiniLmEmbedder:
         pooled = (np.asarray(hidden, dtype=np.float32) * weights).sum(1) / np.maximum(
             weights.sum(1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return np.asarray(pooled / np.maximum(norms, 1e-12), dtype=np.float32)
 
     async def health(self) -> EngineHealth:
         import asyncio

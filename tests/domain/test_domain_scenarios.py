@@ -8,7 +8,13 @@ import pytest
 
 from luminad import protocol
 from luminad.app import Lumina, open_lumina
-from luminad.errors import AvatarNotFound, Conflict, ConversationNotFound, MemoryNotFound
+from luminad.errors import (
+    AvatarNotFound,
+    BadMessage,
+    Conflict,
+    ConversationNotFound,
+    MemoryNotFound,
+)
 from luminad.providers.base import ChatMessage
 from luminad.settings import Settings
 from tests.domain.harness import FakeEmbedder
@@ -147,3 +153,13 @@ def test_state_survives_reopening(settings: Settings, embedder: FakeEmbedder) ->
         assert again.get_conversation(conversation).turns[-1].turn_id == str(turn)
     finally:
         again.close()
+
+
+def test_a_refused_command_leaves_no_trace(app: Lumina) -> None:
+    avatar = app.create_avatar("Pirate")
+    with pytest.raises(BadMessage):
+        app.update_avatar(avatar, name="Captain", persona="x" * 5000)  # rename ok, persona not
+    assert app.get_avatar(avatar).name == "Pirate"
+    app.update_avatar(avatar, voice="amy")
+    assert (app.get_avatar(avatar).name, app.get_avatar(avatar).voice) == ("Pirate", "amy")
+    assert [e.type for e in app.events(types=["AvatarRenamed"])] == []
