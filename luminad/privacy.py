@@ -15,10 +15,12 @@ import os
 import secrets
 import time
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
+import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.domain import DomainEventProtocol
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from luminad.app import Lumina
 
 SHREDDED = "[shredded]"
+_JSON = msgspec.json.Encoder()
 _PREFIX = "enc1:"
 
 
@@ -156,11 +159,12 @@ class KeyStore:
     # ------------------------------------------------------------------ sealing
     def seal(self, field: str, value: Any) -> str:
         """``value`` as JSON, AES-GCM sealed under the current key (``field`` is the AAD)."""
-        key_id = self.current_id()
-        aead = self.aead(key_id)
+        key_id = self._blob.get("current") or self.current_id()
+        aead = self._aead.get(key_id) or self.aead(key_id)
         assert aead is not None
         nonce = os.urandom(12)
-        ct = aead.encrypt(nonce, json.dumps(value).encode(), field.encode())
+        plain = b"s" + value.encode() if isinstance(value, str) else b"j" + _JSON.encode(value)
+        ct = aead.encrypt(nonce, plain, field.encode())
         return f"{_PREFIX}{key_id}:{base64.b64encode(nonce + ct).decode()}"
 
     def unseal(self, field: str, token: Any) -> tuple[Any, bool]:
@@ -173,16 +177,10 @@ class KeyStore:
             return SHREDDED, False
         try:
             raw = base64.b64decode(b64)
-            return json.loads(aead.decrypt(raw[:12], raw[12:], field.encode())), True
+            plain = aead.decrypt(raw[:12], raw[12:], field.encode())
+            return plain[1:].decode() if plain[:1] == b"s" else json.loads(plain[1:]), True
         except (InvalidTag, ValueError):
             return SHREDDED, False
-
-
-def sealed_key_id(token: Any) -> str | None:
-    """The key id a sealed value names, or None for a plain value."""
-    if isinstance(token, str) and token.startswith(_PREFIX):
-        return token[len(_PREFIX):].partition(":")[0]
-    return None
 
 
 # ---------------------------------------------------------------------------- mapper
@@ -204,7 +202,10 @@ class PrivateMapper(Mapper[UUID]):
         class_version = getattr(type(domain_event), "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
-        stored = self.transcoder.encode(state)
+        try:
+            stored = _JSON.encode({key: _plain(value) for key, value in state.items()})
+        except TypeError:
+            stored = self.transcoder.encode(state)
         if self.compressor:
             stored = self.compressor.compress(stored)
         if self.cipher:
@@ -239,6 +240,23 @@ class PrivateMapper(Mapper[UUID]):
         event = object.__new__(cls)
         object.__setattr__(event, "__dict__", state)
         return event  # type: ignore[no-any-return]
+
+
+def _plain(value: Any) -> Any:
+    """``value`` in eventsourcing's JSON transcoding, for the flat types events carry (a fast
+    path: msgspec instead of ``json``); raises TypeError for anything else."""
+    kind = type(value)
+    if kind is str or kind is UUID:
+        return value if kind is str else {"_type_": "uuid_hex", "_data_": value.hex}
+    if value is None or kind is int or kind is float or kind is bool:
+        return value
+    if kind is datetime:
+        return {"_type_": "datetime_iso", "_data_": value.isoformat()}
+    if kind is list and all(type(v) is str for v in value):
+        return value
+    if kind is dict and all(type(v) in (str, int, float) for v in value.values()):
+        return value
+    raise TypeError(kind.__name__)
 
 
 def event_type(topic: str) -> str:
