@@ -81,7 +81,7 @@ PREROLL_MS = 300
 MAX_UTTERANCE_S = 30.0
 #: Partial transcripts: cadence (s) and sliding window (s).
 PARTIAL_INTERVAL_S = 0.3
-PARTIAL_WINDOW_S = 3.0
+PARTIAL_WINDOW_S = 2.5
 #: Longest binary audio frame sent (s); a sentence is cut into frames this long.
 TTS_FRAME_S = 0.5
 #: How far reply audio may run ahead of real time (s); the rest waits, so a cancel drops it.
@@ -120,6 +120,7 @@ class Turn:
     reply: str = ""
     heard: list[str] = field(default_factory=list)
     backlog: list[tuple[protocol.ServerMessage | bytes, ...]] = field(default_factory=list)
+    sources: list[protocol.Source] = field(default_factory=list)
     audio_sent_s: float = 0.0
     finished: bool = False
     cancelled: bool = False
@@ -257,7 +258,9 @@ class VoiceSession:
         self.tts_enabled = hello.tts
         from luminad.agent.agent import Responder
 
-        self._responder = Responder(self.engines.llm, self.engines.search)
+        self._responder = Responder(
+            self.engines.llm, self.engines.search, max_tokens=self.settings.max_reply_tokens
+        )
         health = await self._health()
         self.started = True
         self._listen_task = self._spawn(self._listen(), name="voice-listen")
@@ -541,27 +544,27 @@ class VoiceSession:
 
     # ------------------------------------------------------------------ partials
     async def _partials(self, turn_id: UUID) -> None:
-        """Sliding-window interim transcripts at a fixed cadence while the user speaks."""
-        running: asyncio.Task[str] | None = None
-        try:
-            while True:
-                await asyncio.sleep(self.partial_interval_s)
-                if running is not None and running.done():
-                    text = "" if running.cancelled() or running.exception() else running.result()
-                    running = None
-                    if text:  # every pass, changed or not: the client sees it keeps up
-                        await self._emit(
-                            protocol.PartialTranscript(turn_id=str(turn_id), text=text)
-                        )
-                if running is not None or self._endpointer.paused:
-                    continue  # previous pass still running, or the user is pausing
-                window = self._utterance_audio()[-int(self.partial_window_s * STT_SAMPLE_RATE) :]
-                if len(window) < STT_SAMPLE_RATE // 4:
-                    continue
-                running = asyncio.ensure_future(self._transcribe(window, partial=True))
-        finally:
-            if running is not None and not running.done():
-                running.cancel()
+        """Sliding-window interim transcripts at a fixed cadence while the user speaks.
+
+        A pass starts every ``partial_interval_s``; when one takes longer, the ticks it
+        overlaps are skipped (the next starts as soon as it is done), so the stream keeps up in
+        real time. Errors are left to the final pass to report.
+        """
+        next_start = _now() + self.partial_interval_s
+        while True:
+            await asyncio.sleep(max(0.0, next_start - _now()))
+            next_start = max(next_start + self.partial_interval_s, _now())
+            if self._endpointer.paused:
+                continue  # the user is pausing: leave the CPU to the speculative final pass
+            window = self._utterance_audio()[-int(self.partial_window_s * STT_SAMPLE_RATE) :]
+            if len(window) < STT_SAMPLE_RATE // 4:
+                continue
+            try:
+                text = await self._transcribe(window, partial=True)
+            except LuminaError:
+                continue
+            if text:  # every pass, changed or not: the client sees that it keeps up
+                await self._emit(protocol.PartialTranscript(turn_id=str(turn_id), text=text))
 
     async def _transcribe(self, audio: Pcm16, *, partial: bool) -> str:
         try:
@@ -602,7 +605,9 @@ class VoiceSession:
                 return
             turn.t_done = _now()
             await turn.opened.wait()
-            await self._emit(protocol.AssistantDone(turn_id=turn.id, text=turn.reply))
+            await self._emit(
+                protocol.AssistantDone(turn_id=turn.id, text=turn.reply, sources=turn.sources)
+            )
             timings = turn.timings()
             await self._emit(_turn_timing(turn.id, turn.provider, timings))
             turn.finished = True
@@ -612,6 +617,7 @@ class VoiceSession:
                     self.conversation_id,
                     turn.turn_id,
                     turn.reply,
+                    sources=turn.sources,
                     provider=turn.provider,
                 )
             if turn.recorded and self.conversation_id is not None:
@@ -712,7 +718,7 @@ class VoiceSession:
         """LLM producer and TTS speaker, joined by a bounded queue of sentences."""
         sentences: asyncio.Queue[str | None] = asyncio.Queue(maxsize=16)
         speak = self.tts_enabled
-        turn.provider = str(getattr(self.engines.llm, "name", ""))
+        turn.provider = str(getattr(self._responder, "provider", "") or self.engines.llm.name)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._produce(turn, ctx, sentences if speak else None))
             if speak:
@@ -754,6 +760,7 @@ class VoiceSession:
             await turn.opened.wait()
             await self._error(LlmUnavailable(f"the language model failed: {exc}"), turn)
         turn.reply = turn.reply.strip()
+        turn.sources = list(getattr(self._responder, "last_sources", []) or [])
         if sentences is not None:
             await sentences.put(None)
 
@@ -775,9 +782,8 @@ class VoiceSession:
             if failed:
                 continue
             try:
-                async with contextlib.aclosing(
-                    self.engines.tts.synthesize(sentence, voice=voice)
-                ) as chunks:
+                synth: Any = self.engines.tts.synthesize(sentence, voice=voice)
+                async with contextlib.aclosing(synth) as chunks:
                     async for chunk in chunks:
                         if turn.t_first_synth is None:
                             turn.t_first_synth = _now()
