@@ -29,7 +29,7 @@ if __package__ in (None, ""):
 
 from luminad.app import Lumina, open_lumina
 from luminad.providers.base import Embedder
-from luminad.settings import load_settings
+from luminad.settings import Settings, load_settings
 
 EmbedderFactory = Callable[[], Embedder]
 
@@ -47,8 +47,12 @@ class Report:
         return not self.lost and not self.problems
 
 
-def _writer(home: str, ack_fd: int, make_embedder: EmbedderFactory) -> None:
-    app = open_lumina(load_settings({"LUMINA_HOME": home}), make_embedder())
+def _settings(home: str, store: str) -> Settings:
+    return load_settings({"LUMINA_HOME": home, "LUMINA_STORE": store})
+
+
+def _writer(home: str, store: str, ack_fd: int, make_embedder: EmbedderFactory) -> None:
+    app = open_lumina(_settings(home, store), make_embedder())
     conversation = app.start_conversation()
     i = 0
     while True:
@@ -64,11 +68,11 @@ def _writer(home: str, ack_fd: int, make_embedder: EmbedderFactory) -> None:
         i += 1
 
 
-def _one_run(home: str, rng: random.Random, make_embedder: EmbedderFactory,
+def _one_run(home: str, store: str, rng: random.Random, make_embedder: EmbedderFactory,
              max_delay: float) -> list[str]:
     ctx = multiprocessing.get_context("fork")
     read_fd, write_fd = os.pipe()
-    proc = ctx.Process(target=_writer, args=(home, write_fd, make_embedder), daemon=True)
+    proc = ctx.Process(target=_writer, args=(home, store, write_fd, make_embedder), daemon=True)
     proc.start()
     os.close(write_fd)
     time.sleep(rng.uniform(0.0, max_delay))
@@ -125,7 +129,7 @@ def check(app: Lumina, acks: list[str]) -> tuple[list[str], list[str]]:
 
 
 def kill_runs(home: Path, runs: int, make_embedder: EmbedderFactory, *, seed: int = 1,
-              max_delay: float = 0.3) -> Report:
+              max_delay: float = 0.3, store: str = "sqlite") -> Report:
     """``runs`` kill-and-recover cycles on one data dir; the report lists any loss."""
     rng = random.Random(seed)
     report = Report()
@@ -133,8 +137,8 @@ def kill_runs(home: Path, runs: int, make_embedder: EmbedderFactory, *, seed: in
     acks: list[str] = []
     embedder = make_embedder()
     for _ in range(runs):
-        acks += _one_run(str(home), rng, make_embedder, max_delay)
-        app = open_lumina(load_settings({"LUMINA_HOME": str(home)}), embedder)
+        acks += _one_run(str(home), store, rng, make_embedder, max_delay)
+        app = open_lumina(_settings(str(home), store), embedder)
         try:
             lost, problems = check(app, acks)
         finally:
@@ -151,12 +155,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--store", default="sqlite", help="sqlite or a postgresql:// URL")
     args = parser.parse_args()
     from luminad.providers.embeddings import MiniLmEmbedder
 
     with tempfile.TemporaryDirectory() as tmp:
         report = kill_runs(Path(tmp), args.runs, lambda: MiniLmEmbedder(threads=1),
-                           seed=args.seed, max_delay=1.5)
+                           seed=args.seed, max_delay=1.5, store=args.store)
     print(f"| durability: SIGKILL runs | {report.runs} |")
     print(f"| acknowledged facts checked | {report.acked} |")
     print(f"| lost / problems | {len(report.lost)} / {len(report.problems)} |")

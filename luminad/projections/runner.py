@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -92,11 +93,10 @@ class ReadModels:
             notes = recorder.select_notifications(start, BATCH, inclusive_of_start=False)
             if not notes:
                 return seen
-            self._apply_batch(notes, mapper, positions)
+            self._apply_batch(notes, mapper)
             seen += len(notes)
 
-    def _apply_batch(self, notes: list[Notification] | Any, mapper: PrivateMapper,
-                     positions: dict[str, int]) -> None:
+    def _apply_batch(self, notes: Sequence[Notification], mapper: PrivateMapper) -> None:
         facts: list[Fact] = []
         bad: list[tuple[int, str, str]] = []
         for note in notes:
@@ -106,17 +106,17 @@ class ReadModels:
                 bad.append((note.id, event_type(note.topic), type(e).__name__))
         for projection in self.projections:
             projection.prepare([f for f in facts if f.type in projection.handles])
-        last = notes[-1].id
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for projection in self.projections:
+            positions = self.positions()  # again, inside the transaction: another process
+            for projection in self.projections:  # may have applied some of these already
                 done = positions.get(projection.name, 0)
                 for fact in facts:
                     if fact.position > done:
                         self._apply_one(projection, fact, bad)
-                conn.execute("UPDATE tracking SET position = ? WHERE projection = ?",
-                             (last, projection.name))
+                conn.execute("UPDATE tracking SET position = MAX(position, ?) "
+                             "WHERE projection = ?", (notes[-1].id, projection.name))
             conn.executemany("INSERT OR IGNORE INTO bad_events VALUES (?, ?, ?)", bad)
             conn.execute("COMMIT")
         except BaseException:
