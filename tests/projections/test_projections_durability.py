@@ -11,9 +11,9 @@ from tests.domain.harness import FakeEmbedder
 
 
 def test_killed_writers_lose_nothing_acknowledged(tmp_path: Path, store: str) -> None:
-    runs = 30 if store == "sqlite" else 10
-    report = kill_runs(tmp_path, runs, FakeEmbedder, seed=7, max_delay=0.25, store=store)
+    runs, max_delay = (30, 0.25) if store == "sqlite" else (10, 0.8)  # PostgreSQL opens slower
+    report = kill_runs(tmp_path, runs, FakeEmbedder, seed=7, max_delay=max_delay, store=store)
     assert report.runs == runs
-    assert report.acked > 5 * runs, "the writer should have acknowledged work before being killed"
+    assert report.acked > 2 * runs, "the writer should have acknowledged work before being killed"
     assert report.lost == []
     assert report.problems == []
