@@ -50,7 +50,7 @@ def chromium_path() -> str | None:
 
 @pytest.fixture(scope="session")
 def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The spoken question: 1 s of silence, the speech, then a long silence (the file loops)."""
+    """The spoken question: 1 s of silence, the speech, then 40 s of silence (the file loops)."""
     if not (shutil.which("espeak-ng") and shutil.which("sox")):
         pytest.skip("espeak-ng and sox are needed to synthesize the spoken question")
     d = tmp_path_factory.mktemp("speech")
@@ -58,7 +58,7 @@ def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(raw), QUESTION], check=True)
     out = d / "question.wav"
     subprocess.run(
-        ["sox", str(raw), "-r", "48000", "-c", "1", "-b", "16", str(out), "pad", "1.0", "20.0"],
+        ["sox", str(raw), "-r", "48000", "-c", "1", "-b", "16", str(out), "pad", "1.0", "40.0"],
         check=True,
     )
     return out
@@ -187,7 +187,7 @@ class PageProbe:
 def open_page(
     browser: Any, daemon: Daemon, *, init_script: str | None = None, login: bool = True
 ) -> PageProbe:
-    context = browser.new_context(viewport={"width": 1280, "height": 820})
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
     if init_script:
         context.add_init_script(init_script)
     page = context.new_page()

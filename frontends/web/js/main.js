@@ -156,7 +156,9 @@ client.on("assistant_done", (msg) => {
 client.on("turn_timing", (msg) => {
   state.log.timings.push(msg);
   latency.setLast(msg);
-  refreshLatency();
+  // the daemon stores the turn's timings right after sending them: read p50/p95 a bit later
+  setTimeout(refreshLatency, 600);
+  setTimeout(refreshLatency, 3000);
 });
 
 client.on("cancelled", (msg) => {
@@ -471,6 +473,7 @@ window.lumina = {
   get stops() { return player.stops; },
   interrupt,
   sendText,
+  refreshHealth,
   setMode,
   newConversation,
 };

@@ -39,7 +39,7 @@ export class LatencyPanel {
     for (const [key, label] of STAGES) {
       const last = this.last ? this.last[key] : null;
       const stats = this.stage(key);
-      if (last == null && !stats) continue;
+      if (last == null && !(stats && stats.p50_ms != null)) continue;
       body.append(h("tr", { dataset: { stage: key }, class: key === "voice_to_voice_ms" ? "key" : null },
         h("th", { scope: "row" }, label),
         h("td", { class: "last" }, formatMs(last)),
