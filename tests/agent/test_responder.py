@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from luminad import protocol
+from luminad.agent.agent import ReplyContext, Responder, to_chat_messages
+from luminad.errors import LlmUnavailable
+from luminad.providers.base import ChatMessage
+from luminad.providers.fake import FakeLLM, FakeSearch
+from luminad.providers.llamacpp import EmbeddedLLM
+from luminad.providers.ollama import OllamaChat
+
+
+def ctx(avatar: protocol.Avatar, text: str, **kw: object) -> ReplyContext:
+    base: dict[str, object] = {"preferred_name": None, "preferences": {}, "history": []}
+    base.update(kw)
+    return ReplyContext(avatar=avatar, user_text=text, **base)  # type: ignore[arg-type]
+
+
+async def test_prompt_reaches_the_model_through_pydantic_ai(lumina_avatar: protocol.Avatar) -> None:
+    llm = FakeLLM(["Sure thing, Sam."], delay_s=0)
+    responder = Responder(llm)
+    history = [ChatMessage("user", "Hi"), ChatMessage("assistant", "Hello!")]
+    reply = ctx(lumina_avatar, "Who am I?", preferred_name="Sam", history=history,
+                memories=["Sam likes tea."])  # fmt: skip
+    deltas = [d async for d in responder.stream_reply(reply)]
+    assert "".join(deltas) == "Sure thing, Sam."
+    assert len(deltas) == 3  # token-level: one delta per token, no debouncing
+    (sent,) = llm.requests
+    assert [m.role for m in sent] == ["system", "user", "assistant", "user"]
+    assert "You are Lumina" in sent[0].content and "called Sam" in sent[0].content
+    assert "Sam likes tea." in sent[0].content
+    assert [m.content for m in sent[1:]] == ["Hi", "Hello!", "Who am I?"]
+    assert responder.provider == "fake:fake-llm"
+
+
+async def test_real_model_answers_in_persona(
+    embedded_llm: EmbeddedLLM, lumina_avatar: protocol.Avatar
+) -> None:
+    responder = Responder(embedded_llm, max_tokens=40)
+    question = ctx(lumina_avatar, "What is the capital of France?", preferred_name="Sam")
+    deltas = [d async for d in responder.stream_reply(question)]
+    assert len(deltas) > 2
+    assert "paris" in "".join(deltas).lower()
+
+
+async def test_cancel_stops_real_generation(
+    embedded_llm: EmbeddedLLM, lumina_avatar: protocol.Avatar
+) -> None:
+    responder = Responder(embedded_llm, max_tokens=1000)
+    got: list[str] = []
+
+    async def consume() -> None:
+        async for d in responder.stream_reply(
+            ctx(lumina_avatar, "Count from 1 to 300, separated by commas.")
+        ):
+            got.append(d)
+
+    task = asyncio.create_task(consume())
+    for _ in range(1000):
+        if len(got) >= 3:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    at_cancel = embedded_llm.tokens_generated
+    await asyncio.sleep(0.5)
+    assert embedded_llm.tokens_generated - at_cancel <= 1
+
+
+async def test_closing_the_reply_stops_generation(
+    embedded_llm: EmbeddedLLM, lumina_avatar: protocol.Avatar
+) -> None:
+    responder = Responder(embedded_llm, max_tokens=1000)
+    stream = responder.stream_reply(ctx(lumina_avatar, "Count from 1 to 300, separated by commas."))
+    async for _ in stream:
+        break
+    await stream.aclose()  # type: ignore[attr-defined]
+    at_close = embedded_llm.tokens_generated
+    await asyncio.sleep(0.5)
+    assert embedded_llm.tokens_generated - at_close <= 1
+
+
+async def test_internet_mode_searches_and_reports_sources(lumina_avatar: protocol.Avatar) -> None:
+    llm = FakeLLM(["Paris."], delay_s=0)
+    search = FakeSearch()
+    responder = Responder(llm, search)
+    _ = [d async for d in responder.stream_reply(ctx(lumina_avatar, "Capital of France?"))]
+    assert search.queries == [] and responder.last_sources == []
+    _ = [
+        d
+        async for d in responder.stream_reply(
+            ctx(lumina_avatar, "Capital of France?", internet=True)
+        )
+    ]
+    assert search.queries == ["Capital of France?"]
+    assert responder.last_sources == [
+        protocol.Source(title="Paris", url="https://example.org/paris")
+    ]
+    assert "Paris is the capital of France." in llm.requests[-1][0].content
+
+
+async def test_unreachable_provider_is_llm_unavailable(lumina_avatar: protocol.Avatar) -> None:
+    responder = Responder(OllamaChat("http://127.0.0.1:9", "llama3.2"))
+    with pytest.raises(LlmUnavailable) as exc:
+        _ = [d async for d in responder.stream_reply(ctx(lumina_avatar, "hi"))]
+    assert exc.value.action and "ollama serve" in exc.value.action
+
+
+def test_to_chat_messages_merges_system() -> None:
+    from pydantic_ai.messages import ModelRequest, SystemPromptPart, UserPromptPart
+
+    msgs = to_chat_messages(
+        [ModelRequest(parts=[SystemPromptPart(content="extra"), UserPromptPart(content="hi")])],
+        "main",
+    )
+    assert msgs == [ChatMessage("system", "main\nextra"), ChatMessage("user", "hi")]

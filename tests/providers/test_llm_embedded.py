@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from luminad.errors import ModelMissing
+from luminad.providers.base import ChatMessage, ChatModel
+from luminad.providers.llamacpp import EmbeddedLLM, resolve_gguf
+
+COUNT = [ChatMessage("user", "Count from 1 to 300, separated by commas.")]
+
+
+async def test_streams_deltas(embedded_llm: EmbeddedLLM) -> None:
+    assert isinstance(embedded_llm, ChatModel)
+    deltas = [
+        d
+        async for d in embedded_llm.stream_chat(
+            [
+                ChatMessage("system", "You are a helpful assistant. Answer briefly."),
+                ChatMessage("user", "What is the capital of France?"),
+            ],
+            max_tokens=40,
+        )
+    ]
+    assert len(deltas) > 1  # token by token, not one blob
+    assert "paris" in "".join(deltas).lower()
+
+
+async def test_multi_turn_sees_history(embedded_llm: EmbeddedLLM) -> None:
+    messages = [
+        ChatMessage("user", "The secret word is banana."),
+        ChatMessage("assistant", "Okay, the secret word is banana."),
+        ChatMessage("user", "What is the secret word?"),
+    ]
+    reply = "".join([d async for d in embedded_llm.stream_chat(messages, max_tokens=30)])
+    assert "banana" in reply.lower()
+
+
+async def test_max_tokens_bounds_the_reply(embedded_llm: EmbeddedLLM) -> None:
+    before = embedded_llm.tokens_generated
+    deltas = [d async for d in embedded_llm.stream_chat(COUNT, max_tokens=8)]
+    assert 1 <= len(deltas) <= 8
+    assert embedded_llm.tokens_generated - before <= 8
+
+
+async def test_closing_the_stream_stops_generation(embedded_llm: EmbeddedLLM) -> None:
+    stream = embedded_llm.stream_chat(COUNT, max_tokens=1000)
+    n = 0
+    async for _ in stream:
+        n += 1
+        if n == 5:
+            break
+    await stream.aclose()  # type: ignore[attr-defined]
+    at_close = embedded_llm.tokens_generated
+    await asyncio.sleep(0.5)
+    assert embedded_llm.tokens_generated - at_close <= 1
+
+
+async def test_cancelling_the_task_stops_generation(embedded_llm: EmbeddedLLM) -> None:
+    got: list[str] = []
+
+    async def consume() -> None:
+        async for d in embedded_llm.stream_chat(COUNT, max_tokens=1000):
+            got.append(d)
+
+    task = asyncio.create_task(consume())
+    for _ in range(600):
+        if len(got) >= 3:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    at_cancel = embedded_llm.tokens_generated
+    await asyncio.sleep(0.5)
+    assert embedded_llm.tokens_generated - at_cancel <= 1
+    # the model is free again: a new request is served at once
+    reply = [d async for d in embedded_llm.stream_chat(COUNT, max_tokens=3)]
+    assert reply
+
+
+def test_missing_gguf_is_clear() -> None:
+    with pytest.raises(ModelMissing) as exc:
+        resolve_gguf("/nope/model.gguf")
+    assert exc.value.action and "LUMINA_EMBEDDED_MODEL" in exc.value.action
