@@ -13,10 +13,9 @@ from contextlib import contextmanager, suppress
 from typing import TypeVar
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application, Repository
+from eventsourcing.application import AggregateNotFoundError, Repository
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import ApplicationRecorder, Mapper
-from eventsourcing.utils import Environment, EnvType
+from eventsourcing.persistence import ApplicationRecorder
 
 from luminad import privacy, protocol
 from luminad.domain import (
@@ -36,47 +35,23 @@ from luminad.projections.log import EVENT_TOPICS, logged_event
 from luminad.projections.runner import ReadModels
 from luminad.providers.base import ChatMessage, Embedder
 from luminad.settings import Settings
+from luminad.store import EventLog, ensure_postgres_schema
 
 A = TypeVar("A", bound=Aggregate)
 
 
-class EventLog(Application[UUID]):
-    """The eventsourcing Application underneath :class:`Lumina`: store, mapper, repository.
-
-    (Lumina wraps it rather than subclassing it because Lumina's public ``events()`` query
-    would shadow the Application's ``events`` event store.)
-    """
-
-    name = "Lumina"
-
-    def __init__(self, env: dict[str, str], keys: KeyStore) -> None:
-        self.keys = keys
-        super().__init__(env)
-
-    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
-        """Only what Settings derived: the process environment never configures the store."""
-        return Environment(name, dict(env or {}))
-
-    def construct_mapper(self) -> Mapper[UUID]:
-        return PrivateMapper(self.construct_transcoder(), self.keys,
-                             compressor=self.factory.compressor(), cipher=self.factory.cipher())
-
-
 class Lumina:
-    """Lumina's event-sourced application: commands write events, queries read projections."""
+    """Lumina's event-sourced application: commands write events, queries read projections.
+
+    The eventsourcing ``Application`` is :attr:`log` (:class:`luminad.store.EventLog`); Lumina
+    is the only code that calls its ``save()``.
+    """
 
     def __init__(self, settings: Settings, embedder: Embedder, keys: KeyStore) -> None:
         self.settings = settings
         self.keys = keys
         self.embedder = embedder
-        # Cached aggregates (fast-forwarded from the store) spare every command the replay of
-        # its conversation's history; a failed command evicts what it touched (_writing).
-        env = settings.store_env() | {"AGGREGATE_CACHE_MAXSIZE": "256",
-                                      "DEEPCOPY_FROM_AGGREGATE_CACHE": "n"}
-        if settings.store_encrypt:
-            env |= {"CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
-                    "CIPHER_KEY": keys.store_cipher_key()}
-        self.log = EventLog(env, keys)
+        self.log = EventLog.from_settings(settings, keys)
         self.lock = threading.RLock()
         self._loaded: list[UUID] = []
         self.read = ReadModels(settings.read_db_path, embedder)
@@ -109,6 +84,14 @@ class Lumina:
                     with suppress(KeyError, AttributeError):
                         cache.get(aggregate_id, evict=True)  # type: ignore[union-attr]
                 raise
+
+    def forget_cached_aggregates(self) -> None:
+        """Evict every cached aggregate (after a forgetting: they hold decrypted values)."""
+        cache = self.repository.cache
+        if cache is not None:
+            for aggregate_id in list(cache.cache):
+                with suppress(KeyError):
+                    cache.get(aggregate_id, evict=True)
 
     def catch_up(self) -> int:
         """Bring every read model up to the end of the log."""
@@ -373,7 +356,7 @@ def open_lumina(settings: Settings, embedder: Embedder) -> Lumina:
     settings.ensure_dirs()
     keys = KeyStore.open(settings)
     if settings.store.startswith(("postgresql://", "postgres://")):
-        _ensure_postgres_schema(settings)
+        ensure_postgres_schema(settings)
     app = Lumina(settings, embedder, keys)
     try:
         privacy.finish_forgetting(app)
@@ -383,17 +366,3 @@ def open_lumina(settings: Settings, embedder: Embedder) -> Lumina:
         app.close()
         raise
     return app
-
-
-def _ensure_postgres_schema(settings: Settings) -> None:
-    """eventsourcing creates tables but not the schema they live in."""
-    import psycopg
-    from psycopg import sql
-
-    env = settings.store_env()
-    with psycopg.connect(host=env["POSTGRES_HOST"], port=int(env["POSTGRES_PORT"]),
-                         dbname=env["POSTGRES_DBNAME"], user=env["POSTGRES_USER"],
-                         password=env["POSTGRES_PASSWORD"], connect_timeout=5,
-                         autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-            sql.Identifier(env["POSTGRES_SCHEMA"])))

@@ -307,6 +307,7 @@ def forget_user(app: Lumina) -> protocol.ForgetReceipt:
 
 def _destroy_and_compact(app: Lumina, key_ids: list[str]) -> None:
     app.keys.destroy(key_ids)
+    app.forget_cached_aggregates()  # they hold decrypted values
     app.catch_up()
     app.read.compact()
     if app.settings.store_env()["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":

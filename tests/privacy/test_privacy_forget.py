@@ -9,7 +9,7 @@ from uuid import uuid4
 import pytest
 
 from luminad.app import Lumina, open_lumina
-from luminad.errors import ConversationNotFound
+from luminad.errors import AvatarNotFound, ConversationNotFound
 from luminad.privacy import SHREDDED, scan_files
 from luminad.settings import Settings
 from tests.domain.harness import FakeEmbedder, make_settings
@@ -95,6 +95,23 @@ def test_forget_me_leaves_no_canary_and_a_log_that_still_replays(app: Lumina,
     app.rebuild_projections()
     assert app.get_conversation(new).turns[0].text == "a fresh start"
     assert scan_files(settings.data_dir, [canary])[1] == {}
+
+
+def test_after_forgetting_the_same_values_can_be_set_again(app: Lumina) -> None:
+    app.set_preferred_name("Sam")
+    app.set_preference("units", "metric")
+    pirate = app.create_avatar("Pirate")
+    app.update_avatar(app.default_avatar_id, persona="Be brief.")
+    app.forget_user()
+    app.set_preferred_name("Sam")  # the cached Profile must not think it is unchanged
+    app.set_preference("units", "metric")
+    assert app.get_profile().preferred_name == "Sam"
+    assert app.get_profile().preferences == {"units": "metric"}
+    assert app.get_avatar(app.default_avatar_id).persona != "Be brief."
+    app.update_avatar(app.default_avatar_id, persona="Be brief.")
+    assert app.get_avatar(app.default_avatar_id).persona == "Be brief."
+    with pytest.raises(AvatarNotFound):
+        app.get_avatar(pirate)
 
 
 def test_forgetting_survives_a_crash_before_the_key_is_destroyed(
