@@ -272,9 +272,10 @@ def content_topics() -> list[str]:
 
 
 def iter_notifications(recorder: ApplicationRecorder, *, topics: list[str] | None = None,
-                       stop: int | None = None, page: int = 5000) -> Iterator[Notification]:
-    """Every notification in log order (optionally of some topics, up to ``stop``)."""
-    start = 0
+                       after: int = 0, stop: int | None = None,
+                       page: int = 5000) -> Iterator[Notification]:
+    """Notifications in log order (optionally of some topics, after/up to a position)."""
+    start = after
     while True:
         batch = recorder.select_notifications(start, page, stop=stop, topics=topics or (),
                                               inclusive_of_start=False)
@@ -291,7 +292,9 @@ def forget_user(app: Lumina) -> protocol.ForgetReceipt:
     started = time.perf_counter()
     app.catch_up()
     rows_before = app.read.user_rows()
-    shredded = sum(1 for _ in iter_notifications(app.recorder, topics=content_topics()))
+    previous, _ = last_forgetting(app)  # content before it is shredded already
+    shredded = sum(1 for _ in iter_notifications(app.recorder, topics=content_topics(),
+                                                 after=previous))
     key_ids = app.keys.key_ids()
     user = app.user()
     user.forget(key_ids, shredded)

@@ -102,7 +102,7 @@ def test_after_forgetting_the_same_values_can_be_set_again(app: Lumina) -> None:
     app.set_preference("units", "metric")
     pirate = app.create_avatar("Pirate")
     app.update_avatar(app.default_avatar_id, persona="Be brief.")
-    app.forget_user()
+    assert app.forget_user().events_shredded == 4
     app.set_preferred_name("Sam")  # the cached Profile must not think it is unchanged
     app.set_preference("units", "metric")
     assert app.get_profile().preferred_name == "Sam"
@@ -112,6 +112,7 @@ def test_after_forgetting_the_same_values_can_be_set_again(app: Lumina) -> None:
     assert app.get_avatar(app.default_avatar_id).persona == "Be brief."
     with pytest.raises(AvatarNotFound):
         app.get_avatar(pirate)
+    assert app.forget_user().events_shredded == 3  # only what was written since
 
 
 def test_forgetting_survives_a_crash_before_the_key_is_destroyed(
