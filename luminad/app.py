@@ -286,7 +286,7 @@ class Lumina:
 
     def search_memories(self, query: str, *, avatar_id: UUID | None = None,
                         limit: int = 10) -> list[protocol.Memory]:
-        if not query.strip():
+        if not query.strip() or limit < 1:
             return []
         vector = self.embedder.embed([query])[0].astype("float32").tobytes()
         with self.lock:
@@ -359,6 +359,8 @@ def open_lumina(settings: Settings, embedder: Embedder) -> Lumina:
         ensure_postgres_schema(settings)
     app = Lumina(settings, embedder, keys)
     try:
+        if app.read.position() > (app.recorder.max_notification_id() or 0):
+            app.rebuild_projections()  # read models of another (or a reset) event store
         privacy.finish_forgetting(app)
         app.catch_up()
         app.ensure_builtin_avatar()

@@ -96,6 +96,7 @@ def list_for(conn: sqlite3.Connection, avatar_id: str | None) -> list[protocol.M
 def search(conn: sqlite3.Connection, vector: bytes, avatar_id: str | None,
            limit: int) -> list[protocol.Memory]:
     """Nearest memories by cosine similarity (``score`` = 1 - cosine distance)."""
+    limit = min(limit, 4096)  # sqlite-vec's largest k
     scope = "" if avatar_id is None else "AND scope IN (?, '')"
     params: tuple[object, ...] = (vector, limit) if avatar_id is None else (vector, limit,
                                                                            avatar_id)

@@ -9,7 +9,7 @@ from uuid import uuid4
 import pytest
 
 from luminad.app import Lumina, open_lumina
-from luminad.errors import AvatarNotFound, ConversationNotFound
+from luminad.errors import AvatarNotFound, ConversationNotFound, LuminaError
 from luminad.privacy import SHREDDED, scan_files
 from luminad.settings import Settings
 from tests.domain.harness import FakeEmbedder, make_settings
@@ -145,3 +145,14 @@ def test_whole_event_encryption_at_rest(tmp_path: Path, embedder: FakeEmbedder) 
         assert app.get_conversation(conversation).turns[0].text == "hello"
     finally:
         app.close()
+
+
+def test_the_keyring_key_store_says_what_to_do_when_unavailable(tmp_path: Path,
+                                                               embedder: FakeEmbedder) -> None:
+    settings = make_settings(tmp_path / "kr").replace(key_store="keyring")
+    try:
+        import keyring  # noqa: F401
+    except ImportError:
+        with pytest.raises(LuminaError) as info:
+            open_lumina(settings, embedder)
+        assert info.value.action and "keyring" in info.value.action

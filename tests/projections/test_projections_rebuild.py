@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -13,6 +15,7 @@ from luminad.app import Lumina, open_lumina
 from luminad.projections.runner import ReadModels, rebuild_all
 from luminad.providers.embeddings import MiniLmEmbedder
 from luminad.settings import Settings
+from tests.domain.harness import FakeEmbedder, make_settings
 
 TABLES = {
     "conversations": "SELECT * FROM conversations ORDER BY id",
@@ -152,3 +155,20 @@ def test_migrations_are_versioned_and_applied_once(app: Lumina) -> None:
     version = migrate(conn)
     assert migrate(conn) == version
     assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == version
+
+
+def test_read_models_ahead_of_a_fresh_event_store_are_rebuilt(tmp_path: Path) -> None:
+    first = make_settings(tmp_path / "a")
+    app = open_lumina(first, FakeEmbedder())
+    for i in range(5):
+        app.remember(f"fact {i}")
+    app.close()
+    second = first.replace(data_dir=tmp_path / "b")  # an empty event store
+    second.ensure_dirs()
+    shutil.copy(first.read_db_path, second.read_db_path)
+    again = open_lumina(second, FakeEmbedder())
+    try:
+        assert again.list_memories() == []
+        assert [a.name for a in again.list_avatars()] == ["Lumina"]
+    finally:
+        again.close()
