@@ -25,7 +25,9 @@ import pytest
 from luminad.settings import REPO_ROOT
 
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
-QUESTION = "What is the capital of France?"
+#: Spoken by espeak-ng; whisper tiny.en hears it reliably (it often hears "of France" as
+#: "and friends"), and it is long enough for several partial transcripts.
+QUESTION = "Hello there. What is the capital of Germany?"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--headless",
