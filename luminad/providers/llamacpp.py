@@ -81,6 +81,8 @@ class EmbeddedLLM:
         self._lock = threading.Lock()
         #: Tokens produced since start (all streams); tests use it to prove cancel stops work.
         self.tokens_generated = 0
+        #: Optional token-id -> bias (e.g. to ban end-of-turn tokens in tests and benchmarks).
+        self.logit_bias: dict[int, float] | None = None
         try:
             with open("/dev/null", "w") as devnull, contextlib.redirect_stderr(devnull):
                 self._llm: Any = Llama(
@@ -125,6 +127,7 @@ class EmbeddedLLM:
                 temperature=self.temperature,
                 top_p=0.9,
                 repeat_penalty=1.1,
+                logit_bias=self.logit_bias,
             )
             try:
                 for chunk in stream:

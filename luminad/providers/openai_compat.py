@@ -30,8 +30,16 @@ class OpenAIChat:
     name = "openai"
 
     def __init__(
-        self, base_url: str, model: str, *, api_key: str = "not-needed", temperature: float = 0.3
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str = "not-needed",
+        temperature: float = 0.3,
+        extra_body: dict[str, object] | None = None,
     ) -> None:
+        #: Server-specific request fields (vLLM/llama.cpp sampling options, logit_bias...).
+        self.extra_body = extra_body or {}
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key = api_key
@@ -58,6 +66,7 @@ class OpenAIChat:
                 stream=True,
                 max_tokens=max_tokens,
                 temperature=self.temperature,
+                extra_body=self.extra_body or None,
             )
             async for chunk in stream:
                 if chunk.choices:

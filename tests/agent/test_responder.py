@@ -12,6 +12,9 @@ from luminad.providers.fake import FakeLLM, FakeSearch
 from luminad.providers.llamacpp import EmbeddedLLM
 from luminad.providers.ollama import OllamaChat
 
+#: SmolLM2 end-of-text / end-of-turn token ids, banned so a generation runs to max_tokens.
+NO_EOS = {0: -100.0, 2: -100.0}
+
 
 def ctx(avatar: protocol.Avatar, text: str, **kw: object) -> ReplyContext:
     base: dict[str, object] = {"preferred_name": None, "preferences": {}, "history": []}
@@ -47,8 +50,9 @@ async def test_real_model_answers_in_persona(
 
 
 async def test_cancel_stops_real_generation(
-    embedded_llm: EmbeddedLLM, lumina_avatar: protocol.Avatar
+    embedded_llm: EmbeddedLLM, lumina_avatar: protocol.Avatar, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(embedded_llm, "logit_bias", NO_EOS)  # would run all 1000 tokens
     responder = Responder(embedded_llm, max_tokens=1000)
     got: list[str] = []
 
@@ -72,8 +76,9 @@ async def test_cancel_stops_real_generation(
 
 
 async def test_closing_the_reply_stops_generation(
-    embedded_llm: EmbeddedLLM, lumina_avatar: protocol.Avatar
+    embedded_llm: EmbeddedLLM, lumina_avatar: protocol.Avatar, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(embedded_llm, "logit_bias", NO_EOS)  # would run all 1000 tokens
     responder = Responder(embedded_llm, max_tokens=1000)
     stream = responder.stream_reply(ctx(lumina_avatar, "Count from 1 to 300, separated by commas."))
     async for _ in stream:

@@ -8,6 +8,8 @@ from luminad.errors import ModelMissing
 from luminad.providers.base import ChatMessage, ChatModel
 from luminad.providers.llamacpp import EmbeddedLLM, resolve_gguf
 
+#: SmolLM2 end-of-text / end-of-turn token ids, banned so a generation runs to max_tokens.
+NO_EOS = {0: -100.0, 2: -100.0}
 COUNT = [ChatMessage("user", "Count from 1 to 300, separated by commas.")]
 
 
@@ -44,7 +46,10 @@ async def test_max_tokens_bounds_the_reply(embedded_llm: EmbeddedLLM) -> None:
     assert embedded_llm.tokens_generated - before <= 8
 
 
-async def test_closing_the_stream_stops_generation(embedded_llm: EmbeddedLLM) -> None:
+async def test_closing_the_stream_stops_generation(
+    embedded_llm: EmbeddedLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embedded_llm, "logit_bias", NO_EOS)  # would run all 1000 tokens
     stream = embedded_llm.stream_chat(COUNT, max_tokens=1000)
     n = 0
     async for _ in stream:
@@ -57,7 +62,10 @@ async def test_closing_the_stream_stops_generation(embedded_llm: EmbeddedLLM) ->
     assert embedded_llm.tokens_generated - at_close <= 1
 
 
-async def test_cancelling_the_task_stops_generation(embedded_llm: EmbeddedLLM) -> None:
+async def test_cancelling_the_task_stops_generation(
+    embedded_llm: EmbeddedLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embedded_llm, "logit_bias", NO_EOS)  # would run all 1000 tokens
     got: list[str] = []
 
     async def consume() -> None:
