@@ -1,0 +1,322 @@
+"""Engine benchmarks: STT, TTS, LLM (per provider) and embeddings, printed as Markdown tables.
+
+    .venv/bin/python bench/engines.py            # everything (takes a few minutes on 2 cores)
+    .venv/bin/python bench/engines.py --write    # also update `## Engines` in bench/RESULTS.md
+    .venv/bin/python bench/engines.py --only stt,tts --reps 3
+
+STT: real-time factor and latency for ~2 s / 5 s / 10 s utterances (Piper speech resampled to
+16 kHz), tiny.en and base, greedy partial pass and beam-5 final pass. TTS: time to first chunk
+and RTF. LLM: time to first token and tokens/s for the embedded model, an Ollama-API server
+(tests/support/ollama_server.py, backed by the embedded model) and the OpenAI-compatible
+llama_cpp.server with the same GGUF. Embeddings: ms per sentence (single and batched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from luminad.providers.base import ChatMessage, ChatModel  # noqa: E402
+from luminad.providers.piper import PiperTTS  # noqa: E402
+from luminad.providers.wer import wer  # noqa: E402
+from luminad.providers.whisper import WhisperSTT, ensure_ggml, whisper_source  # noqa: E402
+from luminad.settings import load_settings  # noqa: E402
+
+UTTERANCES = {
+    "2 s": "Turn on the kitchen lights.",
+    "5 s": "Please remind me to call my sister tomorrow afternoon about the birthday party.",
+    "10 s": (
+        "I would like to plan a trip to the mountains next weekend with two friends. "
+        "Could you find a quiet place to stay and suggest a few easy walks nearby?"
+    ),
+}
+TTS_TEXTS = {
+    "1 sentence": "Sure, I have set a timer for ten minutes.",
+    "3 sentences": (
+        "Good morning! The weather today is sunny with a light breeze. "
+        "You have two meetings this afternoon, the first one at two o'clock."
+    ),
+}
+LLM_PROMPT = [
+    ChatMessage("system", "You are Lumina, a friendly personal assistant."),
+    ChatMessage("user", "Tell me a short story about a lighthouse keeper."),
+]
+NO_EOS = {0: -100.0, 2: -100.0}  # SmolLM2: run every benchmark generation to max_tokens
+
+
+def med(xs: Sequence[float]) -> float:
+    return statistics.median(xs)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------- STT
+def piper_pcm16k(tts: PiperTTS, text: str) -> np.ndarray:
+    chunk = tts.synthesize_sentence_sync(text.replace(". ", ", "))  # one chunk, no pause
+    audio = np.frombuffer(chunk.pcm, dtype="<i2").astype(np.float32) / 32768
+    return np.asarray(
+        np.clip(soxr.resample(audio, chunk.sample_rate, 16000) * 32768, -32768, 32767),
+        dtype=np.int16,
+    )
+
+
+def bench_stt(reps: int, log: Callable[[str], None]) -> str:
+    settings = load_settings({})
+    tts = PiperTTS()
+    clips = {k: (v, piper_pcm16k(tts, v)) for k, v in UTTERANCES.items()}
+    rows = []
+    for model in ("tiny.en", "base"):
+        path = ensure_ggml(whisper_source(settings.replace(stt_model=model)))
+        stt = WhisperSTT(path, model=model, threads=settings.stt_threads)
+        stt.transcribe_sync(clips["2 s"][1])  # warm up
+        for label, (text, pcm) in clips.items():
+            dur = len(pcm) / 16000
+            for partial in (True, False):
+                times, errs = [], []
+                for _ in range(reps):
+                    t0 = time.perf_counter()
+                    hyp = stt.transcribe_sync(pcm, partial=partial)
+                    times.append(time.perf_counter() - t0)
+                    errs.append(wer(text, hyp))
+                lat = med(times)
+                mode = "partial (greedy)" if partial else "final (beam 5)"
+                rows.append(
+                    (
+                        model,
+                        label,
+                        f"{dur:.1f}",
+                        mode,
+                        f"{lat * 1000:.0f}",
+                        f"{lat / dur:.2f}",
+                        f"{med(errs):.2f}",
+                    )
+                )
+                log(f"stt {model} {label} {mode}: {lat * 1000:.0f} ms")
+        stt.close()
+    return table(("model", "utterance", "audio s", "pass", "latency ms", "RTF", "WER"), rows)
+
+
+# --------------------------------------------------------------------------------- TTS
+def bench_tts(reps: int, log: Callable[[str], None]) -> str:
+    tts = PiperTTS()
+
+    async def one(text: str) -> tuple[float, float, float]:
+        t0 = time.perf_counter()
+        first = 0.0
+        audio = 0.0
+        async for chunk in tts.synthesize(text):
+            if not audio:
+                first = time.perf_counter() - t0
+            audio += chunk.duration_s
+        return first, time.perf_counter() - t0, audio
+
+    asyncio.run(one("Warm up."))
+    rows = []
+    for label, text in TTS_TEXTS.items():
+        runs = [asyncio.run(one(text)) for _ in range(reps)]
+        first, total, audio = med([r[0] for r in runs]), med([r[1] for r in runs]), runs[0][2]
+        rows.append(
+            (
+                label,
+                f"{audio:.1f}",
+                f"{first * 1000:.0f}",
+                f"{total * 1000:.0f}",
+                f"{total / audio:.3f}",
+            )
+        )
+        log(f"tts {label}: first chunk {first * 1000:.0f} ms")
+    return table(("text", "audio s", "first chunk ms", "total ms", "RTF"), rows)
+
+
+# --------------------------------------------------------------------------------- LLM
+async def measure_llm(llm: ChatModel, max_tokens: int) -> tuple[float, int, float]:
+    t0 = time.perf_counter()
+    first = 0.0
+    n = 0
+    async for _ in llm.stream_chat(LLM_PROMPT, max_tokens=max_tokens):
+        if n == 0:
+            first = time.perf_counter() - t0
+        n += 1
+    total = time.perf_counter() - t0
+    return first, n, (n - 1) / max(total - first, 1e-6)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bench_llm(reps: int, max_tokens: int, log: Callable[[str], None]) -> str:
+    import httpx
+
+    from luminad.providers.llamacpp import EmbeddedLLM, bundled_gguf_path
+    from luminad.providers.ollama import OllamaChat
+    from luminad.providers.openai_compat import OpenAIChat
+    from tests.support.ollama_server import OllamaStub
+
+    threads = load_settings({}).stt_threads
+    embedded = EmbeddedLLM(bundled_gguf_path(), threads=threads)
+    embedded.logit_bias = NO_EOS
+    rows = []
+
+    def run(name: str, llm: ChatModel) -> None:
+        asyncio.run(measure_llm(llm, 8))  # warm up
+        runs = [asyncio.run(measure_llm(llm, max_tokens)) for _ in range(reps)]
+        first = med([r[0] for r in runs])
+        tps = med([r[2] for r in runs])
+        rows.append((name, llm.model, f"{first * 1000:.0f}", f"{tps:.1f}", runs[0][1]))
+        log(f"llm {name}: first token {first * 1000:.0f} ms, {tps:.1f} tok/s")
+
+    run("embedded (llama.cpp in-process)", embedded)
+    with OllamaStub(embedded) as stub:
+        run("ollama API (local stub server)", OllamaChat(stub.url, "llama3.2"))
+    embedded.close()
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_gguf_path()),
+         "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
+         "--n_threads", str(threads), "--n_ctx", "4096"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/v1"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{url}/models", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+            if time.monotonic() > deadline:
+                raise RuntimeError("llama_cpp.server did not start")
+        run(
+            "openai (llama_cpp.server)",
+            OpenAIChat(url, "smollm2", extra_body={"logit_bias": {"0": -100, "2": -100}}),
+        )
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return table(("provider", "model", "first token ms", "tokens/s", "tokens"), rows)
+
+
+# --------------------------------------------------------------------------------- embeddings
+def bench_embeddings(reps: int, log: Callable[[str], None]) -> str:
+    from luminad.providers.embeddings import MiniLmEmbedder
+
+    emb = MiniLmEmbedder()
+    sentences = [f"My sister Ana lives in city number {i} and likes green tea." for i in range(32)]
+    emb.embed(sentences[:2])
+    single, batch = [], []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for s in sentences[:8]:
+            emb.embed([s])
+        single.append((time.perf_counter() - t0) / 8)
+        t0 = time.perf_counter()
+        emb.embed(sentences)
+        batch.append((time.perf_counter() - t0) / len(sentences))
+    log(f"embeddings: {med(single) * 1000:.1f} ms single")
+    return table(
+        ("mode", "ms / sentence"),
+        [
+            ("one at a time", f"{med(single) * 1000:.1f}"),
+            ("batch of 32", f"{med(batch) * 1000:.1f}"),
+        ],
+    )
+
+
+# --------------------------------------------------------------------------------- main
+def write_results(section: str) -> None:
+    path = ROOT / "bench" / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    pattern = re.compile(r"^## Engines\n.*?(?=^## |\Z)", re.S | re.M)
+    block = section.rstrip() + "\n\n"
+    text = (
+        pattern.sub(lambda _: block, text)
+        if pattern.search(text)
+        else text.rstrip() + "\n\n" + block
+    )
+    path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--only", default="stt,tts,llm,embeddings")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--write", action="store_true", help="update `## Engines` in bench/RESULTS.md")
+    args = ap.parse_args(argv)
+    only = set(args.only.split(","))
+
+    def log(msg: str) -> None:
+        print(f"  .. {msg}", file=sys.stderr, flush=True)
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    parts = [
+        "## Engines",
+        "",
+        f"`bench/engines.py --reps {args.reps}` on {platform.machine()}, {os.cpu_count()} cores, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average at start {load:.1f} "
+        "(the machine was shared with other jobs: treat as upper bounds).",
+    ]
+    if "stt" in only:
+        parts += [
+            "",
+            "### Speech-to-text (whisper.cpp, audio context sized to the clip)",
+            "",
+            bench_stt(args.reps, log),
+        ]
+    if "tts" in only:
+        parts += [
+            "",
+            "### Text-to-speech (Piper, en_US-joe-medium, 22,050 Hz)",
+            "",
+            bench_tts(args.reps, log),
+        ]
+    if "llm" in only:
+        parts += [
+            "",
+            f"### LLM (SmolLM2-135M-Instruct Q4_1, {args.max_tokens} tokens)",
+            "",
+            bench_llm(args.reps, args.max_tokens, log),
+        ]
+    if "embeddings" in only:
+        parts += [
+            "",
+            "### Embeddings (all-MiniLM-L6-v2 int8)",
+            "",
+            bench_embeddings(args.reps, log),
+        ]
+    section = "\n".join(parts) + "\n"
+    print(section)
+    if args.write:
+        write_results(section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
