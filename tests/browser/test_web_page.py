@@ -133,6 +133,50 @@ def test_stop_during_playback_halts_audio_and_daemon_records_interruption(
     assert any("lighthouse keeper" in t for t in texts), texts
 
 
+def test_speaking_over_the_reply_barges_in(browser: Any, daemon: Daemon) -> None:
+    # A fresh page: its microphone opens (and the fake WAV starts) only when hands-free goes on.
+    p = open_page(browser, daemon)
+    try:
+        p.page.fill("#text-input", "Tell me a long story about a dragon who loves to bake bread.")
+        p.page.press("#text-input", "Enter")
+        p.wait_js("lumina.playedSamples > 0 && lumina.playing", timeout=90)
+        p.page.click("#mode-handsfree")  # ~1 s later the question is spoken over the reply
+        p.wait_js("lumina.log.cancels.length > 0", timeout=20)
+        assert p.js("lumina.log.cancels") == ["barge_in"]
+        assert p.js("lumina.playing") is False
+        halted = p.js("lumina.playedSamples")
+        p.page.wait_for_timeout(500)  # the user is still speaking: no reply audio may play
+        assert p.js("lumina.playedSamples") == halted
+        p.wait_js("lumina.log.cancelled.length > 0", timeout=20)
+        # the spoken question becomes the next turn
+        p.wait_js("lumina.log.finals.some(t => /capital|germany/i.test(t))", timeout=60)
+        p.page.click("#mode-ptt")
+        p.shot("06-barge-in.png")
+        assert p.js("lumina.log.cancelled[0].reason") == "barge_in"
+    except Exception as exc:
+        raise AssertionError(f"{exc}\n{dump(p)}") from exc
+    finally:
+        p.page.context.close()
+
+
+def test_push_to_talk_with_the_space_bar(browser: Any, daemon: Daemon) -> None:
+    p = open_page(browser, daemon)
+    try:
+        p.page.keyboard.down("Space")  # opens the microphone: 1 s of silence, then the question
+        p.wait_js("lumina.state === 'listening'", timeout=10)
+        p.page.wait_for_timeout(4500)
+        p.page.keyboard.up("Space")
+        assert p.js("lumina.stats.sent.end") == 1
+        p.wait_js("lumina.log.finals.some(t => /capital|germany/i.test(t))", timeout=60)
+        p.wait_js("lumina.log.deltas > 0", timeout=60)
+        p.page.click("#stop")
+        p.wait_js("!lumina.playing && lumina.state !== 'thinking'", timeout=30)
+    except Exception as exc:
+        raise AssertionError(f"{exc}\n{dump(p)}") from exc
+    finally:
+        p.page.context.close()
+
+
 def test_deleting_a_memory_in_the_ui_removes_it_from_search(lumina_page: PageProbe) -> None:
     p = lumina_page
     with p.daemon.api() as api:
@@ -144,7 +188,7 @@ def test_deleting_a_memory_in_the_ui_removes_it_from_search(lumina_page: PagePro
     p.page.fill("#memory-search", "favourite colour")
     item = p.page.locator(f'#memory-list li[data-memory-id="{gone_id}"]')
     item.wait_for(timeout=15_000)
-    p.shot("06-memories.png")
+    p.shot("07-memories.png")
     item.locator("button").click()
     item.wait_for(state="detached", timeout=15_000)
     # searching again (in the page and over HTTP) no longer finds it
@@ -224,7 +268,7 @@ def test_page_works_without_a_microphone(browser: Any, daemon: Daemon) -> None:
         except Exception as exc:
             raise AssertionError(f"{exc}\n{dump(p)}") from exc
         assert p.page.locator(".msg.assistant .msg-text").last.inner_text().strip()
-        p.shot("07-no-microphone.png")
+        p.shot("08-no-microphone.png")
     finally:
         p.page.context.close()
 
@@ -271,7 +315,7 @@ def test_internet_mode_is_off_by_default_and_unmistakable_when_on(lumina_page: P
     assert p.page.locator("#internet-banner").is_visible()
     assert "internet mode is on" in p.page.locator("#internet-banner").inner_text().lower()
     assert p.js("document.body.classList.contains('internet-on')")
-    p.shot("08-internet-on.png")
+    p.shot("09-internet-on.png")
     p.page.click("#internet-off")
     assert p.js("document.getElementById('internet-banner').hidden") is True
 
@@ -292,7 +336,7 @@ def test_forget_me_needs_the_typed_confirmation_and_shows_the_receipt(
     receipt.wait_for(timeout=30_000)
     shredded = int(receipt.locator('[data-field="events_shredded"]').inner_text())
     assert shredded > 0
-    p.shot("09-forget-me-receipt.png")
+    p.shot("10-forget-me-receipt.png")
     p.page.click("#forget-cancel")
     # the page starts over: a fresh conversation and no memories
     p.page.wait_for_function("window.lumina && window.lumina.ready", timeout=30_000)

@@ -40,7 +40,7 @@ const state = {
   reconnectDelay: 500,
   reconnectTimer: null,
   micReady: false,
-  log: { partials: [], finals: [], deltas: 0, done: [], cancelled: [], errors: [], chunks: 0, timings: [], cancels: [], vad: [] },
+  log: { partials: [], finals: [], deltas: 0, done: [], cancelled: [], errors: [], chunks: 0, timings: [], cancels: [], vad: [], droppedAfterCancel: {} },
 };
 
 const player = new Player(ctx, { onStateChange: () => render() });
@@ -136,7 +136,11 @@ client.on("assistant_delta", (msg) => {
 });
 
 client.on("audio", ({ header, pcm }) => {
-  if (state.cancelledTurns.has(header.turn_id)) return;
+  if (state.cancelledTurns.has(header.turn_id)) {
+    const late = state.log.droppedAfterCancel;
+    late[header.turn_id] = (late[header.turn_id] || 0) + 1;
+    return;
+  }
   state.log.chunks += 1;
   state.turnIds.add(header.turn_id);
   player.enqueue(header.turn_id, pcm, header.sample_rate);
