@@ -183,12 +183,13 @@ def run_daemon(
     threading.Thread(target=_pump, args=(proc, lines, ready), daemon=True).start()
     daemon: Daemon | None = None
     try:
-        if not ready.wait(timeout) or proc.poll() is not None:
+        ready.wait(timeout)
+        line = next((x for x in lines if x.startswith(READY_PREFIX)), None)
+        if line is None or proc.poll() is not None:
             raise RuntimeError(
                 f"luminad did not get ready (exit {proc.poll()}); stdout={lines!r}\n"
                 f"log tail:\n{log_path.read_text(errors='replace')[-4000:]}"
             )
-        line = next(x for x in lines if x.startswith(READY_PREFIX))
         parts = dict(p.split("=", 1) for p in line[len(READY_PREFIX) :].split())
         daemon = Daemon(
             settings=settings.replace(port=int(parts["http"].rsplit(":", 1)[1])),
