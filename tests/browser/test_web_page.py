@@ -177,6 +177,49 @@ def test_push_to_talk_with_the_space_bar(browser: Any, daemon: Daemon) -> None:
         p.page.context.close()
 
 
+def test_avatar_picker_starts_a_conversation_with_the_chosen_avatar(
+    browser: Any, daemon: Daemon
+) -> None:
+    with daemon.api() as api:
+        r = api.post("/v1/avatars", json={"name": "Nova", "persona": "A calm astronomer."})
+        r.raise_for_status()
+        nova = r.json()["id"]
+    p = open_page(browser, daemon)
+    try:
+        options = p.page.locator("#avatar-select option").all_inner_texts()
+        assert "Lumina · joe" in options and "Nova · joe" in options, options
+        before = p.js("lumina.conversationId")
+        p.page.select_option("#avatar-select", nova)
+        p.wait_js(f"lumina.ready && lumina.conversationId !== '{before}'", timeout=30)
+        assert p.page.locator("#empty-avatar-name").inner_text() == "Nova"
+        assert p.page.locator("#avatar-select").input_value() == nova
+        conversation_id = p.js("lumina.conversationId")
+        assert conversation(daemon, conversation_id)["avatar_id"] == nova
+        # the choice is kept: a reload resumes the same conversation with the same avatar
+        p.page.reload()
+        p.page.wait_for_function("window.lumina && window.lumina.ready", timeout=60_000)
+        assert p.js("lumina.conversationId") == conversation_id
+        assert p.page.locator("#avatar-select").input_value() == nova
+    finally:
+        p.page.context.close()
+
+
+def test_an_unknown_stored_conversation_starts_a_fresh_one(browser: Any, daemon: Daemon) -> None:
+    stale = "00000000-0000-4000-8000-000000000000"
+    p = open_page(
+        browser,
+        daemon,
+        init_script=f"localStorage.setItem('lumina.conversation_id', '{stale}')",
+    )
+    try:
+        conversation_id = p.js("lumina.conversationId")
+        assert conversation_id and conversation_id != stale
+        assert p.js("lumina.log.errors.map(e => e.code)") == ["conversation_not_found"]
+        conversation(daemon, conversation_id)  # it exists
+    finally:
+        p.page.context.close()
+
+
 def test_deleting_a_memory_in_the_ui_removes_it_from_search(lumina_page: PageProbe) -> None:
     p = lumina_page
     with p.daemon.api() as api:
