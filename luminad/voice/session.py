@@ -80,7 +80,7 @@ PREROLL_MS = 300
 #: An utterance longer than this is ended by force (s).
 MAX_UTTERANCE_S = 30.0
 #: Partial transcripts: cadence (s) and sliding window (s).
-PARTIAL_INTERVAL_S = 0.3
+PARTIAL_INTERVAL_S = 0.25
 PARTIAL_WINDOW_S = 2.5
 #: Longest binary audio frame sent (s); a sentence is cut into frames this long.
 TTS_FRAME_S = 0.5

@@ -148,9 +148,10 @@ async def test_cancel_mid_reply_stops_audio_and_keeps_only_heard(daemon: Daemon)
             f"\ncancel -> last audio frame: {cancel_to_last_ms:.1f} ms "
             f"({len(after)} frames after the cancel)"
         )
+        cancelled_at = next(t for t, m in c.timed(protocol.Cancelled))
+        print(f"cancel -> cancelled message: {1000 * (cancelled_at - t_cancel):.1f} ms")
         assert cancel_to_last_ms < 1000
         assert not c.of(protocol.AssistantDone)
-        cancelled_at = next(t for t, m in c.timed(protocol.Cancelled))
         assert all(t <= cancelled_at for t, _ in frames)
         sent = " ".join(h.text for h in c.of(protocol.TtsChunk) if h.text)
         assert cancelled.heard_text == sent
@@ -162,6 +163,29 @@ async def test_cancel_mid_reply_stops_audio_and_keeps_only_heard(daemon: Daemon)
         # the session goes on: a new turn works
         await c.send(protocol.Text(text="Thanks, that is enough."))
         await c.wait_for(protocol.AssistantDone, within=120)
+    finally:
+        await c.close()
+
+
+async def test_speaking_over_the_reply_barges_in(daemon: Daemon, tmp_path: Path) -> None:
+    c = await VoiceClient.connect(daemon.ws_url())
+    try:
+        await c.hello(sample_rate=RATE)
+        await c.send(protocol.Text(text="Tell me a long story about a dragon and a knight."))
+        await c.wait_for(protocol.TtsChunk, 2, within=120)
+        t_speak = time.monotonic()
+        await c.stream(speak_pcm16("Wait, stop please.", tmp_path, rate=RATE), RATE)
+        await c.stream(silence(1.2, RATE), RATE)
+        cancelled = (await c.wait_for(protocol.Cancelled, within=10))[0]
+        assert cancelled.reason == "barge_in"
+        finals = await c.wait_for(protocol.FinalTranscript, 2, within=60)
+        assert finals[-1].turn_id != cancelled.turn_id
+        assert "stop" in finals[-1].text.lower()
+        # the interrupted reply's audio stopped at the barge-in
+        t_cancelled = next(t for t, _ in c.timed(protocol.Cancelled))
+        old = [t for t, m in c.timed(protocol.TtsChunk) if m.turn_id == cancelled.turn_id]
+        assert all(t <= t_cancelled for t in old)
+        print(f"\nspeech start -> cancelled (barge-in): {1000 * (t_cancelled - t_speak):.0f} ms")
     finally:
         await c.close()
 
