@@ -77,6 +77,8 @@ T = TypeVar("T")
 AUDIO_QUEUE_FRAMES = 128
 #: Audio kept from before the detected start of speech (ms).
 PREROLL_MS = 300
+#: Silence (ms) after which the turn starts speculatively (its output waits for the endpoint).
+PAUSE_MS = 150
 #: An utterance longer than this is ended by force (s).
 MAX_UTTERANCE_S = 30.0
 #: Partial transcripts: cadence (s) and sliding window (s).
@@ -212,6 +214,7 @@ class VoiceSession:
         self._endpointer = Endpointer(
             make_classifier(settings.vad_aggressiveness),
             hangover_ms=settings.vad_hangover_ms,
+            pause_ms=PAUSE_MS,
         )
         self._preroll: deque[Pcm16] = deque(maxlen=max(1, PREROLL_MS // 20))
         self._utt: list[Pcm16] = []
@@ -508,11 +511,18 @@ class VoiceSession:
         self._drop_speculative()
         if self._utt_turn_id is None:
             return
+        if self._partial_task is not None:  # free whisper for the final pass at once
+            self._partial_task.cancel()
+            self._partial_task = None
         turn = Turn(turn_id=self._utt_turn_id, source="voice", audio=self._utterance_audio())
         self._start_turn(turn)
 
     def _on_resume(self) -> None:
         self._drop_speculative()
+        if self._utt_turn_id is not None and self._partial_task is None:
+            self._partial_task = self._spawn(
+                self._partials(self._utt_turn_id), name="voice-partials"
+            )
 
     def _drop_speculative(self) -> None:
         turn = self._turn
