@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -385,7 +386,9 @@ class VoiceSession:
         )
 
     # ------------------------------------------------------------------ sending
-    async def _emit(self, *items: protocol.ServerMessage | bytes) -> None:
+    async def _emit(
+        self, *items: protocol.ServerMessage | bytes, on_sent: Callable[[], None] | None = None
+    ) -> None:
         """Send items back to back (a ``tts_chunk`` header and its frame stay adjacent).
 
         The write runs in its own task under the send lock and is shielded, so cancelling the
@@ -393,12 +396,18 @@ class VoiceSession:
         """
         if self._send_broken:
             return
-        task = asyncio.ensure_future(self._write(items))
+        task = asyncio.ensure_future(self._write(items, on_sent))
         self._pending_sends.add(task)
         task.add_done_callback(self._pending_sends.discard)
         await asyncio.shield(task)
 
-    async def _write(self, items: Sequence[protocol.ServerMessage | bytes]) -> None:
+    async def _write(
+        self,
+        items: Sequence[protocol.ServerMessage | bytes],
+        on_sent: Callable[[], None] | None = None,
+    ) -> None:
+        """Write under the lock; ``on_sent`` runs once every item went out (even if the caller
+        was cancelled meanwhile: what was sent was heard)."""
         async with self._send_lock:
             for item in items:
                 if self._send_broken:
@@ -411,6 +420,8 @@ class VoiceSession:
                     self._send_broken = True
                     log.info("voice session %s: send failed: %r", self.session_id, exc)
                     return
+            if on_sent is not None:
+                on_sent()
 
     async def _wait_sends(self) -> None:
         pending = [t for t in self._pending_sends if not t.done()]
@@ -607,10 +618,18 @@ class VoiceSession:
                 finally:
                     turn.t_stt_end = _now()
             ctx = await self._context(turn)
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._commit(turn))
-                if ctx is not None:
-                    tg.create_task(self._reply(turn, ctx))
+            failed: LuminaError | None = None
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._commit(turn))
+                    if ctx is not None:
+                        tg.create_task(self._reply(turn, ctx))
+            except* LuminaError as group:  # e.g. the store refused the utterance
+                failed = _first_error(group)
+            if failed is not None:
+                await turn.gate.wait()
+                await self._error(failed, turn)
+                return
             if ctx is None:
                 return
             turn.t_done = _now()
@@ -804,11 +823,10 @@ class VoiceSession:
                                 turn_id=turn.id, seq=seq, sample_rate=chunk.sample_rate, text=words
                             )
                             seq += 1
-                            await self._emit(header, pcm)
-                            if turn.t_first_audio_sent is None:
-                                turn.t_first_audio_sent = _now()
-                            turn.heard.append(words)
-                            turn.audio_sent_s += len(pcm) / 2 / chunk.sample_rate
+                            seconds = len(pcm) / 2 / chunk.sample_rate
+                            await self._emit(
+                                header, pcm, on_sent=functools.partial(_heard, turn, words, seconds)
+                            )
             except LuminaError as exc:
                 failed = True
                 await turn.opened.wait()
@@ -885,6 +903,21 @@ class VoiceSession:
             if not self.closed and isinstance(exc, Exception):
                 err = exc if isinstance(exc, LuminaError) else LuminaError("internal error")
                 self._spawn(self._error(err), name="voice-error")
+
+
+def _first_error(group: BaseExceptionGroup[LuminaError]) -> LuminaError:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc if isinstance(exc, LuminaError) else LuminaError("internal error")
+
+
+def _heard(turn: Turn, words: str, seconds: float) -> None:
+    """A tts frame went out: its words count as heard."""
+    if turn.t_first_audio_sent is None:
+        turn.t_first_audio_sent = _now()
+    turn.heard.append(words)
+    turn.audio_sent_s += seconds
 
 
 def _turn_timing(turn_id: str, provider: str, t: dict[str, float]) -> protocol.TurnTiming:

@@ -320,3 +320,21 @@ async def test_resume_replays_history(tmp_path: Any) -> None:
         ("assistant", eng.llm.reply),
     ]
     await s2.close()
+
+
+async def test_store_refusal_answers_error_and_session_goes_on(tmp_path: Any) -> None:
+    s, app, rec, _eng = make(tmp_path)
+    await s.start(protocol.Hello(sample_rate=RATE))
+    real = app.record_utterance
+
+    def refuse(*a: Any, **kw: Any) -> Any:
+        raise ConversationNotFound("gone")
+
+    app.record_utterance = refuse  # type: ignore[method-assign]
+    await s.handle(protocol.Text(text="hello"))
+    errors = await rec.wait_for(protocol.Error)
+    assert errors[0].code == "conversation_not_found"
+    app.record_utterance = real  # type: ignore[method-assign]
+    await s.handle(protocol.Text(text="hello again"))
+    await rec.wait_for(protocol.TurnTiming)
+    await s.close()
