@@ -37,7 +37,7 @@ def shared_cache_dir() -> Path:
     return Path(os.environ.get("LUMINA_TEST_CACHE_DIR") or load_settings({}).cache_dir)
 
 
-def test_env(home: Path, **extra: str) -> dict[str, str]:
+def daemon_env(home: Path, **extra: str) -> dict[str, str]:
     """A clean environment for a daemon rooted at ``home``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LUMINA_")}
     runtime = Path(tempfile.mkdtemp(prefix="lum", dir="/tmp"))  # short: sun_path is 108 bytes
@@ -161,7 +161,7 @@ def run_daemon(
 ) -> Iterator[Daemon]:
     """Start ``luminad serve`` for ``home``; yield it once ready; SIGTERM it at exit."""
     home.mkdir(parents=True, exist_ok=True)
-    full_env = test_env(home, **dict(env or {}))
+    full_env = daemon_env(home, **dict(env or {}))
     settings = load_settings(full_env)
     log_path = home / "daemon.log"
     if net_audit is not None:
