@@ -186,6 +186,7 @@ def test_avatar_picker_starts_a_conversation_with_the_chosen_avatar(
         nova = r.json()["id"]
     p = open_page(browser, daemon)
     try:
+        p.wait_js("document.querySelectorAll('#avatar-select option').length >= 2", timeout=10)
         options = p.page.locator("#avatar-select option").all_inner_texts()
         assert "Lumina · joe" in options and "Nova · joe" in options, options
         before = p.js("lumina.conversationId")

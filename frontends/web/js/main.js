@@ -487,14 +487,14 @@ async function start() {
   render();
   latency.render();
   connect();
+  avatars.load();
+  memories.refresh();
+  refreshLatency();
   const health = await refreshHealth();
   if (!(await hasMicrophone())) {
     banners.set("mic", NO_MIC);
     $("talk").classList.add("unavailable");
   }
-  avatars.load();
-  memories.refresh();
-  refreshLatency();
   const poll = () => setTimeout(async () => {
     const h = await refreshHealth();
     poll.delay = h && h.status === "loading" ? 3000 : 30000;
