@@ -265,3 +265,64 @@ def test_unknown_route_has_a_structured_error(daemon: Daemon) -> None:
     with daemon.unix() as client:
         r = client.get("/v1/nope")
     assert r.status_code == 404 and set(r.json()) == {"code", "message", "action"}
+
+
+def test_web_front_end_is_served(daemon: Daemon) -> None:
+    with daemon.http() as client:
+        index = client.get("/")
+        assert index.status_code == 200 and "text/html" in index.headers["content-type"]
+        js = client.get("/js/api.js")
+        assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+    # without a token a browser gets a page saying how to log in, not the app
+    r = httpx.get(f"{daemon.http_url}/", headers={"Accept": "text/html"})
+    assert r.status_code == 401 and "lumina open" in r.text
+
+
+def test_deep_health_speaks_and_listens(daemon: Daemon) -> None:
+    with daemon.unix() as client:
+        health = client.get("/v1/health", params={"deep": 1}).json()
+    assert health["status"] == "ready"
+    assert health["deep_wer"] is not None or any(
+        e["timings_ms"] for e in health["engines"].values()
+    )
+
+
+def test_unix_socket_refuses_other_users(daemon: Daemon) -> None:
+    """SO_PEERCRED: even when the file mode would let another user in, the daemon hangs up."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if os.getuid() != 0:
+        pytest.skip("needs root to run a client as another user")  # CI runs as root
+    sock_dir = daemon.socket_path.parent
+    dir_mode, sock_mode = sock_dir.stat().st_mode & 0o777, daemon.socket_path.stat().st_mode & 0o777
+    probe = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX); s.settimeout(10)\n"
+        "s.connect(sys.argv[1])\n"
+        "s.sendall(b'GET /v1/avatars HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n')\n"
+        "print(repr(s.recv(100)))\n"
+    )
+    try:
+        os.chmod(sock_dir, 0o755)
+        os.chmod(daemon.socket_path, 0o666)
+        r = subprocess.run(
+            [
+                shutil.which("python3", path="/usr/bin:/bin") or sys.executable,
+                "-c",
+                probe,
+                str(daemon.socket_path),
+            ],
+            user=65534,
+            cwd="/",
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        os.chmod(sock_dir, dir_mode)
+        os.chmod(daemon.socket_path, sock_mode)
+    assert "HTTP/1.1" not in r.stdout, r.stdout
+    assert r.stdout.strip() == "b''" or "Error" in r.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import plistlib
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +95,50 @@ def test_install_on_linux_with_user_systemd(tmp_path: Path, monkeypatch: Any) ->
     assert ["systemctl", "--user", "enable", "--now", "luminad.service"] in run.calls
     assert install_service(settings, True, platform="linux", home=tmp_path, run=run) == 0
     assert not unit_path.exists()
+
+
+def test_without_user_systemd_it_starts_luminad_in_the_background(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    """Like this container: no user systemd, so `luminad serve` runs in the background."""
+    import os
+    import signal
+
+    import httpx
+
+    from tests.support.daemon import daemon_env
+
+    env = daemon_env(tmp_path / "home")
+    for key, value in env.items():
+        if key.startswith("LUMINA_"):
+            monkeypatch.setenv(key, value)
+    settings = load_settings()
+
+    def no_systemd(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(cmd, 1, "", "Failed to connect to bus")
+
+    pid_path = settings.data_dir / "luminad.pid"
+    try:
+        assert install_service(settings, platform="linux", run=no_systemd) == 0
+        out = capsys.readouterr().out
+        assert "background" in out and "luminad is ready" in out
+        assert str(settings.data_dir / "luminad.log") in out
+        transport = httpx.HTTPTransport(uds=str(settings.socket_path))
+        with httpx.Client(transport=transport, base_url="http://localhost") as client:
+            assert client.get("/v1/avatars").status_code == 200
+        pid = int(pid_path.read_text())
+        assert install_service(settings, True, platform="linux", run=no_systemd) == 0
+        for _ in range(200):
+            try:
+                os.waitpid(pid, os.WNOHANG)
+                os.kill(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            raise AssertionError("the background daemon did not stop")
+        assert not pid_path.exists()
+    finally:
+        if pid_path.exists():
+            os.kill(int(pid_path.read_text()), signal.SIGKILL)
