@@ -132,20 +132,24 @@ def test_bad_events_are_shown_and_counted_never_a_crash(app: Lumina) -> None:
                           b'"2026-01-01T00:00:00+00:00"}, "turn_id": {"_type_": "uuid_hex", '
                           b'"_data_": "' + uuid4().hex.encode() + b'"}, "source": "voice", '
                           b'"text": "enc1:0123456789abcdef:AAAAAAAAAAAAAAAAAAAAAAAAAAAA"}'),
+        StoredEvent(originator_id=uuid4(), originator_version=1,  # no upcast from v0
+                    topic="luminad.domain.conversation:Conversation.ConversationStarted",
+                    state=b'{"class_version": 0, "avatar_id": null}'),
     ])
     app.catch_up()  # no exception
-    assert app.read.bad_events() == 3  # unknown type, not JSON, missing field
-    assert "3 undecodable" in app.store_health().detail
+    assert app.read.bad_events() == 4  # unknown type, not JSON, missing field, no upcast
+    assert "4 undecodable" in app.store_health().detail
     listed = app.events(after=0, limit=100)
-    assert [e.type for e in listed][-4:] == ["Vanished", "UtteranceTranscribed",
-                                             "UtteranceTranscribed", "UtteranceTranscribed"]
-    assert isinstance(listed[-3].data, dict) and "error" in listed[-3].data
-    assert listed[-1].data == "[shredded]"
+    assert [e.type for e in listed][-5:] == ["Vanished", "UtteranceTranscribed",
+                                             "UtteranceTranscribed", "UtteranceTranscribed",
+                                             "ConversationStarted"]
+    assert isinstance(listed[-4].data, dict) and "error" in listed[-4].data
+    assert listed[-2].data == "[shredded]"
     later = app.record_utterance(conversation, "after the bad data", turn_id=uuid4())
     turns = [t.turn_id for t in app.get_conversation(conversation).turns]
     assert str(good) in turns and str(later) in turns
     app.rebuild_projections()
-    assert app.read.bad_events() == 3
+    assert app.read.bad_events() == 4
 
 
 def test_migrations_are_versioned_and_applied_once(app: Lumina) -> None:
