@@ -36,17 +36,38 @@ BATCH = 1000
 
 
 def migrate(conn: sqlite3.Connection, directory: Path = MIGRATIONS_DIR) -> int:
-    """Apply every ``NNNN_*.sql`` newer than the ``schema_version``; returns the version."""
+    """Apply every ``NNNN_*.sql`` newer than the ``schema_version``, each in one transaction
+    (``BEGIN IMMEDIATE``, so two processes starting together apply it once); returns the
+    version."""
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-    version = int(row[0] or 0)
+    version = 0
     for path in sorted(directory.glob("[0-9][0-9][0-9][0-9]_*.sql")):
-        number = int(path.name[:4])
-        if number > version:
-            conn.executescript(f"BEGIN;\n{path.read_text()}\n"
-                               f"INSERT INTO schema_version VALUES ({number});\nCOMMIT;")
-            version = number
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+                          or 0)
+            number = int(path.name[:4])
+            if number > version:
+                for statement in _statements(path.read_text()):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_version VALUES (?)", (number,))
+                version = number
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
     return version
+
+
+def _statements(script: str) -> list[str]:
+    """Split an SQL script into complete statements."""
+    out, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            out.append(buffer.strip())
+            buffer = ""
+    return out
 
 
 def to_fact(mapper: PrivateMapper, note: Notification) -> Fact:
