@@ -106,6 +106,11 @@ def test_websocket_from_foreign_origin_closes_4403(daemon: Daemon) -> None:
         with pytest.raises(ConnectionClosed) as info:
             ws.recv(timeout=30)
     assert info.value.rcvd is not None and info.value.rcvd.code == 4403
+    # the daemon's own origin is welcome
+    own = f"http://localhost:{daemon.port}"
+    with connect(daemon.ws_url(), origin=own, open_timeout=30) as ws:  # type: ignore[arg-type]
+        ws.send(json.dumps({"type": "ping", "nonce": "o"}))
+        assert json.loads(ws.recv(timeout=30)) == {"type": "pong", "nonce": "o"}
 
 
 def test_websocket_without_token_is_refused(daemon: Daemon) -> None:

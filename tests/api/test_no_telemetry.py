@@ -43,7 +43,11 @@ def test_full_text_turn_opens_no_outside_connection(daemon: Daemon) -> None:
                 break
     with daemon.unix() as client:
         assert client.get("/v1/health").status_code == 200
-        client.get("/v1/memories", params={"q": "anything"})
+        client.post("/v1/memories", json={"text": "my secret canary zebra-7781"})
+        client.get("/v1/memories", params={"q": "secret canary zebra"})
     assert daemon.alive()
+    log = daemon.log()
+    for content in ("two plus two", "zebra-7781", "secret canary"):
+        assert content not in log.lower(), f"user content {content!r} reached the daemon log"
     attempts = audit.read_text() if audit.exists() else ""
     assert attempts == "", f"the daemon reached outside the machine:\n{attempts}"
