@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID, uuid5
 
+import msgspec
 from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
@@ -35,7 +36,7 @@ def logged_event(mapper: PrivateMapper, note: Notification) -> protocol.LoggedEv
         timestamp = state.pop("timestamp", None)
         at = timestamp.isoformat() if hasattr(timestamp, "isoformat") else str(timestamp)
         state.pop("originator_topic", None)
-        data = state if readable else SHREDDED
+        data = msgspec.to_builtins(state) if readable else SHREDDED  # JSON-native values
     except Exception as e:  # shown, never a crash
         data = {"error": f"cannot decode this event ({type(e).__name__})"}
     return protocol.LoggedEvent(
