@@ -9,6 +9,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper
 from eventsourcing.utils import Environment, EnvType
 
+from luminad.errors import LuminaError
 from luminad.privacy import KeyStore, PrivateMapper
 from luminad.settings import Settings
 
@@ -52,9 +53,15 @@ def ensure_postgres_schema(settings: Settings) -> None:
     from psycopg import sql
 
     env = settings.store_env()
-    with psycopg.connect(host=env["POSTGRES_HOST"], port=int(env["POSTGRES_PORT"]),
-                         dbname=env["POSTGRES_DBNAME"], user=env["POSTGRES_USER"],
-                         password=env["POSTGRES_PASSWORD"], connect_timeout=5,
-                         autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-            sql.Identifier(env["POSTGRES_SCHEMA"])))
+    try:
+        with psycopg.connect(host=env["POSTGRES_HOST"], port=int(env["POSTGRES_PORT"]),
+                             dbname=env["POSTGRES_DBNAME"], user=env["POSTGRES_USER"],
+                             password=env["POSTGRES_PASSWORD"], connect_timeout=5,
+                             autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                sql.Identifier(env["POSTGRES_SCHEMA"])))
+    except psycopg.OperationalError as e:
+        raise LuminaError(
+            f"the PostgreSQL event store at {env['POSTGRES_HOST']}:{env['POSTGRES_PORT']} "
+            f"is not reachable ({type(e).__name__})",
+            action="Start PostgreSQL, or set LUMINA_STORE=sqlite.") from e

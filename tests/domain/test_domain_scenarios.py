@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
@@ -13,11 +14,12 @@ from luminad.errors import (
     BadMessage,
     Conflict,
     ConversationNotFound,
+    LuminaError,
     MemoryNotFound,
 )
 from luminad.providers.base import ChatMessage
 from luminad.settings import Settings
-from tests.domain.harness import FakeEmbedder
+from tests.domain.harness import FakeEmbedder, make_settings
 
 
 def test_conversation_turns_are_read_back_in_order(app: Lumina) -> None:
@@ -163,3 +165,11 @@ def test_a_refused_command_leaves_no_trace(app: Lumina) -> None:
     app.update_avatar(avatar, voice="amy")
     assert (app.get_avatar(avatar).name, app.get_avatar(avatar).voice) == ("Pirate", "amy")
     assert [e.type for e in app.events(types=["AvatarRenamed"])] == []
+
+
+def test_an_unreachable_postgres_says_what_to_do(tmp_path: Path,
+                                                embedder: FakeEmbedder) -> None:
+    settings = make_settings(tmp_path, "postgresql://postgres:x@127.0.0.1:1/nowhere")
+    with pytest.raises(LuminaError) as info:
+        open_lumina(settings, embedder)
+    assert info.value.action and "LUMINA_STORE=sqlite" in info.value.action
