@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from web_harness import ARTIFACTS, Daemon, PageProbe, dump, open_page
+from web_harness import ANSWER, ARTIFACTS, Daemon, PageProbe, dump, open_page
 
 from luminad.settings import REPO_ROOT
 
@@ -66,7 +66,7 @@ def test_spoken_question_shows_partial_final_reply_and_plays_audio(
         final = p.js("lumina.log.finals.filter(t => t.trim()).at(-1)")
         p.page.click("#mode-ptt")  # stop listening before the looping fake microphone repeats
         words = final.lower()
-        assert "capital" in words or "germany" in words, final
+        assert "capital" in words or "japan" in words, final
         p.wait_js("lumina.log.deltas > 0", timeout=60)
         p.wait_js("lumina.playedSamples > 0", timeout=90)
         p.shot("03-speaking.png")
@@ -88,7 +88,7 @@ def test_spoken_question_shows_partial_final_reply_and_plays_audio(
     p.page.wait_for_timeout(300)
     shot = p.shot("04-reply.png")
     # the README's picture: only from a run that heard the question and answered it right
-    if "germany" in words and "berlin" in reply.lower():
+    if "japan" in words and ANSWER in reply.lower():
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, SCREENSHOT)
     played = p.js("lumina.playedSamples")
@@ -149,7 +149,7 @@ def test_speaking_over_the_reply_barges_in(browser: Any, daemon: Daemon) -> None
         assert p.js("lumina.playedSamples") == halted
         p.wait_js("lumina.log.cancelled.length > 0", timeout=20)
         # the spoken question becomes the next turn
-        p.wait_js("lumina.log.finals.some(t => /capital|germany/i.test(t))", timeout=60)
+        p.wait_js("lumina.log.finals.some(t => /capital|japan/i.test(t))", timeout=60)
         p.page.click("#mode-ptt")
         p.shot("06-barge-in.png")
         assert p.js("lumina.log.cancelled[0].reason") == "barge_in"
@@ -167,7 +167,7 @@ def test_push_to_talk_with_the_space_bar(browser: Any, daemon: Daemon) -> None:
         p.page.wait_for_timeout(4500)
         p.page.keyboard.up("Space")
         assert p.js("lumina.stats.sent.end") == 1
-        p.wait_js("lumina.log.finals.some(t => /capital|germany/i.test(t))", timeout=60)
+        p.wait_js("lumina.log.finals.some(t => /capital|japan/i.test(t))", timeout=60)
         p.wait_js("lumina.log.deltas > 0", timeout=60)
         p.page.click("#stop")
         p.wait_js("!lumina.playing && lumina.state !== 'thinking'", timeout=30)

@@ -27,7 +27,9 @@ from luminad.settings import REPO_ROOT
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 #: Spoken by espeak-ng; whisper tiny.en hears it reliably (it often hears "of France" as
 #: "and friends"), and it is long enough for several partial transcripts.
-QUESTION = "Hello there. What is the capital of Germany?"
+QUESTION = "Hello there. What is the capital of Japan?"
+#: What the embedded SmolLM2 answers to it (the README screenshot is taken from such a run).
+ANSWER = "tokyo"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--headless",
