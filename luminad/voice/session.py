@@ -29,13 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
-import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
@@ -45,16 +42,14 @@ from luminad import protocol
 from luminad.errors import (
     BadMessage,
     InternetDisabled,
-    LlmUnavailable,
     LuminaError,
-    SttUnavailable,
-    TtsUnavailable,
     UnsupportedProtocol,
 )
-from luminad.providers.base import STT_SAMPLE_RATE, AudioChunk, Pcm16
+from luminad.providers.base import STT_SAMPLE_RATE, Pcm16
+from luminad.voice import speak as speak_stage
+from luminad.voice import transcribe as transcribe_stage
 from luminad.voice.audio import Framer, Resampler, check_sample_rate, decode_b64_pcm16
 from luminad.voice.audio import validate_pcm16 as _validate_pcm16
-from luminad.voice.chunker import SentenceChunker
 from luminad.voice.endpoint import (
     Endpointer,
     SpeechEnded,
@@ -63,6 +58,8 @@ from luminad.voice.endpoint import (
     make_classifier,
 )
 from luminad.voice.memory_policy import decide
+from luminad.voice.respond import produce
+from luminad.voice.turn import Turn, now
 
 if TYPE_CHECKING:
     from luminad.app import Lumina
@@ -93,90 +90,6 @@ AUDIO_LEAD_S = 1.5
 CANCEL_WAIT_S = 2.0
 #: Memories above this similarity go into the reply context.
 MEMORY_MIN_SCORE = 0.25
-
-
-def _now() -> float:
-    return time.monotonic()
-
-
-def _ms(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None:
-        return None
-    return round((b - a) * 1000.0, 1)
-
-
-@dataclass
-class Turn:
-    """State of one user turn and its reply (owned by the session, mutated by the turn task)."""
-
-    turn_id: UUID
-    source: str  # "voice" | "text"
-    audio: Pcm16 | None = None
-    text: str = ""
-    #: Set when the endpoint confirmed the utterance: the turn may send and store.
-    gate: asyncio.Event = field(default_factory=asyncio.Event)
-    #: Set once ``final_transcript`` is out: replies may stream.
-    opened: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-    record: asyncio.Future[Any] | None = None
-    recorded: bool = False
-    reply: str = ""
-    heard: list[str] = field(default_factory=list)
-    backlog: list[tuple[protocol.ServerMessage | bytes, ...]] = field(default_factory=list)
-    sources: list[protocol.Source] = field(default_factory=list)
-    audio_sent_s: float = 0.0
-    finished: bool = False
-    cancelled: bool = False
-    provider: str = ""
-    # wall-clock marks (monotonic s)
-    t_speech_end: float | None = None
-    t_endpoint: float | None = None
-    t_stt_start: float | None = None
-    t_stt_end: float | None = None
-    t_llm_start: float | None = None
-    t_first_token: float | None = None
-    t_first_sentence: float | None = None
-    t_first_synth: float | None = None
-    t_first_audio_sent: float | None = None
-    t_done: float | None = None
-
-    @property
-    def id(self) -> str:
-        return str(self.turn_id)
-
-    def timings(self) -> dict[str, float]:
-        values = {
-            "endpoint_ms": _ms(self.t_speech_end, self.t_endpoint)
-            if self.source == "voice"
-            else None,
-            "stt_ms": _ms(self.t_stt_start, self.t_stt_end),
-            "llm_first_token_ms": _ms(self.t_llm_start, self.t_first_token),
-            "first_sentence_ms": _ms(self.t_llm_start, self.t_first_sentence),
-            "tts_first_audio_ms": _ms(self.t_first_sentence, self.t_first_synth),
-            "voice_to_voice_ms": _ms(self.t_speech_end, self.t_first_audio_sent),
-            "total_ms": _ms(self.t_speech_end, self.t_done),
-        }
-        return {k: max(0.0, v) for k, v in values.items() if v is not None}
-
-
-def _split_frames(chunk: AudioChunk, frame_s: float) -> list[tuple[bytes, str]]:
-    """Cut a sentence's audio into frames of at most ``frame_s``, sharing out its words by time."""
-    bytes_per_frame = max(2, int(chunk.sample_rate * frame_s) * 2)
-    pcm = chunk.pcm[: len(chunk.pcm) - len(chunk.pcm) % 2]
-    pieces = [pcm[i : i + bytes_per_frame] for i in range(0, len(pcm), bytes_per_frame)] or [b""]
-    words = chunk.text.split()
-    if len(pieces) == 1:
-        return [(pieces[0], chunk.text)]
-    out: list[tuple[bytes, str]] = []
-    total = len(pcm)
-    done_bytes = 0
-    taken = 0
-    for i, piece in enumerate(pieces):
-        done_bytes += len(piece)
-        upto = len(words) if i == len(pieces) - 1 else round(len(words) * done_bytes / total)
-        out.append((piece, " ".join(words[taken:upto])))
-        taken = max(taken, upto)
-    return out
 
 
 class VoiceSession:
@@ -293,7 +206,7 @@ class VoiceSession:
             case _ if not self.started:
                 raise BadMessage("send hello first")
             case protocol.Ping(nonce=nonce):
-                await self._emit(protocol.Pong(nonce=nonce))
+                await self.emit(protocol.Pong(nonce=nonce))
             case protocol.Cancel(reason=reason):
                 await self.cancel_reply(reason)
             case protocol.End():
@@ -305,7 +218,7 @@ class VoiceSession:
                     raise BadMessage("text is empty")
                 await self.cancel_reply("user")
                 turn = Turn(turn_id=uuid.uuid4(), source="text", text=text)
-                t0 = _now()
+                t0 = now()
                 turn.t_speech_end = turn.t_endpoint = t0
                 turn.gate.set()
                 self._start_turn(turn)
@@ -354,8 +267,8 @@ class VoiceSession:
         turn.cancelled = True
         await self._stop(turn.task)
         await self._wait_sends()
-        heard = " ".join(t for t in turn.heard if t).strip()
-        await self._emit(protocol.Cancelled(turn_id=turn.id, reason=reason, heard_text=heard))
+        heard = turn.heard_text
+        await self.emit(protocol.Cancelled(turn_id=turn.id, reason=reason, heard_text=heard))
         await self._store_interrupt(turn, heard, reason)
 
     async def close(self) -> None:
@@ -373,7 +286,7 @@ class VoiceSession:
         if tasks:
             await asyncio.wait(tasks, timeout=CANCEL_WAIT_S)
         if turn is not None and turn.gate.is_set() and not turn.finished:
-            heard = " ".join(t for t in turn.heard if t).strip()
+            heard = turn.heard_text
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(
                     self._store_interrupt(turn, heard, "disconnect"), CANCEL_WAIT_S
@@ -386,7 +299,7 @@ class VoiceSession:
         )
 
     # ------------------------------------------------------------------ sending
-    async def _emit(
+    async def emit(
         self, *items: protocol.ServerMessage | bytes, on_sent: Callable[[], None] | None = None
     ) -> None:
         """Send items back to back (a ``tts_chunk`` header and its frame stay adjacent).
@@ -428,8 +341,8 @@ class VoiceSession:
         if pending:
             await asyncio.wait(pending, timeout=CANCEL_WAIT_S)
 
-    async def _error(self, exc: LuminaError, turn: Turn | None = None) -> None:
-        await self._emit(
+    async def error(self, exc: LuminaError, turn: Turn | None = None) -> None:
+        await self.emit(
             protocol.Error(
                 code=exc.code,
                 message=exc.message,
@@ -490,7 +403,7 @@ class VoiceSession:
             if isinstance(ev, SpeechStarted):
                 self._on_speech_start()
             elif isinstance(ev, VadChanged):
-                self._spawn(self._emit(protocol.Vad(state=ev.state)), name="voice-vad")
+                self._spawn(self.emit(protocol.Vad(state=ev.state)), name="voice-vad")
                 if ev.state == "silence" and self._endpointer.in_speech:
                     self._on_pause()
                 elif ev.state == "speech":
@@ -542,7 +455,7 @@ class VoiceSession:
             turn.task.cancel()
 
     def _on_speech_end(self, ev: SpeechEnded) -> None:
-        now = _now()
+        t = now()
         if self._partial_task is not None:
             self._partial_task.cancel()
             self._partial_task = None
@@ -556,8 +469,8 @@ class VoiceSession:
                 audio=self._utterance_audio(),
             )
             self._start_turn(turn)
-        turn.t_endpoint = now
-        turn.t_speech_end = now - max(0.0, ev.at_ms - ev.end_ms) / 1000.0
+        turn.t_endpoint = t
+        turn.t_speech_end = t - max(0.0, ev.at_ms - ev.end_ms) / 1000.0
         turn.gate.set()
         self._utt = []
         self._utt_samples = 0
@@ -565,36 +478,15 @@ class VoiceSession:
 
     # ------------------------------------------------------------------ partials
     async def _partials(self, turn_id: UUID) -> None:
-        """Sliding-window interim transcripts at a fixed cadence while the user speaks.
-
-        A pass starts every ``partial_interval_s``; when one takes longer, the ticks it
-        overlaps are skipped (the next starts as soon as it is done), so the stream keeps up in
-        real time. Errors are left to the final pass to report.
-        """
-        next_start = _now() + self.partial_interval_s
-        while True:
-            await asyncio.sleep(max(0.0, next_start - _now()))
-            next_start = max(next_start + self.partial_interval_s, _now())
-            if self._endpointer.paused:
-                continue  # the user is pausing: leave the CPU to the speculative final pass
-            window = self._utterance_audio()[-int(self.partial_window_s * STT_SAMPLE_RATE) :]
-            if len(window) < STT_SAMPLE_RATE // 4:
-                continue
-            try:
-                text = await self._transcribe(window, partial=True)
-            except LuminaError:
-                continue
-            if text:  # every pass, changed or not: the client sees that it keeps up
-                await self._emit(protocol.PartialTranscript(turn_id=str(turn_id), text=text))
-
-    async def _transcribe(self, audio: Pcm16, *, partial: bool) -> str:
-        try:
-            text = await self.engines.stt.transcribe(audio, partial=partial)
-        except (asyncio.CancelledError, LuminaError):
-            raise
-        except Exception as exc:
-            raise SttUnavailable(f"speech recognition failed: {exc}") from exc
-        return " ".join(text.split())
+        await transcribe_stage.partials(
+            self.engines.stt,
+            str(turn_id),
+            self._utterance_audio,
+            lambda: self._endpointer.paused,
+            self,
+            interval_s=self.partial_interval_s,
+            window_s=self.partial_window_s,
+        )
 
     # ------------------------------------------------------------------ turns
     def _start_turn(self, turn: Turn) -> None:
@@ -608,15 +500,17 @@ class VoiceSession:
         try:
             if turn.source == "voice":
                 assert turn.audio is not None
-                turn.t_stt_start = _now()
+                turn.t_stt_start = now()
                 try:
-                    turn.text = await self._transcribe(turn.audio, partial=False)
+                    turn.text = await transcribe_stage.transcribe(
+                        self.engines.stt, turn.audio, partial=False
+                    )
                 except LuminaError as exc:
                     await turn.gate.wait()
-                    await self._error(exc, turn)
+                    await self.error(exc, turn)
                     return
                 finally:
-                    turn.t_stt_end = _now()
+                    turn.t_stt_end = now()
             ctx = await self._context(turn)
             failed: LuminaError | None = None
             try:
@@ -628,17 +522,17 @@ class VoiceSession:
                 failed = _first_error(group)
             if failed is not None:
                 await turn.gate.wait()
-                await self._error(failed, turn)
+                await self.error(failed, turn)
                 return
             if ctx is None:
                 return
-            turn.t_done = _now()
+            turn.t_done = now()
             await turn.opened.wait()
-            await self._emit(
+            await self.emit(
                 protocol.AssistantDone(turn_id=turn.id, text=turn.reply, sources=turn.sources)
             )
             timings = turn.timings()
-            await self._emit(_turn_timing(turn.id, turn.provider, timings))
+            await self.emit(_turn_timing(turn.id, turn.provider, timings))
             turn.finished = True
             if turn.reply and turn.recorded and self.conversation_id is not None:
                 await asyncio.to_thread(
@@ -693,9 +587,9 @@ class VoiceSession:
     async def _commit(self, turn: Turn) -> None:
         """After the endpoint: final transcript out, utterance and memories stored."""
         await turn.gate.wait()
-        await self._emit(protocol.FinalTranscript(turn_id=turn.id, text=turn.text))
+        await self.emit(protocol.FinalTranscript(turn_id=turn.id, text=turn.text))
         while turn.backlog:  # deltas written before the endpoint, in order
-            await self._emit(*turn.backlog.pop(0))
+            await self.emit(*turn.backlog.pop(0))
         turn.opened.set()
         if not turn.text or self.conversation_id is None:
             return
@@ -730,7 +624,7 @@ class VoiceSession:
                     conversation_id=self.conversation_id,
                     turn_id=turn.turn_id,
                 )
-                await self._emit(protocol.MemoryWritten(memory_id=str(mid), text=text))
+                await self.emit(protocol.MemoryWritten(memory_id=str(mid), text=text))
             if decision.memory:
                 mid = await asyncio.to_thread(
                     self.app.remember,
@@ -739,111 +633,38 @@ class VoiceSession:
                     conversation_id=self.conversation_id,
                     turn_id=turn.turn_id,
                 )
-                await self._emit(protocol.MemoryWritten(memory_id=str(mid), text=decision.memory))
+                await self.emit(protocol.MemoryWritten(memory_id=str(mid), text=decision.memory))
         except LuminaError as exc:
-            await self._error(exc, turn)
+            await self.error(exc, turn)
 
     async def _reply(self, turn: Turn, ctx: Any) -> None:
         """LLM producer and TTS speaker, joined by a bounded queue of sentences."""
         sentences: asyncio.Queue[str | None] = asyncio.Queue(maxsize=16)
         speak = self.tts_enabled
         turn.provider = str(getattr(self._responder, "provider", "") or self.engines.llm.name)
+        stream = self._responder.stream_reply(ctx)
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._produce(turn, ctx, sentences if speak else None))
+            tg.create_task(produce(turn, stream, sentences if speak else None, self))
             if speak:
-                tg.create_task(self._speak(turn, sentences))
-
-    async def _produce(
-        self, turn: Turn, ctx: Any, sentences: asyncio.Queue[str | None] | None
-    ) -> None:
-        chunker = SentenceChunker()
-        turn.t_llm_start = _now()
-        try:
-            async with contextlib.aclosing(self._responder.stream_reply(ctx)) as stream:
-                async for delta in stream:
-                    if not delta:
-                        continue
-                    if turn.t_first_token is None:
-                        turn.t_first_token = _now()
-                    turn.reply += delta
-                    ready = chunker.add(delta)
-                    if ready and turn.t_first_sentence is None:
-                        turn.t_first_sentence = _now()
-                    if sentences is not None:
-                        for s in ready:
-                            await sentences.put(s)
-                    await self._turn_emit(
-                        turn, protocol.AssistantDelta(turn_id=turn.id, text=delta)
+                tg.create_task(
+                    speak_stage.speak(
+                        turn,
+                        sentences,
+                        self.engines.tts,
+                        self._voice(),
+                        self,
+                        lead_s=self.audio_lead_s,
+                        frame_s=TTS_FRAME_S,
                     )
-            rest = chunker.finish()
-            if rest and turn.t_first_sentence is None:
-                turn.t_first_sentence = _now()
-            if sentences is not None:
-                for s in rest:
-                    await sentences.put(s)
-        except LuminaError as exc:
-            await turn.opened.wait()
-            await self._error(exc, turn)
-        except Exception as exc:
-            log.exception("turn %s: reply failed", turn.id)
-            await turn.opened.wait()
-            await self._error(LlmUnavailable(f"the language model failed: {exc}"), turn)
-        turn.reply = turn.reply.strip()
+                )
         turn.sources = list(getattr(self._responder, "last_sources", []) or [])
-        if sentences is not None:
-            await sentences.put(None)
 
-    async def _turn_emit(self, turn: Turn, *items: protocol.ServerMessage | bytes) -> None:
+    async def turn_emit(self, turn: Turn, *items: protocol.ServerMessage | bytes) -> None:
         """Send now if the turn is open, else keep in order until the endpoint opens it."""
         if turn.opened.is_set():
-            await self._emit(*items)
+            await self.emit(*items)
         else:
             turn.backlog.append(items)
-
-    async def _speak(self, turn: Turn, sentences: asyncio.Queue[str | None]) -> None:
-        seq = 0
-        failed = False
-        voice = self._voice()
-        while True:
-            sentence = await sentences.get()
-            if sentence is None:
-                return
-            if failed:
-                continue
-            try:
-                synth: Any = self.engines.tts.synthesize(sentence, voice=voice)
-                async with contextlib.aclosing(synth) as chunks:
-                    async for chunk in chunks:
-                        if turn.t_first_synth is None:
-                            turn.t_first_synth = _now()
-                        for pcm, words in _split_frames(chunk, TTS_FRAME_S):
-                            await self._pace(turn)
-                            await turn.opened.wait()
-                            header = protocol.TtsChunk(
-                                turn_id=turn.id, seq=seq, sample_rate=chunk.sample_rate, text=words
-                            )
-                            seq += 1
-                            seconds = len(pcm) / 2 / chunk.sample_rate
-                            await self._emit(
-                                header, pcm, on_sent=functools.partial(_heard, turn, words, seconds)
-                            )
-            except LuminaError as exc:
-                failed = True
-                await turn.opened.wait()
-                await self._error(exc, turn)
-            except Exception as exc:
-                failed = True
-                log.exception("turn %s: speech synthesis failed", turn.id)
-                await turn.opened.wait()
-                await self._error(TtsUnavailable(f"speech synthesis failed: {exc}"), turn)
-
-    async def _pace(self, turn: Turn) -> None:
-        """Keep reply audio at most ``audio_lead_s`` ahead of real time."""
-        if turn.t_first_audio_sent is None:
-            return
-        ahead = turn.audio_sent_s - (_now() - turn.t_first_audio_sent)
-        if ahead > self.audio_lead_s:
-            await asyncio.sleep(ahead - self.audio_lead_s)
 
     async def _store_interrupt(self, turn: Turn, heard: str, reason: str) -> None:
         if self.conversation_id is None:
@@ -902,7 +723,7 @@ class VoiceSession:
             )
             if not self.closed and isinstance(exc, Exception):
                 err = exc if isinstance(exc, LuminaError) else LuminaError("internal error")
-                self._spawn(self._error(err), name="voice-error")
+                self._spawn(self.error(err), name="voice-error")
 
 
 def _first_error(group: BaseExceptionGroup[LuminaError]) -> LuminaError:
@@ -910,14 +731,6 @@ def _first_error(group: BaseExceptionGroup[LuminaError]) -> LuminaError:
     while isinstance(exc, BaseExceptionGroup):
         exc = exc.exceptions[0]
     return exc if isinstance(exc, LuminaError) else LuminaError("internal error")
-
-
-def _heard(turn: Turn, words: str, seconds: float) -> None:
-    """A tts frame went out: its words count as heard."""
-    if turn.t_first_audio_sent is None:
-        turn.t_first_audio_sent = _now()
-    turn.heard.append(words)
-    turn.audio_sent_s += seconds
 
 
 def _turn_timing(turn_id: str, provider: str, t: dict[str, float]) -> protocol.TurnTiming:

@@ -1,0 +1,109 @@
+"""One user turn and its reply: state, timings, and what stages need to send.
+
+The session owns a :class:`Turn`; the stages (:mod:`~luminad.voice.transcribe`,
+:mod:`~luminad.voice.respond`, :mod:`~luminad.voice.speak`) mutate it and send through an
+:class:`Outlet` (the session).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from uuid import UUID
+
+from luminad import protocol
+from luminad.errors import LuminaError
+from luminad.providers.base import Pcm16
+
+
+class Outlet(Protocol):
+    """How stages send: in order, a ``tts_chunk`` header adjacent to its frame."""
+
+    async def emit(
+        self, *items: protocol.ServerMessage | bytes, on_sent: Callable[[], None] | None = None
+    ) -> None: ...
+
+    async def turn_emit(self, turn: Turn, *items: protocol.ServerMessage | bytes) -> None:
+        """Send now if the turn is open (its final transcript is out), else keep for later."""
+        ...
+
+    async def error(self, exc: LuminaError, turn: Turn | None = None) -> None: ...
+
+
+def now() -> float:
+    return time.monotonic()
+
+
+def ms(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None:
+        return None
+    return round((b - a) * 1000.0, 1)
+
+
+@dataclass
+class Turn:
+    """State of one user turn and its reply (owned by the session, mutated by the turn task)."""
+
+    turn_id: UUID
+    source: str  # "voice" | "text"
+    audio: Pcm16 | None = None
+    text: str = ""
+    #: Set when the endpoint confirmed the utterance: the turn may send and store.
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set once ``final_transcript`` is out: replies may stream.
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    record: asyncio.Future[Any] | None = None
+    recorded: bool = False
+    reply: str = ""
+    heard: list[str] = field(default_factory=list)
+    backlog: list[tuple[protocol.ServerMessage | bytes, ...]] = field(default_factory=list)
+    sources: list[protocol.Source] = field(default_factory=list)
+    audio_sent_s: float = 0.0
+    finished: bool = False
+    cancelled: bool = False
+    provider: str = ""
+    # wall-clock marks (monotonic s)
+    t_speech_end: float | None = None
+    t_endpoint: float | None = None
+    t_stt_start: float | None = None
+    t_stt_end: float | None = None
+    t_llm_start: float | None = None
+    t_first_token: float | None = None
+    t_first_sentence: float | None = None
+    t_first_synth: float | None = None
+    t_first_audio_sent: float | None = None
+    t_done: float | None = None
+
+    @property
+    def id(self) -> str:
+        return str(self.turn_id)
+
+    @property
+    def heard_text(self) -> str:
+        return " ".join(t for t in self.heard if t).strip()
+
+    def timings(self) -> dict[str, float]:
+        values = {
+            "endpoint_ms": ms(self.t_speech_end, self.t_endpoint)
+            if self.source == "voice"
+            else None,
+            "stt_ms": ms(self.t_stt_start, self.t_stt_end),
+            "llm_first_token_ms": ms(self.t_llm_start, self.t_first_token),
+            "first_sentence_ms": ms(self.t_llm_start, self.t_first_sentence),
+            "tts_first_audio_ms": ms(self.t_first_sentence, self.t_first_synth),
+            "voice_to_voice_ms": ms(self.t_speech_end, self.t_first_audio_sent),
+            "total_ms": ms(self.t_speech_end, self.t_done),
+        }
+        return {k: max(0.0, v) for k, v in values.items() if v is not None}
+
+
+def heard(turn: Turn, words: str, seconds: float) -> None:
+    """A tts frame went out: its words count as heard."""
+    if turn.t_first_audio_sent is None:
+        turn.t_first_audio_sent = now()
+    turn.heard.append(words)
+    turn.audio_sent_s += seconds
