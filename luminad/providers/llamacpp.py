@@ -21,6 +21,7 @@ from typing import Any
 from luminad.errors import LlmUnavailable, ModelMissing
 from luminad.protocol import EngineHealth
 from luminad.providers.base import ChatMessage
+from luminad.providers.threads import engine_threads
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _DONE = object()
@@ -78,6 +79,7 @@ class EmbeddedLLM:
         self.model = model_path.stem
         self.temperature = temperature
         self.n_ctx = n_ctx
+        self.threads = engine_threads(threads)
         self._lock = threading.Lock()
         #: Tokens produced since start (all streams); tests use it to prove cancel stops work.
         self.tokens_generated = 0
@@ -88,8 +90,8 @@ class EmbeddedLLM:
                 self._llm: Any = Llama(
                     model_path=str(model_path),
                     n_ctx=n_ctx,
-                    n_threads=threads,
-                    n_threads_batch=threads,
+                    n_threads=self.threads,
+                    n_threads_batch=self.threads,
                     verbose=False,
                 )
         except (ValueError, RuntimeError) as exc:

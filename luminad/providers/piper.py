@@ -25,6 +25,7 @@ import numpy as np
 from luminad.errors import ModelMissing, TtsUnavailable
 from luminad.protocol import EngineHealth
 from luminad.providers.base import AudioChunk, VoiceInfo
+from luminad.providers.threads import engine_threads
 
 DEFAULT_VOICE = "joe"
 _SENTENCE_END = re.compile(r"(?<=[.!?…;:])\s+|(?<=[.!?…;:][\"')\]])\s+|\n+")
@@ -59,12 +60,32 @@ def _voice_info(voice_id: str, onnx: Path) -> VoiceInfo:
     )
 
 
+def _load_voice(path: Path, threads: int) -> Any:
+    """``PiperVoice.load`` with a bounded, non-spinning onnxruntime thread pool."""
+    import onnxruntime
+    from piper import PiperVoice
+    from piper.config import PiperConfig
+
+    config = json.loads(Path(f"{path}.json").read_text(encoding="utf-8"))
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(
+        str(path), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    return PiperVoice(config=PiperConfig.from_dict(config), session=session)
+
+
 class PiperTTS:
     """:class:`~luminad.providers.base.TextToSpeech` backed by Piper voices."""
 
     name = "piper"
 
-    def __init__(self, voice: str = DEFAULT_VOICE, *, voice_dirs: Sequence[Path] = ()) -> None:
+    def __init__(
+        self, voice: str = DEFAULT_VOICE, *, voice_dirs: Sequence[Path] = (), threads: int = 2
+    ) -> None:
+        self.threads = engine_threads(threads)
         self.voice_dirs = tuple(voice_dirs)
         self.default_voice = voice or DEFAULT_VOICE
         self._voices: dict[str, Any] = {}  # path -> PiperVoice
@@ -123,10 +144,8 @@ class PiperTTS:
         with self._load_lock:
             voice = self._voices.get(key)
             if voice is None:
-                from piper import PiperVoice
-
                 try:
-                    voice = PiperVoice.load(path)
+                    voice = _load_voice(path, self.threads)
                 except Exception as exc:  # onnxruntime/JSON errors
                     raise TtsUnavailable(f"cannot load Piper voice {path.name}: {exc}") from exc
                 self._voices[key] = voice

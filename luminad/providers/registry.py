@@ -236,7 +236,9 @@ def load_engines(settings: Settings, progress: ProgressFn | None = None) -> Engi
 
     t = time.perf_counter()
     report("tts", None, f"loading Piper voice {settings.tts_voice}")
-    tts = PiperTTS(settings.tts_voice, voice_dirs=[settings.data_dir / "voices"])
+    tts = PiperTTS(
+        settings.tts_voice, voice_dirs=[settings.data_dir / "voices"], threads=settings.stt_threads
+    )
     timed("tts", t)
 
     t = time.perf_counter()
@@ -285,7 +287,11 @@ def prepare_models(settings: Settings, progress: ProgressFn | None = None) -> in
         from luminad.providers.piper import PiperTTS
 
         report("tts", None, f"loading Piper voice {settings.tts_voice}")
-        tts = PiperTTS(settings.tts_voice, voice_dirs=[settings.data_dir / "voices"])
+        tts = PiperTTS(
+            settings.tts_voice,
+            voice_dirs=[settings.data_dir / "voices"],
+            threads=settings.stt_threads,
+        )
         report("tts", 1.0, "Piper voice ok")
     except LuminaError as exc:
         failures.append(f"TTS: {exc.message}" + (f" -> {exc.action}" if exc.action else ""))

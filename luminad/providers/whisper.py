@@ -35,6 +35,7 @@ from luminad.errors import ModelMissing, SttUnavailable
 from luminad.protocol import EngineHealth
 from luminad.providers.base import STT_SAMPLE_RATE, Pcm16
 from luminad.providers.ggml_convert import convert_ct2_to_ggml
+from luminad.providers.threads import engine_threads
 from luminad.settings import Settings
 
 ProgressFn = Callable[[str, float | None, str], None]
@@ -196,7 +197,7 @@ class WhisperSTT:
         self.name = "whisper.cpp"
         self.model = model or model_path.name
         self.model_path = model_path
-        self.threads = threads
+        self.threads = engine_threads(threads)
         self.beam_size = beam_size
         self.language = language
         self._lock = threading.Lock()

@@ -63,7 +63,6 @@ async def test_espeak_speech_transcribes(tiny_stt: WhisperSTT, speech_dir: Path)
         n = len(normalize_words(text))
         errors += round(wer(text, hyp) * n)
         words += n
-        assert wer(text, hyp) <= 0.5, hyp
     assert errors / words <= 0.25, hyps
 
 
