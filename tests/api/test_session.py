@@ -52,12 +52,16 @@ def _events_end(daemon: Daemon) -> int:
 def _turn(ws: ClientConnection, text: str) -> tuple[str, dict[str, Any]]:
     ws.send(json.dumps({"type": "text", "text": text}))
     deltas: list[str] = []
+    done: dict[str, Any] | None = None
     while True:
         msg = _recv(ws, timeout=180)
         if msg["type"] == "assistant_delta":
             deltas.append(msg["text"])
         elif msg["type"] == "assistant_done":
-            return "".join(deltas), msg
+            done = msg
+        elif msg["type"] == "turn_timing" and done is not None:
+            # the session's last word on a turn: after it the reply is stored
+            return "".join(deltas), done
         elif msg["type"] == "error":
             raise AssertionError(msg)
 
@@ -142,7 +146,13 @@ def test_text_turn_streams_is_stored_and_comes_back_on_reconnect(daemon: Daemon)
         assert streamed.strip() == done["text"].strip()
         turn_id = done["turn_id"]
     with daemon.unix() as client:
-        conv = client.get(f"/v1/conversations/{conversation_id}").json()
+        # VoiceSession stores the reply right after sending assistant_done: allow it a moment
+        deadline = time.monotonic() + 15
+        while True:
+            conv = client.get(f"/v1/conversations/{conversation_id}").json()
+            if len(conv["turns"]) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         roles = [t["role"] for t in conv["turns"]]
         assert roles == ["user", "assistant"]
         assert conv["turns"][0]["text"] == "Hello! Please answer in one short sentence."

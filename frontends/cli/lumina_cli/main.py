@@ -96,8 +96,15 @@ async def _turn(session: Any, text: str, ctx: Context, prefix: str) -> protocol.
     """Send one typed turn and stream the reply to the console."""
     await session.send(protocol.Text(text=text))
     ctx.console.print(prefix, end="")
+    done: protocol.AssistantDone | None = None
     while True:
-        message = await session.receive()
+        if done is None:
+            message = await session.receive()
+        else:
+            try:
+                message = await asyncio.wait_for(session.receive(), 10)
+            except TimeoutError:
+                return done
         match message:
             case protocol.AssistantDelta(text=delta):
                 ctx.console.print(delta, end="", markup=False, highlight=False)
@@ -105,7 +112,9 @@ async def _turn(session: Any, text: str, ctx: Context, prefix: str) -> protocol.
                 ctx.console.print()
                 for source in message.sources:
                     ctx.console.print(Text(f"  source: {source.title} {source.url}", style="dim"))
-                return message
+                done = message
+            case protocol.TurnTiming() if done is not None:
+                return done  # the turn's last message: the reply is stored by now
             case protocol.Error(code=code, message=msg, action=action):
                 ctx.console.print()
                 raise ApiError(400, code, msg, action)
