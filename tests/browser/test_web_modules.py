@@ -162,3 +162,51 @@ def test_microphone_sends_pcm16_frames_of_40_ms_at_the_device_rate(blank: Any) -
     assert len(result["frames"]) > 30
     assert {n for n, _ in result["frames"]} == {size}
     assert max(rms for _, rms in result["frames"]) > 0.01  # the spoken question came through
+
+
+def test_voice_input_push_to_talk_and_hands_free(blank: Any) -> None:
+    got = blank.evaluate(
+        """async () => {
+          const { VoiceInput } = await import('/js/voice.js');
+          const log = [];
+          let playing = true;
+          const voice = new VoiceInput({
+            openMic: async () => true,
+            send: () => { log.push('frame'); return true; },
+            end: () => log.push('end'),
+            bargeIn: () => { log.push('barge-in'); playing = false; },
+            isPlaying: () => playing,
+            onChange: () => {},
+            onLevel: () => {},
+          });
+          const frame = () => new ArrayBuffer(3528);
+          const count = (from) => log.slice(from).filter((x) => x === 'frame').length;
+          // push-to-talk: nothing is sent until pressed; release ends the utterance
+          for (let i = 0; i < 5; i++) voice.onFrame(frame(), 0.2);
+          const idle = log.length;
+          await voice.pttDown();
+          for (let i = 0; i < 5; i++) voice.onFrame(frame(), 0.2);
+          voice.pttUp();
+          const ptt = log.slice();
+          // hands-free: speech start sends the pre-roll, the silence timer sends `end`
+          log.length = 0;
+          playing = true;
+          await voice.setMode('handsfree');
+          for (let i = 0; i < 20; i++) voice.onFrame(frame(), 0.0001);
+          const quiet = log.length;
+          for (let i = 0; i < 10; i++) voice.onFrame(frame(), 0.2);
+          const speaking = voice.capturing;
+          for (let i = 0; i < 30; i++) voice.onFrame(frame(), 0.0001);
+          return { idle, ptt, quiet, speaking, hands: log.slice(), after: voice.capturing,
+                   frames: count(0) };
+        }"""
+    )
+    assert got["idle"] == 0
+    assert got["ptt"] == ["barge-in", *["frame"] * 5, "end"]
+    assert got["quiet"] == 0
+    assert got["speaking"] == "vad"
+    hands = got["hands"]
+    assert hands[0] == "barge-in" and hands[-1] == "end" and hands.count("end") == 1
+    # pre-roll (8 frames) + speech after the start + the silence until the timer fired
+    assert got["frames"] == 8 + 7 + 23
+    assert got["after"] is None

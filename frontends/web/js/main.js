@@ -5,7 +5,7 @@ import { api } from "./api.js";
 import { SessionClient, sessionUrl } from "./protocol.js";
 import { Microphone, MicUnavailable, hasMicrophone } from "./mic.js";
 import { Player } from "./player.js";
-import { EnergyVad } from "./vad.js";
+import { VoiceInput } from "./voice.js";
 import { $ } from "./ui/dom.js";
 import { Transcript } from "./ui/conversation.js";
 import { Banners, toast, setConnection, renderHealth, setInternet } from "./ui/status.js";
@@ -14,7 +14,6 @@ import { MemoryPanel } from "./ui/memories.js";
 import { AvatarPicker } from "./ui/avatars.js";
 
 const FRAME_MS = 40;
-const PREROLL_FRAMES = Math.ceil(320 / FRAME_MS);
 const STORE = { conversation: "lumina.conversation_id", avatar: "lumina.avatar_id" };
 const NO_MIC = { title: "No microphone:", text: "allow access or type.", action: "Allow the microphone for this page, or type your message below." };
 
@@ -23,16 +22,11 @@ const banners = new Banners($("banners"));
 const transcript = new Transcript($("transcript"));
 const latency = new LatencyPanel();
 const client = new SessionClient(sessionUrl());
-const vad = new EnergyVad({ frameMs: FRAME_MS });
 
 const state = {
   ready: false,
   conversationId: localStorage.getItem(STORE.conversation),
   avatarId: localStorage.getItem(STORE.avatar),
-  mode: "ptt",
-  capturing: null,          // null | "ptt" | "vad"
-  utteranceFrames: 0,
-  preroll: [],
   replyInFlight: false,
   turnIds: new Set(),       // turn ids of the reply in flight
   cancelledTurns: new Set(),
@@ -44,7 +38,7 @@ const state = {
 };
 
 const player = new Player(ctx, { onStateChange: () => render() });
-const mic = new Microphone(ctx, { frameMs: FRAME_MS, onFrame });
+const mic = new Microphone(ctx, { frameMs: FRAME_MS, onFrame: (pcm, rms) => voice.onFrame(pcm, rms) });
 
 const avatars = new AvatarPicker({
   onChange(avatar) {
@@ -237,50 +231,21 @@ function showSignIn() {
 }
 
 // ------------------------------------------------------------------ voice
-function onFrame(pcm, rms) {
-  $("talk").style.setProperty("--level", Math.min(1, Math.max(0, (EnergyVad.toDb(rms) + 60) / 50)).toFixed(2));
-  if (state.capturing === "ptt") {
-    sendFrame(pcm);
-    return;
-  }
-  if (state.mode !== "handsfree") return;
-  const edge = vad.update(rms, { echoGuard: player.active });
-  if (state.capturing === "vad") {
-    sendFrame(pcm);
-    if (edge === "end") endCapture();
-    return;
-  }
-  state.preroll.push(pcm);
-  if (state.preroll.length > PREROLL_FRAMES) state.preroll.shift();
-  if (edge === "start") {
-    startCapture("vad");
-    for (const frame of state.preroll.splice(0)) sendFrame(frame);
-  }
-}
-
-function sendFrame(pcm) {
-  if (client.sendAudio(pcm)) state.utteranceFrames += 1;
-}
-
-function startCapture(source) {
-  if (state.capturing) return;
-  interrupt("barge_in");
-  state.capturing = source;
-  state.utteranceFrames = 0;
-  render();
-}
-
-function endCapture() {
-  if (!state.capturing) return;
-  const sent = state.utteranceFrames > 0;
-  state.capturing = null;
-  state.utteranceFrames = 0;
-  if (sent && client.send({ type: "end" })) {
-    state.replyInFlight = true;
-    state.lastActivity = performance.now();
-  }
-  render();
-}
+const voice = new VoiceInput({
+  frameMs: FRAME_MS,
+  openMic: ensureMic,
+  send: (pcm) => client.sendAudio(pcm),
+  end() {
+    if (client.send({ type: "end" })) {
+      state.replyInFlight = true;
+      state.lastActivity = performance.now();
+    }
+  },
+  bargeIn: () => interrupt("barge_in"),
+  isPlaying: () => player.active,
+  onChange: () => render(),
+  onLevel: (level) => $("talk").style.setProperty("--level", level.toFixed(2)),
+});
 
 /** Barge-in / stop: silence playback at once and cancel the turn in flight. */
 function interrupt(reason) {
@@ -313,32 +278,6 @@ async function ensureMic() {
     banners.set("mic", { level: "warning", ...NO_MIC, action: denied ? NO_MIC.action : `${err.message}. You can type instead.` });
     $("talk").classList.add("unavailable");
     return false;
-  }
-}
-
-async function pttDown() {
-  if (state.capturing === "ptt") return;
-  interrupt("barge_in");
-  state.capturing = "ptt";        // frames are sent as soon as the microphone opens
-  state.utteranceFrames = 0;
-  render();
-  if (!(await ensureMic())) { state.capturing = null; render(); }
-}
-
-function pttUp() {
-  if (state.capturing === "ptt") endCapture();
-}
-
-async function setMode(mode) {
-  if (mode === state.mode) return;
-  if (state.capturing === "vad") endCapture();
-  state.mode = mode;
-  vad.reset();
-  state.preroll = [];
-  render();
-  if (mode === "handsfree" && !(await ensureMic())) {
-    state.mode = "ptt";
-    render();
   }
 }
 
@@ -379,7 +318,7 @@ async function refreshLatency() {
 // ------------------------------------------------------------------ rendering
 function currentState() {
   if (!state.ready) return "offline";
-  if (state.capturing) return "listening";
+  if (voice.capturing) return "listening";
   if (player.playing) return "speaking";
   if (state.replyInFlight || player.active) return "thinking";
   return "idle";
@@ -393,24 +332,29 @@ function render() {
   pill.dataset.state = s;
   pill.textContent = STATE_LABEL[s];
   document.body.dataset.state = s;
-  document.body.dataset.mode = state.mode;
+  document.body.dataset.mode = voice.mode;
   $("stop").disabled = !(player.active || state.replyInFlight);
-  $("talk").classList.toggle("active", state.capturing !== null);
-  $("talk").setAttribute("aria-pressed", String(state.capturing !== null));
-  $("mode-ptt").setAttribute("aria-checked", String(state.mode === "ptt"));
-  $("mode-handsfree").setAttribute("aria-checked", String(state.mode === "handsfree"));
+  $("talk").classList.toggle("active", voice.capturing !== null);
+  $("talk").setAttribute("aria-pressed", String(voice.capturing !== null));
+  $("mode-ptt").setAttribute("aria-checked", String(voice.mode === "ptt"));
+  $("mode-handsfree").setAttribute("aria-checked", String(voice.mode === "handsfree"));
   let hint;
   if (s === "speaking") hint = "Speak or press Stop to interrupt";
-  else if (s === "listening") hint = state.capturing === "ptt" ? "Release to send" : "Listening — pause to send";
-  else if (state.mode === "handsfree") hint = "Hands-free: just start talking";
+  else if (s === "listening") hint = voice.capturing === "ptt" ? "Release to send" : "Listening — pause to send";
+  else if (voice.mode === "handsfree") hint = "Hands-free: just start talking";
   else hint = "Hold Space or the button to talk";
   $("voice-hint").textContent = hint;
 }
 
 // ------------------------------------------------------------------ events
 const talk = $("talk");
-talk.addEventListener("pointerdown", (event) => { event.preventDefault(); talk.setPointerCapture(event.pointerId); pttDown(); });
-for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) talk.addEventListener(type, pttUp);
+talk.addEventListener("pointerdown", (event) => {
+  event.preventDefault();
+  talk.setPointerCapture(event.pointerId);
+  resumeAudio();
+  voice.pttDown();
+});
+for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) talk.addEventListener(type, () => voice.pttUp());
 talk.addEventListener("keydown", (event) => { if (event.key === "Enter") event.preventDefault(); });
 
 function typingTarget(target) {
@@ -420,19 +364,19 @@ window.addEventListener("keydown", (event) => {
   resumeAudio();
   if (event.code !== "Space" || typingTarget(event.target) || $("forget-dialog").open) return;
   event.preventDefault();
-  if (!event.repeat) pttDown();
+  if (!event.repeat) voice.pttDown();
 });
 window.addEventListener("keyup", (event) => {
   if (event.code !== "Space" || typingTarget(event.target) || $("forget-dialog").open) return;
   event.preventDefault();
-  pttUp();
+  voice.pttUp();
 });
 window.addEventListener("pointerdown", resumeAudio, { capture: true });
-window.addEventListener("blur", pttUp);
+window.addEventListener("blur", () => voice.pttUp());
 
 $("stop").addEventListener("click", () => interrupt("user"));
-$("mode-ptt").addEventListener("click", () => setMode("ptt"));
-$("mode-handsfree").addEventListener("click", () => setMode("handsfree"));
+$("mode-ptt").addEventListener("click", () => voice.setMode("ptt"));
+$("mode-handsfree").addEventListener("click", () => voice.setMode("handsfree"));
 $("new-conversation").addEventListener("click", newConversation);
 $("text-form").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -470,7 +414,7 @@ window.lumina = {
   get sampleRate() { return ctx.sampleRate; },
   get audioState() { return ctx.state; },
   get conversationId() { return state.conversationId; },
-  get mode() { return state.mode; },
+  get mode() { return voice.mode; },
   get micReady() { return state.micReady; },
   get stats() { return client.stats; },
   get log() { return state.log; },
@@ -478,7 +422,7 @@ window.lumina = {
   interrupt,
   sendText,
   refreshHealth,
-  setMode,
+  setMode: (mode) => voice.setMode(mode),
   newConversation,
 };
 
