@@ -223,6 +223,17 @@ def ensure_verified(
 
 
 # ---------------------------------------------------------------------------------- load
+async def warm_up(stt: SpeechToText, tts: TextToSpeech, llm: ChatModel) -> None:
+    """One tiny call per local engine, so the first real turn does not pay first-call costs."""
+    async for _ in tts.synthesize("Hello."):
+        pass
+    await stt.transcribe(np.zeros(STT_SAMPLE_RATE, dtype=np.int16), partial=True)
+    inner = getattr(llm, "inner", llm)
+    if getattr(inner, "name", "") == "embedded":
+        async for _ in llm.stream_chat([ChatMessage("user", "Hi")], max_tokens=1):
+            pass
+
+
 def load_engines(settings: Settings, progress: ProgressFn | None = None) -> Engines:
     """Load every engine (sync, heavy: run it in a thread from async code)."""
     report = progress or _nothing
@@ -256,6 +267,11 @@ def load_engines(settings: Settings, progress: ProgressFn | None = None) -> Engi
     report("embeddings", None, "loading the embedding model")
     embedder = MiniLmEmbedder()
     timed("embeddings", t)
+
+    t = time.perf_counter()
+    report("warmup", None, "warming up speech, voice and language model")
+    asyncio.run(warm_up(stt, tts, llm))
+    timed("warmup", t)
 
     search: WebSearch | None = None
     if settings.search_url:
