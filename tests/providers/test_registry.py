@@ -80,3 +80,13 @@ def test_unknown_provider(shared_settings: Settings) -> None:
     with pytest.raises(LuminaError) as exc:
         load_llm(shared_settings.replace(llm="gpt-9"))
     assert exc.value.action
+
+
+def test_prepare_models_reports_clear_errors(
+    shared_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = shared_settings.replace(stt_model="/nope/ggml-missing.bin", embedded_model="/nope/x.gguf")
+    assert prepare_models(bad, Progress()) == 1
+    err = capsys.readouterr().err
+    assert "error: STT:" in err and "LUMINA_STT_MODEL" in err
+    assert "error: LLM:" in err and "LUMINA_EMBEDDED_MODEL" in err
