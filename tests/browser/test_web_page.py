@@ -169,8 +169,9 @@ def test_push_to_talk_with_the_space_bar(browser: Any, daemon: Daemon) -> None:
         assert p.js("lumina.stats.sent.end") == 1
         p.wait_js("lumina.log.finals.some(t => /capital|japan/i.test(t))", timeout=60)
         p.wait_js("lumina.log.deltas > 0", timeout=60)
-        p.page.click("#stop")
-        p.wait_js("!lumina.playing && lumina.state !== 'thinking'", timeout=30)
+        p.page.keyboard.press("Escape")  # the keyboard's stop
+        assert p.js("lumina.log.cancels") == ["user"]
+        p.wait_js("!lumina.playing && lumina.state === 'idle'", timeout=30)
     except Exception as exc:
         raise AssertionError(f"{exc}\n{dump(p)}") from exc
     finally:

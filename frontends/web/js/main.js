@@ -52,6 +52,8 @@ const memories = new MemoryPanel({
     localStorage.removeItem(STORE.conversation);
     state.conversationId = null;
     transcript.clear();
+    latency.setLast(null);
+    refreshLatency();
     connect();
   },
 });
@@ -339,7 +341,7 @@ function render() {
   $("mode-ptt").setAttribute("aria-checked", String(voice.mode === "ptt"));
   $("mode-handsfree").setAttribute("aria-checked", String(voice.mode === "handsfree"));
   let hint;
-  if (s === "speaking") hint = "Speak or press Stop to interrupt";
+  if (s === "speaking") hint = "Speak, or press Stop (Esc), to interrupt";
   else if (s === "listening") hint = voice.capturing === "ptt" ? "Release to send" : "Listening — pause to send";
   else if (voice.mode === "handsfree") hint = "Hands-free: just start talking";
   else hint = "Hold Space or the button to talk";
@@ -362,6 +364,10 @@ function typingTarget(target) {
 }
 window.addEventListener("keydown", (event) => {
   resumeAudio();
+  if (event.key === "Escape" && !$("forget-dialog").open) {
+    interrupt("user");
+    return;
+  }
   if (event.code !== "Space" || typingTarget(event.target) || $("forget-dialog").open) return;
   event.preventDefault();
   if (!event.repeat) voice.pttDown();

@@ -114,7 +114,8 @@ export class MemoryPanel {
         receipt.replaceChildren(
           h("p", { class: "receipt-title" }, result.ok ? "Everything about you was forgotten." : "Forgetting did not complete."),
           h("dl", {},
-            h("dt", {}, "Forgotten at"), h("dd", {}, result.forgotten_at),
+            h("dt", {}, "Forgotten at"),
+            h("dd", { title: result.forgotten_at }, new Date(result.forgotten_at).toLocaleString()),
             h("dt", {}, "Events shredded"), h("dd", { dataset: { field: "events_shredded" } }, String(result.events_shredded)),
             h("dt", {}, "Rows purged"), h("dd", { dataset: { field: "rows_purged" } }, String(result.rows_purged)),
             h("dt", {}, "Destroyed key"), h("dd", { class: "mono" }, result.key_id),
