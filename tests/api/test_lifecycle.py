@@ -3,9 +3,11 @@ write, restart on the same data, forget-me through the CLI, stale socket, refuse
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -14,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 from lumina_cli.main import main as lumina
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from tests.support.daemon import Daemon, daemon_env, run_daemon
 
@@ -45,7 +49,14 @@ def test_sigterm_keeps_acknowledged_writes_and_forget_me_works_after_restart(
             t.start()
         while not acknowledged and any(t.is_alive() for t in threads):
             threading.Event().wait(0.005)
-        assert d.stop() == 0  # SIGTERM while writes are in flight
+        with connect(d.ws_url(), open_timeout=30) as session:  # a voice session stays open
+            session.send(json.dumps({"type": "hello", "protocol": 1, "tts": False}))
+            assert json.loads(session.recv(timeout=60))["type"] == "ready"
+            started = time.monotonic()
+            assert d.stop() == 0  # SIGTERM while writes are in flight
+            assert time.monotonic() - started < 20
+            with pytest.raises(ConnectionClosed):
+                session.recv(timeout=10)
         for t in threads:
             t.join(30)
     assert acknowledged
