@@ -104,9 +104,13 @@ def chat_model_as_pydantic(llm: ChatModel, default_max_tokens: int = 200) -> Fun
         max_tokens = int(settings.get("max_tokens") or default_max_tokens)
         chat = to_chat_messages(messages, info.instructions)
         gen = llm.stream_chat(chat, max_tokens=max_tokens)
+        produced = False
         try:
             async for delta in gen:
+                produced = True
                 yield delta
+            if not produced:
+                yield ""  # PydanticAI needs one item; an empty reply is still a reply
         finally:
             aclose = getattr(gen, "aclose", None)
             if aclose is not None:

@@ -123,3 +123,14 @@ def test_to_chat_messages_merges_system() -> None:
         "main",
     )
     assert msgs == [ChatMessage("system", "main\nextra"), ChatMessage("user", "hi")]
+
+
+async def test_empty_reply_and_odd_history(lumina_avatar: protocol.Avatar) -> None:
+    llm = FakeLLM(["", "Fine."], delay_s=0)
+    responder = Responder(llm)
+    assert [d async for d in responder.stream_reply(ctx(lumina_avatar, "hi"))] == []
+    # an interrupted reply that was never heard leaves two user turns in a row
+    history = [ChatMessage("user", "first"), ChatMessage("user", "second")]
+    deltas = [d async for d in responder.stream_reply(ctx(lumina_avatar, "third", history=history))]
+    assert "".join(deltas) == "Fine."
+    assert [m.content for m in llm.requests[-1] if m.role == "user"] == ["first", "second", "third"]
