@@ -219,7 +219,7 @@ async def run(turns: int) -> tuple[str, dict[str, Any]]:
     env.setdefault("LUMINA_LLM", "embedded")
     env.setdefault("LUMINA_MAX_REPLY_TOKENS", "48")
     settings = load_settings(env)
-    engines = load_engines(settings)
+    engines = await asyncio.to_thread(load_engines, settings)  # it runs its own warm-up loop
     app = open_lumina(settings, engines.embedder)
     tmp = home / "speech"
     tmp.mkdir()
