@@ -20,12 +20,20 @@ async function request(method, path, body) {
   try {
     response = await fetch(path, init);
   } catch (err) {
-    throw new ApiError(0, { code: "unreachable", message: "Lumina is not reachable", action: "Start it: luminad serve" });
+    throw new ApiError(0, {
+      code: "unreachable",
+      message: "Lumina is not reachable",
+      action: "Start it: luminad serve",
+    });
   }
   const text = await response.text();
   let data = null;
   if (text) {
-    try { data = JSON.parse(text); } catch { data = null; }
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
   }
   if (!response.ok) throw new ApiError(response.status, data);
   return data;

@@ -15,7 +15,11 @@ import { AvatarPicker } from "./ui/avatars.js";
 
 const FRAME_MS = 40;
 const STORE = { conversation: "lumina.conversation_id", avatar: "lumina.avatar_id" };
-const NO_MIC = { title: "No microphone:", text: "allow access or type.", action: "Allow the microphone for this page, or type your message below." };
+const NO_MIC = {
+  title: "No microphone:",
+  text: "allow access or type.",
+  action: "Allow the microphone for this page, or type your message below.",
+};
 
 const ctx = new AudioContext({ latencyHint: "interactive" });
 const banners = new Banners($("banners"));
@@ -28,13 +32,25 @@ const state = {
   conversationId: localStorage.getItem(STORE.conversation),
   avatarId: localStorage.getItem(STORE.avatar),
   replyInFlight: false,
-  turnIds: new Set(),       // turn ids of the reply in flight
+  turnIds: new Set(), // turn ids of the reply in flight
   cancelledTurns: new Set(),
   lastActivity: 0,
   reconnectDelay: 500,
   reconnectTimer: null,
   micReady: false,
-  log: { partials: [], finals: [], deltas: 0, done: [], cancelled: [], errors: [], chunks: 0, timings: [], cancels: [], vad: [], droppedAfterCancel: {} },
+  log: {
+    partials: [],
+    finals: [],
+    deltas: 0,
+    done: [],
+    cancelled: [],
+    errors: [],
+    chunks: 0,
+    timings: [],
+    cancels: [],
+    vad: [],
+    droppedAfterCancel: {},
+  },
 };
 
 const player = new Player(ctx, { onStateChange: () => render() });
@@ -83,7 +99,9 @@ function newConversation() {
   connect();
 }
 
-client.on("message", () => { state.lastActivity = performance.now(); });
+client.on("message", () => {
+  state.lastActivity = performance.now();
+});
 
 client.on("ready", (msg) => {
   state.ready = true;
@@ -102,7 +120,9 @@ client.on("ready", (msg) => {
   render();
 });
 
-client.on("vad", (msg) => { state.log.vad.push(msg.state); });
+client.on("vad", (msg) => {
+  state.log.vad.push(msg.state);
+});
 
 client.on("partial_transcript", (msg) => {
   state.log.partials.push(msg.text);
@@ -214,10 +234,17 @@ client.on("close", async ({ code }) => {
   try {
     await api.health();
   } catch (err) {
-    if (err.status === 401 || err.status === 403) { showSignIn(); return; }
+    if (err.status === 401 || err.status === 403) {
+      showSignIn();
+      return;
+    }
     if (err.status === 0) {
       setConnection("offline", "Offline");
-      banners.set("offline", { level: "error", title: "Lumina is not running.", text: "Start it with luminad serve; this page reconnects by itself." });
+      banners.set("offline", {
+        level: "error",
+        title: "Lumina is not running.",
+        text: "Start it with luminad serve; this page reconnects by itself.",
+      });
     }
   }
   scheduleReconnect();
@@ -277,7 +304,11 @@ async function ensureMic() {
   } catch (err) {
     state.micReady = false;
     const denied = err instanceof MicUnavailable && err.kind === "denied";
-    banners.set("mic", { level: "warning", ...NO_MIC, action: denied ? NO_MIC.action : `${err.message}. You can type instead.` });
+    banners.set("mic", {
+      level: "warning",
+      ...NO_MIC,
+      action: denied ? NO_MIC.action : `${err.message}. You can type instead.`,
+    });
     $("talk").classList.add("unavailable");
     return false;
   }
@@ -292,7 +323,10 @@ function sendText(text) {
   text = text.trim();
   if (!text) return false;
   resumeAudio();
-  if (!state.ready) { toast("Not connected yet", { level: "error" }); return false; }
+  if (!state.ready) {
+    toast("Not connected yet", { level: "error" });
+    return false;
+  }
   interrupt("user");
   if (!client.send({ type: "text", text })) return false;
   transcript.typed(text);
@@ -314,7 +348,11 @@ async function refreshHealth() {
 }
 
 async function refreshLatency() {
-  try { latency.setMetrics(await api.latency()); } catch { /* panel keeps the last numbers */ }
+  try {
+    latency.setMetrics(await api.latency());
+  } catch {
+    /* panel keeps the last numbers */
+  }
 }
 
 // ------------------------------------------------------------------ rendering
@@ -326,7 +364,13 @@ function currentState() {
   return "idle";
 }
 
-const STATE_LABEL = { offline: "Offline", idle: "Ready", listening: "Listening…", thinking: "Thinking…", speaking: "Speaking…" };
+const STATE_LABEL = {
+  offline: "Offline",
+  idle: "Ready",
+  listening: "Listening…",
+  thinking: "Thinking…",
+  speaking: "Speaking…",
+};
 
 function render() {
   const s = currentState();
@@ -342,7 +386,8 @@ function render() {
   $("mode-handsfree").setAttribute("aria-checked", String(voice.mode === "handsfree"));
   let hint;
   if (s === "speaking") hint = "Speak, or press Stop (Esc), to interrupt";
-  else if (s === "listening") hint = voice.capturing === "ptt" ? "Release to send" : "Listening — pause to send";
+  else if (s === "listening")
+    hint = voice.capturing === "ptt" ? "Release to send" : "Listening — pause to send";
   else if (voice.mode === "handsfree") hint = "Hands-free: just start talking";
   else hint = "Hold Space or the button to talk";
   $("voice-hint").textContent = hint;
@@ -356,11 +401,17 @@ talk.addEventListener("pointerdown", (event) => {
   resumeAudio();
   voice.pttDown();
 });
-for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) talk.addEventListener(type, () => voice.pttUp());
-talk.addEventListener("keydown", (event) => { if (event.key === "Enter") event.preventDefault(); });
+for (const type of ["pointerup", "pointercancel", "lostpointercapture"])
+  talk.addEventListener(type, () => voice.pttUp());
+talk.addEventListener("keydown", (event) => {
+  if (event.key === "Enter") event.preventDefault();
+});
 
 function typingTarget(target) {
-  return target instanceof HTMLElement && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+  return (
+    target instanceof HTMLElement &&
+    (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))
+  );
 }
 window.addEventListener("keydown", (event) => {
   resumeAudio();
@@ -391,9 +442,14 @@ $("text-form").addEventListener("submit", (event) => {
 });
 $("internet-toggle").addEventListener("change", (event) => {
   const on = event.target.checked;
-  if (!client.send({ type: "config", internet: on })) { setInternet(!on); return; }
+  if (!client.send({ type: "config", internet: on })) {
+    setInternet(!on);
+    return;
+  }
   setInternet(on);
-  toast(on ? "Internet mode on: web search may be used" : "Internet mode off", { level: on ? "warning" : "info" });
+  toast(on ? "Internet mode on: web search may be used" : "Internet mode off", {
+    level: on ? "warning" : "info",
+  });
 });
 $("internet-off").addEventListener("click", () => {
   client.send({ type: "config", internet: false });
@@ -413,18 +469,42 @@ setInterval(() => {
 
 // ------------------------------------------------------------------ test hooks
 window.lumina = {
-  get state() { return currentState(); },
-  get ready() { return state.ready; },
-  get playedSamples() { return player.playedSamples; },
-  get playing() { return player.playing; },
-  get sampleRate() { return ctx.sampleRate; },
-  get audioState() { return ctx.state; },
-  get conversationId() { return state.conversationId; },
-  get mode() { return voice.mode; },
-  get micReady() { return state.micReady; },
-  get stats() { return client.stats; },
-  get log() { return state.log; },
-  get stops() { return player.stops; },
+  get state() {
+    return currentState();
+  },
+  get ready() {
+    return state.ready;
+  },
+  get playedSamples() {
+    return player.playedSamples;
+  },
+  get playing() {
+    return player.playing;
+  },
+  get sampleRate() {
+    return ctx.sampleRate;
+  },
+  get audioState() {
+    return ctx.state;
+  },
+  get conversationId() {
+    return state.conversationId;
+  },
+  get mode() {
+    return voice.mode;
+  },
+  get micReady() {
+    return state.micReady;
+  },
+  get stats() {
+    return client.stats;
+  },
+  get log() {
+    return state.log;
+  },
+  get stops() {
+    return player.stops;
+  },
   interrupt,
   sendText,
   refreshHealth,
@@ -445,11 +525,12 @@ async function start() {
     banners.set("mic", NO_MIC);
     $("talk").classList.add("unavailable");
   }
-  const poll = () => setTimeout(async () => {
-    const h = await refreshHealth();
-    poll.delay = h && h.status === "loading" ? 3000 : 30000;
-    poll();
-  }, poll.delay);
+  const poll = () =>
+    setTimeout(async () => {
+      const h = await refreshHealth();
+      poll.delay = h && h.status === "loading" ? 3000 : 30000;
+      poll();
+    }, poll.delay);
   poll.delay = health && health.status === "loading" ? 3000 : 30000;
   poll();
 }

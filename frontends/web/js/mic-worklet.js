@@ -17,7 +17,8 @@ class PcmCaptureProcessor extends AudioWorkletProcessor {
     const channel = input[0];
     for (let i = 0; i < channel.length; i += 1) {
       let s = channel[i];
-      if (s > 1) s = 1; else if (s < -1) s = -1;
+      if (s > 1) s = 1;
+      else if (s < -1) s = -1;
       this.sumSquares += s * s;
       this.buffer[this.filled] = s < 0 ? s * 0x8000 : s * 0x7fff;
       this.filled += 1;

@@ -37,7 +37,9 @@ export class Microphone {
   start() {
     if (this.active) return Promise.resolve();
     if (!this.starting) {
-      this.starting = this.open().finally(() => { this.starting = null; });
+      this.starting = this.open().finally(() => {
+        this.starting = null;
+      });
     }
     return this.starting;
   }
@@ -55,8 +57,10 @@ export class Microphone {
     } catch (err) {
       const denied = err && (err.name === "NotAllowedError" || err.name === "SecurityError");
       const none = err && (err.name === "NotFoundError" || err.name === "OverconstrainedError");
-      throw new MicUnavailable(err && err.message ? err.message : String(err),
-        denied ? "denied" : none ? "none" : "failed");
+      throw new MicUnavailable(
+        err && err.message ? err.message : String(err),
+        denied ? "denied" : none ? "none" : "failed",
+      );
     }
     await this.ctx.audioWorklet.addModule(new URL("./mic-worklet.js", import.meta.url));
     const source = this.ctx.createMediaStreamSource(stream);
@@ -80,7 +84,11 @@ export class Microphone {
   stop() {
     if (this.node) {
       this.node.port.onmessage = null;
-      try { this.source.disconnect(); } catch { /* already */ }
+      try {
+        this.source.disconnect();
+      } catch {
+        /* already */
+      }
     }
     if (this.stream) for (const track of this.stream.getTracks()) track.stop();
     this.stream = null;

@@ -2,9 +2,9 @@
 // back on a Web Audio clock after a small jitter buffer. `stop()` silences everything at once.
 // `playedSamples` counts samples whose play time has actually elapsed (a test hook).
 
-const JITTER_SECONDS = 0.12;   // buffer this much audio before starting a turn...
-const JITTER_WAIT_MS = 150;    // ...or wait at most this long for it
-const LEAD_SECONDS = 0.04;     // schedule this far ahead of the audio clock
+const JITTER_SECONDS = 0.12; // buffer this much audio before starting a turn...
+const JITTER_WAIT_MS = 150; // ...or wait at most this long for it
+const LEAD_SECONDS = 0.04; // schedule this far ahead of the audio clock
 
 export class Player {
   constructor(ctx, { onStateChange } = {}) {
@@ -12,10 +12,10 @@ export class Player {
     this.onStateChange = onStateChange || (() => {});
     this.output = ctx.createGain();
     this.output.connect(ctx.destination);
-    this.queue = [];        // decoded chunks waiting for the jitter buffer
-    this.scheduled = [];    // {source, start, end, samples, rate}
+    this.queue = []; // decoded chunks waiting for the jitter buffer
+    this.scheduled = []; // {source, start, end, samples, rate}
     this.nextTime = 0;
-    this.played = 0;        // samples of finished chunks
+    this.played = 0; // samples of finished chunks
     this.waitTimer = null;
     this.tickTimer = null;
     this.playing = false;
@@ -88,8 +88,11 @@ export class Player {
       source.buffer = buffer;
       source.connect(this.output);
       const item = {
-        source, start: this.nextTime, end: this.nextTime + buffer.duration,
-        samples: buffer.length, rate: buffer.sampleRate,
+        source,
+        start: this.nextTime,
+        end: this.nextTime + buffer.duration,
+        samples: buffer.length,
+        rate: buffer.sampleRate,
       };
       source.onended = () => this.finished(item);
       source.start(item.start);
@@ -128,8 +131,16 @@ export class Player {
     const wasActive = this.active;
     for (const item of this.scheduled) {
       item.source.onended = null;
-      try { item.source.stop(); } catch { /* not started */ }
-      try { item.source.disconnect(); } catch { /* already */ }
+      try {
+        item.source.stop();
+      } catch {
+        /* not started */
+      }
+      try {
+        item.source.disconnect();
+      } catch {
+        /* already */
+      }
     }
     this.scheduled = [];
     this.queue = [];

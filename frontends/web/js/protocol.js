@@ -26,7 +26,11 @@ export class SessionClient {
 
   emit(type, detail) {
     for (const fn of this.handlers.get(type) || []) {
-      try { fn(detail); } catch (err) { console.error(`lumina: ${type} handler failed`, err); }
+      try {
+        fn(detail);
+      } catch (err) {
+        console.error(`lumina: ${type} handler failed`, err);
+      }
     }
   }
 
@@ -60,11 +64,15 @@ export class SessionClient {
       return;
     }
     let msg;
-    try { msg = JSON.parse(data); } catch { return; }
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
     if (!msg || typeof msg.type !== "string") return;
     this.stats.received[msg.type] = (this.stats.received[msg.type] || 0) + 1;
     if (msg.type === "tts_chunk") {
-      this.pendingChunk = msg;  // its PCM arrives in the next (binary) frame
+      this.pendingChunk = msg; // its PCM arrives in the next (binary) frame
       return;
     }
     this.emit("message", msg);
@@ -93,7 +101,11 @@ export class SessionClient {
     if (ws) {
       ws.onclose = null;
       ws.onmessage = null;
-      try { ws.close(code); } catch { /* already closed */ }
+      try {
+        ws.close(code);
+      } catch {
+        /* already closed */
+      }
     }
   }
 }

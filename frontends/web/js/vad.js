@@ -4,11 +4,11 @@
 export class EnergyVad {
   constructor({
     frameMs = 40,
-    minDb = -50,          // never call anything quieter than this speech
-    marginDb = 12,        // speech must be this far above the noise floor
-    echoGuardDb = 8,      // extra margin while the assistant is speaking
-    onsetMs = 120,        // this much loud audio starts speech
-    silenceMs = 900,      // this much quiet audio ends it (the client-side silence timer)
+    minDb = -50, // never call anything quieter than this speech
+    marginDb = 12, // speech must be this far above the noise floor
+    echoGuardDb = 8, // extra margin while the assistant is speaking
+    onsetMs = 120, // this much loud audio starts speech
+    silenceMs = 900, // this much quiet audio ends it (the client-side silence timer)
     maxUtteranceMs = 30000,
   } = {}) {
     Object.assign(this, { frameMs, minDb, marginDb, echoGuardDb, onsetMs, silenceMs, maxUtteranceMs });

@@ -19,9 +19,9 @@ export class VoiceInput {
     Object.assign(this, { openMic, send, end, bargeIn, isPlaying, onChange, onLevel });
     this.vad = new EnergyVad({ frameMs });
     this.prerollFrames = Math.ceil(prerollMs / frameMs);
-    this.mode = "ptt";        // "ptt" | "handsfree"
-    this.capturing = null;    // null | "ptt" | "vad"
-    this.frames = 0;          // frames sent in the current utterance
+    this.mode = "ptt"; // "ptt" | "handsfree"
+    this.capturing = null; // null | "ptt" | "vad"
+    this.frames = 0; // frames sent in the current utterance
     this.preroll = [];
   }
 
@@ -71,7 +71,7 @@ export class VoiceInput {
   async pttDown() {
     if (this.capturing === "ptt") return;
     if (this.capturing === "vad") this.stopCapture();
-    this.startCapture("ptt");  // frames flow as soon as the microphone is open
+    this.startCapture("ptt"); // frames flow as soon as the microphone is open
     if (!(await this.openMic()) && this.capturing === "ptt") {
       this.capturing = null;
       this.onChange();

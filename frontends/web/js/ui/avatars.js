@@ -34,8 +34,9 @@ export class AvatarPicker {
   }
 
   render() {
-    this.select.replaceChildren(...this.avatars.map((a) =>
-      h("option", { value: a.id }, `${a.name} · ${a.voice}`)));
+    this.select.replaceChildren(
+      ...this.avatars.map((a) => h("option", { value: a.id }, `${a.name} · ${a.voice}`)),
+    );
     if (this.current) this.select.value = this.current;
     this.select.disabled = this.avatars.length === 0;
   }

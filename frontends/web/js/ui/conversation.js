@@ -6,8 +6,8 @@ export class Transcript {
   constructor(root) {
     this.root = root;
     this.empty = $("empty-state");
-    this.byKey = new Map();   // `${role}:${turn_id}` -> message element
-    this.pendingTyped = [];   // local bubbles of typed turns awaiting their turn_id
+    this.byKey = new Map(); // `${role}:${turn_id}` -> message element
+    this.pendingTyped = []; // local bubbles of typed turns awaiting their turn_id
     this.assistantName = "Lumina";
   }
 
@@ -30,9 +30,12 @@ export class Transcript {
 
   bubble(role, text, { at = null, classes = "" } = {}) {
     const body = h("div", { class: "msg-text" }, text);
-    const meta = h("div", { class: "msg-meta" },
+    const meta = h(
+      "div",
+      { class: "msg-meta" },
       h("span", { class: "msg-who" }, role === "user" ? "You" : this.assistantName),
-      at ? h("time", { datetime: at }, formatTime(at)) : null);
+      at ? h("time", { datetime: at }, formatTime(at)) : null,
+    );
     const el = h("article", { class: `msg ${role} ${classes}`.trim(), dataset: { role } }, meta, body);
     this.root.append(el);
     this.updateEmpty();
@@ -109,7 +112,10 @@ export class Transcript {
   setTime(el, iso) {
     const meta = el.querySelector(".msg-meta");
     let time = meta.querySelector("time");
-    if (!time) { time = h("time"); meta.append(time); }
+    if (!time) {
+      time = h("time");
+      meta.append(time);
+    }
     time.setAttribute("datetime", iso);
     time.textContent = formatTime(iso);
   }
@@ -147,8 +153,17 @@ export class Transcript {
     this.setText(el, text);
     this.setTime(el, new Date().toISOString());
     if (sources && sources.length) {
-      const list = h("ul", { class: "sources" },
-        sources.map((s) => h("li", {}, h("a", { href: s.url, target: "_blank", rel: "noopener noreferrer" }, s.title || s.url))));
+      const list = h(
+        "ul",
+        { class: "sources" },
+        sources.map((s) =>
+          h(
+            "li",
+            {},
+            h("a", { href: s.url, target: "_blank", rel: "noopener noreferrer" }, s.title || s.url),
+          ),
+        ),
+      );
       el.append(list);
     }
     this.scroll();

@@ -40,14 +40,21 @@ export class LatencyPanel {
       const last = this.last ? this.last[key] : null;
       const stats = this.stage(key);
       if (last == null && !(stats && stats.p50_ms != null)) continue;
-      body.append(h("tr", { dataset: { stage: key }, class: key === "voice_to_voice_ms" ? "key" : null },
-        h("th", { scope: "row" }, label),
-        h("td", { class: "last" }, formatMs(last)),
-        h("td", {}, formatMs(stats ? stats.p50_ms : null)),
-        h("td", {}, formatMs(stats ? stats.p95_ms : null))));
+      body.append(
+        h(
+          "tr",
+          { dataset: { stage: key }, class: key === "voice_to_voice_ms" ? "key" : null },
+          h("th", { scope: "row" }, label),
+          h("td", { class: "last" }, formatMs(last)),
+          h("td", {}, formatMs(stats ? stats.p50_ms : null)),
+          h("td", {}, formatMs(stats ? stats.p95_ms : null)),
+        ),
+      );
     }
     if (!body.children.length) {
-      body.append(h("tr", { class: "placeholder" }, h("td", { colspan: 4 }, "Speak or type to measure a turn.")));
+      body.append(
+        h("tr", { class: "placeholder" }, h("td", { colspan: 4 }, "Speak or type to measure a turn.")),
+      );
     }
     const turns = this.metrics ? this.metrics.turns : 0;
     const badge = $("latency-turns");

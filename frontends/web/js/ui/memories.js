@@ -43,20 +43,43 @@ export class MemoryPanel {
     this.list.replaceChildren();
     this.count.textContent = String(memories.length);
     if (!memories.length) {
-      this.list.append(h("li", { class: "memory-empty" },
-        this.query ? "No memory matches." : "Nothing remembered yet. Say “remember that …”."));
+      this.list.append(
+        h(
+          "li",
+          { class: "memory-empty" },
+          this.query ? "No memory matches." : "Nothing remembered yet. Say “remember that …”.",
+        ),
+      );
       return;
     }
     for (const memory of memories) {
-      const score = typeof memory.score === "number" ? h("span", { class: "score", title: "similarity" }, memory.score.toFixed(2)) : null;
-      const del = h("button", {
-        type: "button", class: "icon-button", title: "Delete this memory", "aria-label": `Delete memory: ${memory.text}`,
-        onclick: () => this.remove(memory, item, del),
-      }, "×");
-      const item = h("li", { class: "memory", dataset: { memoryId: memory.id } },
+      const score =
+        typeof memory.score === "number"
+          ? h("span", { class: "score", title: "similarity" }, memory.score.toFixed(2))
+          : null;
+      const del = h(
+        "button",
+        {
+          type: "button",
+          class: "icon-button",
+          title: "Delete this memory",
+          "aria-label": `Delete memory: ${memory.text}`,
+          onclick: () => this.remove(memory, item, del),
+        },
+        "×",
+      );
+      const item = h(
+        "li",
+        { class: "memory", dataset: { memoryId: memory.id } },
         h("div", { class: "memory-text" }, memory.text),
-        h("div", { class: "memory-meta" }, h("time", { datetime: memory.created_at }, formatTime(memory.created_at)), score),
-        del);
+        h(
+          "div",
+          { class: "memory-meta" },
+          h("time", { datetime: memory.created_at }, formatTime(memory.created_at)),
+          score,
+        ),
+        del,
+      );
       this.list.append(item);
     }
   }
@@ -72,7 +95,10 @@ export class MemoryPanel {
     } catch (err) {
       item.classList.remove("removing");
       button.disabled = false;
-      if (err.status === 404) { await this.refresh(); return; }
+      if (err.status === 404) {
+        await this.refresh();
+        return;
+      }
       toast(`Could not delete: ${err.message}`, { level: "error" });
     }
   }
@@ -100,7 +126,10 @@ export class MemoryPanel {
       submit.disabled = input.value.trim().toLowerCase() !== CONFIRM_PHRASE;
     });
     input.addEventListener("keydown", (event) => {
-      if (event.key === "Enter") { event.preventDefault(); if (!submit.disabled) submit.click(); }
+      if (event.key === "Enter") {
+        event.preventDefault();
+        if (!submit.disabled) submit.click();
+      }
     });
     cancel.addEventListener("click", () => dialog.close());
     submit.addEventListener("click", async () => {
@@ -112,14 +141,26 @@ export class MemoryPanel {
         submit.hidden = true;
         cancel.textContent = "Close";
         receipt.replaceChildren(
-          h("p", { class: "receipt-title" }, result.ok ? "Everything about you was forgotten." : "Forgetting did not complete."),
-          h("dl", {},
+          h(
+            "p",
+            { class: "receipt-title" },
+            result.ok ? "Everything about you was forgotten." : "Forgetting did not complete.",
+          ),
+          h(
+            "dl",
+            {},
             h("dt", {}, "Forgotten at"),
             h("dd", { title: result.forgotten_at }, new Date(result.forgotten_at).toLocaleString()),
-            h("dt", {}, "Events shredded"), h("dd", { dataset: { field: "events_shredded" } }, String(result.events_shredded)),
-            h("dt", {}, "Rows purged"), h("dd", { dataset: { field: "rows_purged" } }, String(result.rows_purged)),
-            h("dt", {}, "Destroyed key"), h("dd", { class: "mono" }, result.key_id),
-            h("dt", {}, "Took"), h("dd", {}, formatMs(result.duration_ms))));
+            h("dt", {}, "Events shredded"),
+            h("dd", { dataset: { field: "events_shredded" } }, String(result.events_shredded)),
+            h("dt", {}, "Rows purged"),
+            h("dd", { dataset: { field: "rows_purged" } }, String(result.rows_purged)),
+            h("dt", {}, "Destroyed key"),
+            h("dd", { class: "mono" }, result.key_id),
+            h("dt", {}, "Took"),
+            h("dd", {}, formatMs(result.duration_ms)),
+          ),
+        );
         receipt.hidden = false;
         this.onForgotten(result);
         await this.refresh();

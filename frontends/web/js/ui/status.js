@@ -3,7 +3,14 @@
 
 import { h, $ } from "./dom.js";
 
-const ENGINE_NAMES = { stt: "Speech to text", llm: "Language model", tts: "Voice", embeddings: "Embeddings", store: "Store", search: "Web search" };
+const ENGINE_NAMES = {
+  stt: "Speech to text",
+  llm: "Language model",
+  tts: "Voice",
+  embeddings: "Embeddings",
+  store: "Store",
+  search: "Web search",
+};
 
 export class Banners {
   constructor(root) {
@@ -13,14 +20,21 @@ export class Banners {
 
   /** Show (or replace) one banner; `level` is "error", "warning" or "info". */
   set(key, { level = "warning", title, text, action = null }) {
-    const el = h("div", { class: `banner ${level}`, role: level === "error" ? "alert" : "status", dataset: { key } },
+    const el = h(
+      "div",
+      { class: `banner ${level}`, role: level === "error" ? "alert" : "status", dataset: { key } },
       h("span", { class: "banner-icon", "aria-hidden": "true" }, level === "info" ? "i" : "!"),
-      h("div", { class: "banner-body" },
+      h(
+        "div",
+        { class: "banner-body" },
         title ? h("strong", {}, title) : null,
         text ? h("span", {}, text) : null,
-        action ? h("span", { class: "banner-action" }, action) : null));
+        action ? h("span", { class: "banner-action" }, action) : null,
+      ),
+    );
     const old = this.items.get(key);
-    if (old) old.replaceWith(el); else this.root.append(el);
+    if (old) old.replaceWith(el);
+    else this.root.append(el);
     this.items.set(key, el);
   }
 
@@ -65,11 +79,19 @@ export function renderHealth(health, banners) {
     const ok = Boolean(engine.ok);
     if (!ok) problems += 1;
     const label = ENGINE_NAMES[name] || name;
-    list.append(h("li", { class: `engine ${ok ? "ok" : "bad"}`, dataset: { engine: name } },
-      h("span", { class: "dot", "aria-hidden": "true" }),
-      h("span", { class: "engine-name" }, label),
-      h("span", { class: "engine-model", title: engine.detail || engine.model || "" },
-        ok ? (engine.model || "ok") : (engine.configured === false ? "not configured" : "unavailable"))));
+    list.append(
+      h(
+        "li",
+        { class: `engine ${ok ? "ok" : "bad"}`, dataset: { engine: name } },
+        h("span", { class: "dot", "aria-hidden": "true" }),
+        h("span", { class: "engine-name" }, label),
+        h(
+          "span",
+          { class: "engine-model", title: engine.detail || engine.model || "" },
+          ok ? engine.model || "ok" : engine.configured === false ? "not configured" : "unavailable",
+        ),
+      ),
+    );
     if (!ok && !(name === "search" && engine.configured === false)) {
       banners.set(`engine:${name}`, {
         level: "warning",
@@ -82,7 +104,11 @@ export function renderHealth(health, banners) {
   if (loading) {
     summary.textContent = "loading";
     summary.className = "badge info";
-    banners.set("engine:loading", { level: "info", title: "Loading models…", text: "Lumina will answer as soon as they are ready." });
+    banners.set("engine:loading", {
+      level: "info",
+      title: "Loading models…",
+      text: "Lumina will answer as soon as they are ready.",
+    });
   } else if (problems === 0 && Object.keys(engines).length) {
     summary.textContent = "all ok";
     summary.className = "badge ok";
