@@ -12,6 +12,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
+from websockets.typing import Origin
 
 from tests.support.daemon import Daemon
 
@@ -100,7 +101,7 @@ def test_state_changing_request_from_foreign_origin_is_403(daemon: Daemon) -> No
 
 
 def test_websocket_from_foreign_origin_closes_4403(daemon: Daemon) -> None:
-    with connect(daemon.ws_url(), origin="http://evil.example", open_timeout=30) as ws:  # type: ignore[arg-type]
+    with connect(daemon.ws_url(), origin=Origin("http://evil.example"), open_timeout=30) as ws:
         first = json.loads(ws.recv(timeout=30))
         assert first["type"] == "error" and first["code"] == "forbidden_origin"
         with pytest.raises(ConnectionClosed) as info:
@@ -108,7 +109,7 @@ def test_websocket_from_foreign_origin_closes_4403(daemon: Daemon) -> None:
     assert info.value.rcvd is not None and info.value.rcvd.code == 4403
     # the daemon's own origin is welcome
     own = f"http://localhost:{daemon.port}"
-    with connect(daemon.ws_url(), origin=own, open_timeout=30) as ws:  # type: ignore[arg-type]
+    with connect(daemon.ws_url(), origin=Origin(own), open_timeout=30) as ws:
         ws.send(json.dumps({"type": "ping", "nonce": "o"}))
         assert json.loads(ws.recv(timeout=30)) == {"type": "pong", "nonce": "o"}
 
