@@ -528,12 +528,12 @@ class VoiceSession:
                 return
             turn.t_done = now()
             await turn.opened.wait()
+            turn.finished = True  # a cancel from now on has nothing left to stop
             await self.emit(
                 protocol.AssistantDone(turn_id=turn.id, text=turn.reply, sources=turn.sources)
             )
             timings = turn.timings()
             await self.emit(_turn_timing(turn.id, turn.provider, timings))
-            turn.finished = True
             if turn.reply and turn.recorded and self.conversation_id is not None:
                 await asyncio.to_thread(
                     self.app.complete_reply,

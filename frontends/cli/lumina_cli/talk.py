@@ -173,6 +173,9 @@ class Turns:
                 self._clear_partial()
                 if text:
                     c.print(f"[bold cyan]you:[/bold cyan] {text}", highlight=False)
+                else:  # nothing intelligible: no reply will come
+                    self.ctx.err.print("[dim](no speech recognised)[/dim]")
+                    self.done.set()
             case protocol.AssistantDelta(text=delta):
                 if not self._replying:
                     self._clear_partial()
