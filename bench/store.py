@@ -11,6 +11,7 @@ end to end (query embedding + vector query).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -170,6 +171,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     args = parser.parse_args()
     embedder = MiniLmEmbedder()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         app = open_app(root / "commits", embedder)
@@ -181,6 +183,8 @@ def main() -> int:
         bench_search(root / "s10k", embedder, 10_000, 50 if args.quick else 200)
         bench_search(root / "s100k", embedder, 20_000 if args.quick else 100_000,
                      20 if args.quick else 100)
+    print(f"machine: {os.cpu_count()} cores; 1-min load average {load_before:.1f} at start, "
+          f"{os.getloadavg()[0]:.1f} at end (other processes share these cores)\n")
     print("| metric | result | target |\n|---|---|---|")
     for metric, value, target in ROWS:
         print(f"| {metric} | {value} | {target} |")
