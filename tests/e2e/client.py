@@ -56,8 +56,8 @@ class VoiceClient:
 
     async def hello(self, **fields: Any) -> protocol.Ready:
         await self.send(protocol.Hello(client=fields.pop("client", "e2e"), **fields))
-        ready = await self.wait_for(protocol.Ready, within=60)
-        return ready[0]
+        ready: protocol.Ready = (await self.wait_for(protocol.Ready, within=60))[0]
+        return ready
 
     def of(self, cls: type) -> list[Any]:
         return [r.item for r in self.items if isinstance(r.item, cls)]

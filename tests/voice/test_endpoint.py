@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -34,7 +35,7 @@ def frames(pattern: str) -> list[np.ndarray]:
     return [LOUD if c == "x" else QUIET for c in pattern]
 
 
-def kinds(events: list) -> list[str]:
+def kinds(events: list[Any]) -> list[str]:
     return [e.kind if e.kind != "vad" else f"vad:{e.state}" for e in events]
 
 
