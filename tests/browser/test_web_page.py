@@ -96,6 +96,9 @@ def test_spoken_question_shows_partial_final_reply_and_plays_audio(
         shutil.copyfile(shot, SCREENSHOT)
     played = p.js("lumina.playedSamples")
     assert played > 0
+    # the browser's own measure: from `end` to the first sound
+    assert 0 < p.js("lumina.heardMs") < 120_000
+    assert p.page.locator('#latency-body tr[data-stage="heard_in_browser_ms"]').count() == 1
     assert p.js("lumina.stats.audioFrames") > 10
     assert p.problems == [], p.problems
 

@@ -4,7 +4,7 @@
 import { api } from "./api.js";
 import { SessionClient, sessionUrl } from "./protocol.js";
 import { Microphone, MicUnavailable, hasMicrophone } from "./mic.js";
-import { Player } from "./player.js";
+import { Player, LEAD_MS } from "./player.js";
 import { VoiceInput } from "./voice.js";
 import { $ } from "./ui/dom.js";
 import { Transcript } from "./ui/conversation.js";
@@ -35,6 +35,7 @@ const state = {
   turnIds: new Set(), // turn ids of the reply in flight
   cancelledTurns: new Set(),
   lastActivity: 0,
+  turnSentAt: null, // performance.now(): end of the user's speech, or a typed turn sent
   reconnectDelay: 500,
   reconnectTimer: null,
   micReady: false,
@@ -53,7 +54,16 @@ const state = {
   },
 };
 
-const player = new Player(ctx, { onStateChange: () => render() });
+const player = new Player(ctx, {
+  onStateChange(playing) {
+    if (playing && state.turnSentAt !== null) {
+      // the first chunk is scheduled LEAD_MS ahead of the audio clock
+      latency.setHeard(performance.now() - state.turnSentAt + LEAD_MS);
+      state.turnSentAt = null;
+    }
+    render();
+  },
+});
 const mic = new Microphone(ctx, { frameMs: FRAME_MS, onFrame: (pcm, rms) => voice.onFrame(pcm, rms) });
 
 const avatars = new AvatarPicker({
@@ -264,10 +274,11 @@ const voice = new VoiceInput({
   frameMs: FRAME_MS,
   openMic: ensureMic,
   send: (pcm) => client.sendAudio(pcm),
-  end() {
+  end(speechEndedAt) {
     if (client.send({ type: "end" })) {
       state.replyInFlight = true;
       state.lastActivity = performance.now();
+      state.turnSentAt = speechEndedAt;
     }
   },
   bargeIn: () => interrupt("barge_in"),
@@ -286,6 +297,7 @@ function interrupt(reason) {
   for (const id of state.turnIds) transcript.interrupted(id);
   state.turnIds.clear();
   state.replyInFlight = false;
+  state.turnSentAt = null;
   state.log.cancels.push(reason);
   client.send({ type: "cancel", reason });
   render();
@@ -331,7 +343,7 @@ function sendText(text) {
   if (!client.send({ type: "text", text })) return false;
   transcript.typed(text);
   state.replyInFlight = true;
-  state.lastActivity = performance.now();
+  state.lastActivity = state.turnSentAt = performance.now();
   render();
   return true;
 }
@@ -501,6 +513,9 @@ window.lumina = {
   },
   get log() {
     return state.log;
+  },
+  get heardMs() {
+    return latency.heardMs;
   },
   get stops() {
     return player.stops;

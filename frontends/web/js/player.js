@@ -5,6 +5,7 @@
 const JITTER_SECONDS = 0.12; // buffer this much audio before starting a turn...
 const JITTER_WAIT_MS = 150; // ...or wait at most this long for it
 const LEAD_SECONDS = 0.04; // schedule this far ahead of the audio clock
+export const LEAD_MS = LEAD_SECONDS * 1000;
 
 export class Player {
   constructor(ctx, { onStateChange } = {}) {

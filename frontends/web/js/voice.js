@@ -9,7 +9,8 @@ export class VoiceInput {
    * @param {object} deps
    * @param {() => Promise<boolean>} deps.openMic   open the microphone (false: unavailable)
    * @param {(pcm: ArrayBuffer) => boolean} deps.send  send one PCM16 frame
-   * @param {() => void} deps.end         the utterance is over and frames were sent
+   * @param {(speechEndedAt: number) => void} deps.end  the utterance is over and frames were sent
+   *     (performance.now() of its last loud frame)
    * @param {() => void} deps.bargeIn     the user starts to speak: stop the assistant
    * @param {() => boolean} deps.isPlaying  the assistant is audible (raises the speech threshold)
    * @param {() => void} deps.onChange    capture state or mode changed
@@ -23,11 +24,14 @@ export class VoiceInput {
     this.capturing = null; // null | "ptt" | "vad"
     this.frames = 0; // frames sent in the current utterance
     this.preroll = [];
+    this.lastSpeechAt = null; // performance.now() of the last loud frame of this utterance
   }
 
   /** One microphone frame (PCM16LE at the context rate) and its RMS level. */
   onFrame(pcm, rms) {
-    this.onLevel(Math.min(1, Math.max(0, (EnergyVad.toDb(rms) + 60) / 50)));
+    const db = EnergyVad.toDb(rms);
+    this.onLevel(Math.min(1, Math.max(0, (db + 60) / 50)));
+    if (this.capturing && db >= this.vad.threshold()) this.lastSpeechAt = performance.now();
     if (this.capturing === "ptt") {
       this.sendFrame(pcm);
       return;
@@ -56,6 +60,7 @@ export class VoiceInput {
     this.bargeIn();
     this.capturing = source;
     this.frames = 0;
+    this.lastSpeechAt = null;
     this.onChange();
   }
 
@@ -64,7 +69,7 @@ export class VoiceInput {
     const sent = this.frames > 0;
     this.capturing = null;
     this.frames = 0;
-    if (sent) this.end();
+    if (sent) this.end(this.lastSpeechAt ?? performance.now());
     this.onChange();
   }
 

@@ -16,6 +16,12 @@ export class LatencyPanel {
   constructor() {
     this.last = null;
     this.metrics = null;
+    this.heardMs = null; // this browser: end of speech (or typed turn sent) -> the reply is heard
+  }
+
+  setHeard(ms) {
+    this.heardMs = ms;
+    this.render();
   }
 
   setLast(timing) {
@@ -48,6 +54,25 @@ export class LatencyPanel {
           h("td", { class: "last" }, formatMs(last)),
           h("td", {}, formatMs(stats ? stats.p50_ms : null)),
           h("td", {}, formatMs(stats ? stats.p95_ms : null)),
+        ),
+      );
+    }
+    if (this.heardMs != null) {
+      body.append(
+        h(
+          "tr",
+          { dataset: { stage: "heard_in_browser_ms" }, class: "browser" },
+          h(
+            "th",
+            {
+              scope: "row",
+              title: "From the end of your speech (or your typed message) to the first sound, measured here",
+            },
+            "Heard here",
+          ),
+          h("td", { class: "last" }, formatMs(this.heardMs)),
+          h("td", {}, ""),
+          h("td", {}, ""),
         ),
       );
     }
