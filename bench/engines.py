@@ -39,11 +39,15 @@ from luminad.providers.whisper import WhisperSTT, ensure_ggml, whisper_source  #
 from luminad.settings import load_settings  # noqa: E402
 
 UTTERANCES = {
-    "2 s": "Turn on the kitchen lights.",
-    "5 s": "Please remind me to call my sister tomorrow afternoon about the birthday party.",
+    "2 s": "Please turn on the kitchen lights now.",
+    "5 s": (
+        "Please remind me to call my sister tomorrow afternoon about the birthday party "
+        "on Saturday evening."
+    ),
     "10 s": (
-        "I would like to plan a trip to the mountains next weekend with two friends. "
-        "Could you find a quiet place to stay and suggest a few easy walks nearby?"
+        "I would like to plan a trip to the mountains next weekend with two good friends, "
+        "so could you find a quiet place to stay near the lake and suggest a few easy walks "
+        "that we can do together in the afternoon?"
     ),
 }
 TTS_TEXTS = {
@@ -53,10 +57,8 @@ TTS_TEXTS = {
         "You have two meetings this afternoon, the first one at two o'clock."
     ),
 }
-LLM_PROMPT = [
-    ChatMessage("system", "You are Lumina, a friendly personal assistant."),
-    ChatMessage("user", "Tell me a short story about a lighthouse keeper."),
-]
+LLM_SYSTEM = ChatMessage("system", "You are Lumina, a friendly personal assistant.")
+LLM_TOPICS = ["a lighthouse keeper", "a clockmaker", "a lost kitten", "a mountain guide", "a baker"]
 NO_EOS = {0: -100.0, 2: -100.0}  # SmolLM2: run every benchmark generation to max_tokens
 
 
@@ -149,11 +151,19 @@ def bench_tts(reps: int, log: Callable[[str], None]) -> str:
 
 
 # --------------------------------------------------------------------------------- LLM
+_calls = 0
+
+
 async def measure_llm(llm: ChatModel, max_tokens: int) -> tuple[float, int, float]:
+    """A new user question each call (the system prompt's KV cache may be reused, as in a chat)."""
+    global _calls
+    _calls += 1
+    topic = LLM_TOPICS[_calls % len(LLM_TOPICS)]
+    prompt = [LLM_SYSTEM, ChatMessage("user", f"Tell me a short story about {topic} (#{_calls}).")]
     t0 = time.perf_counter()
     first = 0.0
     n = 0
-    async for _ in llm.stream_chat(LLM_PROMPT, max_tokens=max_tokens):
+    async for _ in llm.stream_chat(prompt, max_tokens=max_tokens):
         if n == 0:
             first = time.perf_counter() - t0
         n += 1
@@ -173,9 +183,10 @@ def bench_llm(reps: int, max_tokens: int, log: Callable[[str], None]) -> str:
     from luminad.providers.llamacpp import EmbeddedLLM, bundled_gguf_path
     from luminad.providers.ollama import OllamaChat
     from luminad.providers.openai_compat import OpenAIChat
+    from luminad.providers.threads import engine_threads
     from tests.support.ollama_server import OllamaStub
 
-    threads = load_settings({}).stt_threads
+    threads = engine_threads(load_settings({}).stt_threads)
     embedded = EmbeddedLLM(bundled_gguf_path(), threads=threads)
     embedded.logit_bias = NO_EOS
     rows = []
@@ -197,7 +208,7 @@ def bench_llm(reps: int, max_tokens: int, log: Callable[[str], None]) -> str:
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_gguf_path()),
          "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
-         "--n_threads", str(threads), "--n_ctx", "4096"],
+         "--n_threads", str(threads), "--n_threads_batch", str(threads), "--n_ctx", "4096"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

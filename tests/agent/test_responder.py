@@ -134,3 +134,11 @@ async def test_empty_reply_and_odd_history(lumina_avatar: protocol.Avatar) -> No
     deltas = [d async for d in responder.stream_reply(ctx(lumina_avatar, "third", history=history))]
     assert "".join(deltas) == "Fine."
     assert [m.content for m in llm.requests[-1] if m.role == "user"] == ["first", "second", "third"]
+
+
+def test_no_telemetry() -> None:
+    import importlib.util
+
+    responder = Responder(FakeLLM())
+    assert responder.agent.instrument is False
+    assert importlib.util.find_spec("logfire") is None  # pydantic-ai-slim: no logfire at all
