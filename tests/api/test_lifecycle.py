@@ -120,3 +120,33 @@ def test_stale_socket_is_replaced(
     env: dict[str, Any] = {"LUMINA_RUNTIME_DIR": str(runtime)}
     with start_daemon(env=env) as d, d.unix() as client:
         assert client.get("/v1/avatars").status_code == 200
+
+
+def test_health_says_loading_until_the_models_are_in(tmp_path: Path) -> None:
+    env = daemon_env(tmp_path / "home")
+    socket_path = Path(env["LUMINA_RUNTIME_DIR"]) / "luminad.sock"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "luminad", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not socket_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        transport = httpx.HTTPTransport(uds=str(socket_path), retries=3)
+        with httpx.Client(transport=transport, base_url="http://localhost", timeout=30) as c:
+            first = c.get("/v1/health").json()
+            assert first["status"] == "loading" and first["ok"] is False
+            assert first["engines"]["daemon"]["action"]
+            r = c.get("/v1/memories")
+            assert r.status_code == 503 and r.json()["action"]
+            assert proc.stdout is not None
+            line = proc.stdout.readline()  # blocks until the models are in
+            assert line.startswith("luminad ready: unix=")
+            assert c.get("/v1/health").json()["status"] == "ready"
+    finally:
+        proc.terminate()
+        assert proc.wait(60) == 0
