@@ -108,8 +108,9 @@ def peer_uid(sock: socket.socket) -> int | None:
             return int(uid)
         if sys.platform == "darwin" or "bsd" in sys.platform:
             # getpeereid(3) is LOCAL_PEERCRED: struct xucred {u_int version; uid_t uid; ...}
-            sol_local, local_peercred = 0, 0x001
-            raw = sock.getsockopt(sol_local, local_peercred, struct.calcsize("2I") + 2 + 16 * 4)
+            sol_local = getattr(socket, "SOL_LOCAL", 0)
+            local_peercred = getattr(socket, "LOCAL_PEERCRED", 0x001)
+            raw = sock.getsockopt(sol_local, local_peercred, struct.calcsize("2Ih2x16I"))
             _version, uid = struct.unpack_from("2I", raw)
             return int(uid)
     except OSError:
