@@ -39,6 +39,10 @@ def test_page_is_served_by_the_daemon_and_fetches_nothing_from_outside(
     p.page.wait_for_timeout(500)
     p.shot("01-ready.png")
     assert p.page.title() == "Lumina"
+    # the login link set the session cookie and landed on the page (the token is not in the URL)
+    assert p.page.url == f"{p.daemon.http_url}/"
+    cookies = {c["name"]: c for c in p.page.context.cookies()}
+    assert cookies["lumina_session"]["httpOnly"] is True
     assert p.js("lumina.state") == "idle"
     # hello carried the device rate; nothing but this origin (and data:/blob:) was requested
     assert p.js("lumina.stats.sent.hello") == 1
