@@ -23,7 +23,7 @@ class _Msg(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_def
 
 
 # ------------------------------------------------------------------------ client -> daemon
-class Hello(_Msg, tag="hello"):
+class Hello(_Msg, tag="hello", frozen=True, kw_only=True):
     """Must be first; the daemon answers ``ready``."""
 
     protocol: int = PROTOCOL_VERSION
@@ -37,36 +37,36 @@ class Hello(_Msg, tag="hello"):
     tts: bool = True
 
 
-class Audio(_Msg, tag="audio"):
+class Audio(_Msg, tag="audio", frozen=True, kw_only=True):
     """Legacy base64 form of a binary audio frame."""
 
     pcm16_b64: str
     sample_rate: int | None = None
 
 
-class End(_Msg, tag="end"):
+class End(_Msg, tag="end", frozen=True, kw_only=True):
     """End of the current utterance (push-to-talk release or client silence timer)."""
 
 
-class Text(_Msg, tag="text"):
+class Text(_Msg, tag="text", frozen=True, kw_only=True):
     """A typed turn (no STT)."""
 
     text: str
 
 
-class Cancel(_Msg, tag="cancel"):
+class Cancel(_Msg, tag="cancel", frozen=True, kw_only=True):
     """Stop the assistant's turn in flight."""
 
     reason: Literal["barge_in", "user"] = "user"
 
 
-class Config(_Msg, tag="config"):
+class Config(_Msg, tag="config", frozen=True, kw_only=True):
     voice: str | None = None
     tts: bool | None = None
     internet: bool | None = None
 
 
-class Ping(_Msg, tag="ping"):
+class Ping(_Msg, tag="ping", frozen=True, kw_only=True):
     nonce: str | None = None
 
 
@@ -112,7 +112,7 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
     deep_wer: float | None = None
 
 
-class Ready(_Msg, tag="ready"):
+class Ready(_Msg, tag="ready", frozen=True, kw_only=True):
     session_id: str
     conversation_id: str
     avatar: AvatarRef
@@ -121,26 +121,26 @@ class Ready(_Msg, tag="ready"):
     internet: bool = False
 
 
-class Vad(_Msg, tag="vad"):
+class Vad(_Msg, tag="vad", frozen=True, kw_only=True):
     state: Literal["speech", "silence"]
 
 
-class PartialTranscript(_Msg, tag="partial_transcript"):
+class PartialTranscript(_Msg, tag="partial_transcript", frozen=True, kw_only=True):
     turn_id: str
     text: str
 
 
-class FinalTranscript(_Msg, tag="final_transcript"):
+class FinalTranscript(_Msg, tag="final_transcript", frozen=True, kw_only=True):
     turn_id: str
     text: str
 
 
-class AssistantDelta(_Msg, tag="assistant_delta"):
+class AssistantDelta(_Msg, tag="assistant_delta", frozen=True, kw_only=True):
     turn_id: str
     text: str
 
 
-class TtsChunk(_Msg, tag="tts_chunk"):
+class TtsChunk(_Msg, tag="tts_chunk", frozen=True, kw_only=True):
     """Header of the binary PCM16LE mono frame that follows it immediately."""
 
     turn_id: str
@@ -155,13 +155,13 @@ class Source(msgspec.Struct, frozen=True, kw_only=True):
     url: str
 
 
-class AssistantDone(_Msg, tag="assistant_done"):
+class AssistantDone(_Msg, tag="assistant_done", frozen=True, kw_only=True):
     turn_id: str
     text: str
     sources: list[Source] = []
 
 
-class TurnTiming(_Msg, tag="turn_timing"):
+class TurnTiming(_Msg, tag="turn_timing", frozen=True, kw_only=True):
     """Per-turn latency (ms), measured from the end of user speech."""
 
     turn_id: str
@@ -175,26 +175,26 @@ class TurnTiming(_Msg, tag="turn_timing"):
     llm_provider: str = ""
 
 
-class Cancelled(_Msg, tag="cancelled"):
+class Cancelled(_Msg, tag="cancelled", frozen=True, kw_only=True):
     turn_id: str
     reason: str
     #: The text of the audio chunks already sent (what the user heard).
     heard_text: str
 
 
-class MemoryWritten(_Msg, tag="memory_written"):
+class MemoryWritten(_Msg, tag="memory_written", frozen=True, kw_only=True):
     memory_id: str
     text: str
 
 
-class Error(_Msg, tag="error"):
+class Error(_Msg, tag="error", frozen=True, kw_only=True):
     code: str
     message: str
     action: str | None = None
     turn_id: str | None = None
 
 
-class Pong(_Msg, tag="pong"):
+class Pong(_Msg, tag="pong", frozen=True, kw_only=True):
     nonce: str | None = None
 
 
@@ -336,7 +336,8 @@ _encoder = msgspec.json.Encoder()
 
 def decode_client(data: bytes | str) -> ClientMessage:
     """Decode one client text frame; raises ``msgspec.ValidationError``/``DecodeError``."""
-    return _client_decoder.decode(data)
+    message: ClientMessage = _client_decoder.decode(data)
+    return message
 
 
 def encode(message: msgspec.Struct) -> bytes:
