@@ -100,6 +100,8 @@ def bench_stt(reps: int, log: Callable[[str], None]) -> str:
                     hyp = stt.transcribe_sync(pcm, partial=partial)
                     times.append(time.perf_counter() - t0)
                     errs.append(wer(text, hyp))
+                    if errs[-1] > 0.25:
+                        log(f"stt {model} {label} heard {hyp!r}")
                 lat = med(times)
                 mode = "partial (greedy)" if partial else "final (beam 5)"
                 rows.append(

@@ -45,6 +45,9 @@ _POSITIONS_PER_S = 50
 #: Extra encoder positions beyond the audio: smaller margins make tiny/base loop or mishear.
 _AUDIO_CTX_MARGIN = 128
 _MIN_SAMPLES = STT_SAMPLE_RATE  # pad anything shorter than 1 s with silence
+#: A final transcript of a clip this long (s) with fewer words per second is redone in full.
+_RETRY_MIN_S = 4.0
+_RETRY_WORDS_PER_S = 0.6
 _NON_SPEECH = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*")
 
 
@@ -260,21 +263,35 @@ class WhisperSTT:
             samples = np.concatenate([samples, np.zeros(_MIN_SAMPLES - samples.size, np.float32)])
         samples = np.ascontiguousarray(samples, dtype=np.float32)
         abort = abort or threading.Event()
-        pw = self._pw
         with self._lock:
-            params = self._params(samples.size, partial, abort)
             t0 = time.perf_counter()
-            rc = pw.whisper_full(self._ctx, params, samples, samples.size)
+            text = self._run(samples, self._params(samples.size, partial, abort), abort)
+            seconds = samples.size / STT_SAMPLE_RATE
+            # Safety net: a final pass that heard far too few words for the audio (the shortened
+            # encoder window occasionally derails on long clips) is redone with whisper's full
+            # 30 s window; the longer transcript wins.
+            too_few = len(text.split()) < seconds * _RETRY_WORDS_PER_S
+            if not partial and seconds >= _RETRY_MIN_S and too_few and not abort.is_set():
+                params = self._params(samples.size, partial, abort)
+                params.audio_ctx = 0
+                params.max_tokens = 0
+                retry = self._run(samples, params, abort)
+                if len(retry.split()) > len(text.split()):
+                    text = retry
             self.last_ms = (time.perf_counter() - t0) * 1000
-            if abort.is_set():
-                return ""
-            if rc != 0:
-                raise SttUnavailable(f"whisper.cpp failed (code {rc})")
-            n = pw.whisper_full_n_segments(self._ctx)
-            parts = []
-            for i in range(n):
-                raw = pw.whisper_full_get_segment_text(self._ctx, i)
-                parts.append(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))
+        return "" if abort.is_set() else text
+
+    def _run(self, samples: npt.NDArray[np.float32], params: Any, abort: threading.Event) -> str:
+        pw = self._pw
+        rc = pw.whisper_full(self._ctx, params, samples, samples.size)
+        if abort.is_set():
+            return ""
+        if rc != 0:
+            raise SttUnavailable(f"whisper.cpp failed (code {rc})")
+        parts = []
+        for i in range(pw.whisper_full_n_segments(self._ctx)):
+            raw = pw.whisper_full_get_segment_text(self._ctx, i)
+            parts.append(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))
         return clean_transcript(" ".join(parts))
 
     async def transcribe(self, audio: Pcm16, *, partial: bool = False) -> str:

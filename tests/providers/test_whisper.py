@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -130,3 +131,20 @@ def test_user_ggml_path_is_used_as_is(shared_settings: Settings, tiny_stt: Whisp
     src = whisper_source(shared_settings.replace(stt_model=str(tiny_stt.model_path)))
     assert not src.bundled and src.ggml_path == tiny_stt.model_path
     assert ensure_ggml(src) == tiny_stt.model_path
+
+
+def test_final_pass_that_hears_too_little_is_redone_in_full(
+    tiny_stt: WhisperSTT, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+
+    def fake_run(samples: object, params: Any, abort: object) -> str:
+        calls.append(params.audio_ctx)
+        return "one" if len(calls) == 1 else "the whole sentence was heard"
+
+    monkeypatch.setattr(tiny_stt, "_run", fake_run)
+    assert tiny_stt.transcribe_sync(np.zeros(16000 * 6, np.int16)) == "the whole sentence was heard"
+    assert calls[0] > 0 and calls[1] == 0  # sized window first, then whisper's full window
+    calls.clear()
+    assert tiny_stt.transcribe_sync(np.zeros(16000 * 6, np.int16), partial=True) == "one"
+    assert len(calls) == 1  # partials never retry
