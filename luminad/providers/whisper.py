@@ -147,8 +147,9 @@ def _key(word: str) -> str:
 
 
 def collapse_repeats(text: str) -> str:
-    """Undo whisper's decoder loops: a whole phrase said again (``A. A. A``) and runs of the
-    same n-gram three or more times (``you, you, you``) are kept once."""
+    """Undo whisper's decoder loops: a whole phrase said again (``A. A. A``), runs of a short
+    n-gram three or more times (``you, you, you``) and of a longer one (5+ words) twice are
+    kept once."""
     words = text.split()
     keys = [_key(w) for w in words]
     n = len(words)
@@ -159,18 +160,26 @@ def collapse_repeats(text: str) -> str:
             last, ref = keys[n - 1], keys[(n - 1) % period]
             if body and ref.startswith(last) and (last or not ref):
                 return " ".join(words[:period])
-    # consecutive runs of an n-gram, 3+ times
+    # consecutive runs of an n-gram: short ones (1-4 words) 3+ times, longer ones 2+ times;
+    # a cut-off copy of the looping phrase at the very end goes too
     out_words, out_keys = list(words), list(keys)
-    for size in range(1, 9):
+    for size in range(1, 25):
+        min_reps = 3 if size < 5 else 2
         i = 0
-        while i + 3 * size <= len(out_keys):
+        while i + min_reps * size <= len(out_keys):
             gram = out_keys[i : i + size]
             reps = 1
             while out_keys[i + reps * size : i + (reps + 1) * size] == gram:
                 reps += 1
-            if reps >= 3:
+            if reps >= min_reps:
                 del out_words[i + size : i + reps * size]
                 del out_keys[i + size : i + reps * size]
+                tail = out_keys[i + size :]
+                if size >= 3 and 0 < len(tail) < size:
+                    misses = sum(not g.startswith(t) for g, t in zip(gram, tail, strict=False))
+                    if misses <= len(tail) // 4:
+                        del out_words[i + size :]
+                        del out_keys[i + size :]
             i += 1
     return " ".join(out_words)
 

@@ -105,6 +105,32 @@ def test_clean_transcript() -> None:
     assert clean_transcript(" [BLANK_AUDIO] hello (music)  world ") == "hello world"
 
 
+@pytest.mark.parametrize(
+    ("heard", "kept"),
+    [
+        # whole phrase looped, last copy cut off by max_tokens
+        ("Turn off the lights. Turn off the lights. Turn off the li", "Turn off the lights."),
+        # short n-gram 3+ times
+        ("Hello, you, you, you, you, how are you", "Hello, you, how are you"),
+        # long phrase looping mid-sentence, with a cut-off copy at the end (seen with base)
+        (
+            "find a place near the lake and suggest a few easy walks that we can do together "
+            "and suggest a few easy walks that we can do together and suggest a few easy walk",
+            "find a place near the lake and suggest a few easy walks that we can do together",
+        ),
+        # real speech is left alone
+        ("no no", "no no"),
+        ("I said yes yes", "I said yes yes"),
+        (
+            "the cat sat on the mat and the dog sat on the mat",
+            "the cat sat on the mat and the dog sat on the mat",
+        ),
+    ],
+)
+def test_decoder_loops_are_collapsed(heard: str, kept: str) -> None:
+    assert clean_transcript(heard) == kept
+
+
 def test_missing_user_model_is_clear(shared_settings: Settings) -> None:
     with pytest.raises(ModelMissing) as exc:
         whisper_source(shared_settings.replace(stt_model="/nope/ggml-x.bin"))
