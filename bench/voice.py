@@ -217,7 +217,6 @@ async def run(turns: int) -> tuple[str, dict[str, Any]]:
     env["LUMINA_HOME"] = str(home)
     env.setdefault("LUMINA_CACHE_DIR", str(load_settings({}).cache_dir))
     env.setdefault("LUMINA_LLM", "embedded")
-    env.setdefault("LUMINA_MAX_REPLY_TOKENS", "48")
     settings = load_settings(env)
     engines = await asyncio.to_thread(load_engines, settings)  # it runs its own warm-up loop
     app = open_lumina(settings, engines.embedder)
