@@ -274,34 +274,39 @@ class WhisperSTT:
         abort = abort or threading.Event()
         with self._lock:
             t0 = time.perf_counter()
-            text = self._run(samples, self._params(samples.size, partial, abort), abort)
+            text, looped = self._run(samples, self._params(samples.size, partial, abort), abort)
             seconds = samples.size / STT_SAMPLE_RATE
-            # Safety net: a final pass that heard far too few words for the audio (the shortened
-            # encoder window occasionally derails on long clips) is redone with whisper's full
-            # 30 s window; the longer transcript wins.
-            too_few = len(text.split()) < seconds * _RETRY_WORDS_PER_S
-            if not partial and seconds >= _RETRY_MIN_S and too_few and not abort.is_set():
+            # Safety net for the final pass: when the shortened encoder window derails (the
+            # decoder looped, or heard far too few words for a long clip), decode again with
+            # whisper's full 30 s window and keep the better transcript.
+            too_few = seconds >= _RETRY_MIN_S and len(text.split()) < seconds * _RETRY_WORDS_PER_S
+            if not partial and (looped or too_few) and not abort.is_set():
                 params = self._params(samples.size, partial, abort)
                 params.audio_ctx = 0
                 params.max_tokens = 0
-                retry = self._run(samples, params, abort)
-                if len(retry.split()) > len(text.split()):
+                retry, retry_looped = self._run(samples, params, abort)
+                if (looped and not retry_looped) or len(retry.split()) > len(text.split()):
                     text = retry
             self.last_ms = (time.perf_counter() - t0) * 1000
         return "" if abort.is_set() else text
 
-    def _run(self, samples: npt.NDArray[np.float32], params: Any, abort: threading.Event) -> str:
+    def _run(
+        self, samples: npt.NDArray[np.float32], params: Any, abort: threading.Event
+    ) -> tuple[str, bool]:
+        """(clean transcript, whether the decoder looped) of one whisper.cpp pass."""
         pw = self._pw
         rc = pw.whisper_full(self._ctx, params, samples, samples.size)
         if abort.is_set():
-            return ""
+            return "", False
         if rc != 0:
             raise SttUnavailable(f"whisper.cpp failed (code {rc})")
         parts = []
         for i in range(pw.whisper_full_n_segments(self._ctx)):
             raw = pw.whisper_full_get_segment_text(self._ctx, i)
             parts.append(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))
-        return clean_transcript(" ".join(parts))
+        unlooped = " ".join(_NON_SPEECH.sub(" ", " ".join(parts)).split())
+        text = collapse_repeats(unlooped)
+        return text, len(text.split()) < len(unlooped.split())
 
     async def transcribe(self, audio: Pcm16, *, partial: bool = False) -> str:
         abort = threading.Event()

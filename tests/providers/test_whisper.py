@@ -164,9 +164,9 @@ def test_final_pass_that_hears_too_little_is_redone_in_full(
 ) -> None:
     calls: list[int] = []
 
-    def fake_run(samples: object, params: Any, abort: object) -> str:
+    def fake_run(samples: object, params: Any, abort: object) -> tuple[str, bool]:
         calls.append(params.audio_ctx)
-        return "one" if len(calls) == 1 else "the whole sentence was heard"
+        return ("one" if len(calls) == 1 else "the whole sentence was heard"), False
 
     monkeypatch.setattr(tiny_stt, "_run", fake_run)
     assert tiny_stt.transcribe_sync(np.zeros(16000 * 6, np.int16)) == "the whole sentence was heard"
@@ -174,3 +174,11 @@ def test_final_pass_that_hears_too_little_is_redone_in_full(
     calls.clear()
     assert tiny_stt.transcribe_sync(np.zeros(16000 * 6, np.int16), partial=True) == "one"
     assert len(calls) == 1  # partials never retry
+
+
+def test_final_pass_that_looped_is_redone_in_full(
+    tiny_stt: WhisperSTT, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results = [("I want to go I want to go", True), ("I want to go to the beach", False)]
+    monkeypatch.setattr(tiny_stt, "_run", lambda samples, params, abort: results.pop(0))
+    assert tiny_stt.transcribe_sync(np.zeros(16000 * 2, np.int16)) == "I want to go to the beach"
