@@ -181,6 +181,13 @@ def collapse_repeats(text: str) -> str:
                         del out_words[i + size :]
                         del out_keys[i + size :]
             i += 1
+    # the text ends by repeating an earlier stretch of 6+ words (a loop cut off by max_tokens)
+    n = len(out_keys)
+    for m in range(n // 2, 5, -1):
+        tail = out_keys[n - m :]
+        if any(out_keys[p : p + m] == tail for p in range(0, n - 2 * m + 1)):
+            del out_words[n - m :]
+            break
     return " ".join(out_words)
 
 
@@ -278,12 +285,13 @@ class WhisperSTT:
             seconds = samples.size / STT_SAMPLE_RATE
             # Safety net for the final pass: when the shortened encoder window derails (the
             # decoder looped, or heard far too few words for a long clip), decode again with
-            # whisper's full 30 s window and keep the better transcript.
+            # a window twice as large (up to whisper's full 30 s) and keep the better transcript.
             too_few = seconds >= _RETRY_MIN_S and len(text.split()) < seconds * _RETRY_WORDS_PER_S
             if not partial and (looped or too_few) and not abort.is_set():
                 params = self._params(samples.size, partial, abort)
-                params.audio_ctx = 0
-                params.max_tokens = 0
+                if params.audio_ctx:  # twice the window (whisper's full 30 s at most)
+                    params.audio_ctx = min(1500, 2 * params.audio_ctx + _AUDIO_CTX_MARGIN)
+                    params.max_tokens = 0 if params.audio_ctx >= 1500 else params.max_tokens
                 retry, retry_looped = self._run(samples, params, abort)
                 if (looped and not retry_looped) or len(retry.split()) > len(text.split()):
                     text = retry
