@@ -51,6 +51,7 @@ UTTERANCES = [
 ]
 RATE = 48000
 FRAME_MS = 20
+GREEDY_FINAL = False
 STAGES = [
     "endpoint_ms",
     "stt_ms",
@@ -98,6 +99,7 @@ async def pipeline_turn(
     rec = Recorder()
     s = VoiceSession(app=app, engines=engines, settings=settings, send=rec)
     s.audio_lead_s = 1e9  # do not pace reply audio: the bench measures latency, not playback
+    s.greedy_final = GREEDY_FINAL
     await s.start(protocol.Hello(client="bench", sample_rate=RATE))
     step = RATE * FRAME_MS // 1000
     lead = np.zeros(int(0.3 * RATE), dtype=np.int16)
@@ -151,7 +153,7 @@ async def baseline_and_limit(
     audio16 = np.concatenate([r.process(speech), r.flush()])
 
     t0 = time.perf_counter()
-    text = await engines.stt.transcribe(audio16, partial=False)
+    text = await engines.stt.transcribe(audio16, partial=GREEDY_FINAL)
     stt_ms = 1000 * (time.perf_counter() - t0)
 
     avatar = app.get_avatar(app.default_avatar_id)
@@ -294,6 +296,7 @@ async def run(turns: int) -> tuple[str, dict[str, Any]]:
         "stt": settings.stt_model,
         "hangover_ms": settings.vad_hangover_ms,
         "max_reply_tokens": settings.max_reply_tokens,
+        "final": "greedy" if GREEDY_FINAL else "beam search",
     }
     return "\n".join(lines), summary
 
@@ -311,7 +314,8 @@ def section(table: str, s: dict[str, Any]) -> str:
         f"`bench/voice.py --turns {s['turns']}` ({when}): "
         f"{s['turns']} spoken turns (espeak-ng, 48 kHz, real-time pace) through VoiceSession with "
         f"the real engines (STT {s['stt']}, LLM {s['llm']}, Piper joe; max_reply_tokens "
-        f"{s['max_reply_tokens']}), hangover {s['hangover_ms']} ms; the naive baseline and the "
+        f"{s['max_reply_tokens']}; final STT pass: {s['final']}), hangover {s['hangover_ms']} ms; "
+        "the naive baseline and the "
         f"limit measured in the same run on the same utterances. Load average at the end: {load} "
         "(2 cores, shared with other test runs).\n\n"
         f"{table}\n\n"
@@ -336,7 +340,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--turns", type=int, default=8)
     ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
+    ap.add_argument(
+        "--greedy-final", action="store_true", help="final STT pass greedy instead of beam search"
+    )
     args = ap.parse_args()
+    global GREEDY_FINAL
+    GREEDY_FINAL = args.greedy_final
     table, summary = asyncio.run(run(args.turns))
     text = section(table, summary)
     print()

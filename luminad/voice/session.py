@@ -98,6 +98,8 @@ class VoiceSession:
     audio_lead_s: float = AUDIO_LEAD_S
     partial_interval_s: float = PARTIAL_INTERVAL_S
     partial_window_s: float = PARTIAL_WINDOW_S
+    #: Decode the final pass greedily too (faster, less accurate than the engine's beam search).
+    greedy_final: bool = False
 
     def __init__(self, *, app: Lumina, engines: Engines, settings: Settings, send: Send) -> None:
         self.app = app
@@ -503,7 +505,7 @@ class VoiceSession:
                 turn.t_stt_start = now()
                 try:
                     turn.text = await transcribe_stage.transcribe(
-                        self.engines.stt, turn.audio, partial=False
+                        self.engines.stt, turn.audio, partial=self.greedy_final
                     )
                 except LuminaError as exc:
                     await turn.gate.wait()
