@@ -295,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
         f"`bench/engines.py --reps {args.reps}` on {platform.machine()}, {os.cpu_count()} cores, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average at start {load:.1f} "
         "(the machine was shared with other jobs: treat as upper bounds).",
+        "Each engine runs with `engine_threads()` threads (half the cores: 1 here). STT clips are",
+        "Piper speech resampled to 16 kHz; the final pass retries a derailed decode with a wider",
+        "window (counted in its latency). LLM runs ban end-of-turn tokens so every run writes",
+        "the full token count; first-token time includes prompt evaluation of a new question.",
     ]
     if "stt" in only:
         parts += [
