@@ -28,7 +28,7 @@ def stitch(previous: str, window_text: str) -> str:
     The window has dropped the utterance's start, so its text begins somewhere inside the
     previous text: find where (an anchor of 1-3 words, allowing the window's first two words to
     be garbled where the audio was cut) and keep what came before. Without an anchor the window
-    text is shown after an ellipsis.
+    text follows an ellipsis (a one- or two-word pass is taken for a garbled one and dropped).
     """
     prev, new = previous.split(), window_text.split()
     if not prev or not new:
@@ -42,7 +42,9 @@ def stitch(previous: str, window_text: str) -> str:
             for i in range(len(prev_n) - k, -1, -1):
                 if prev_n[i : i + k] == anchor:
                     return " ".join(prev[:i] + new[skip:])
-    return "… " + window_text
+    if len(new) <= 2:  # a garbled pass over a window cut mid-word: keep what was shown
+        return previous
+    return f"{previous} … {window_text}"
 
 
 async def transcribe(stt: SpeechToText, audio: Pcm16, *, partial: bool) -> str:

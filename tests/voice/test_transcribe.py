@@ -17,7 +17,8 @@ from luminad.voice.transcribe import stitch
             "My name is Ada, remember that I like",
         ),
         ("What is the weather like", "weather like in Paris", "What is the weather like in Paris"),
-        ("one two three", "four five six", "… four five six"),
+        ("one two three", "four five six", "one two three … four five six"),
+        ("I would like to know", "this", "I would like to know"),
         # a repeated word anchors on its latest occurrence
         ("the cat and the dog", "the dog barked", "the cat and the dog barked"),
     ],
