@@ -43,6 +43,7 @@ from luminad.errors import (
     BadMessage,
     InternetDisabled,
     LuminaError,
+    RateLimited,
     UnsupportedProtocol,
 )
 from luminad.providers.base import STT_SAMPLE_RATE, Pcm16
@@ -124,6 +125,7 @@ class VoiceSession:
         self._pending_sends: set[asyncio.Task[None]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._send_broken = False
+        self._congested = False
 
         self._resampler: Resampler | None = None
         self._framer = Framer()
@@ -361,6 +363,16 @@ class VoiceSession:
             self._audio_q.put_nowait(pcm)
         except asyncio.QueueFull:
             self.dropped_frames += 1
+            if not self._congested:  # once per congested spell: tell the client
+                self._congested = True
+                self._spawn(
+                    self.error(
+                        RateLimited(
+                            "audio arrives faster than it can be processed: frames are dropped"
+                        )
+                    ),
+                    name="voice-congested",
+                )
             if self.dropped_frames in (1, 10, 100) or self.dropped_frames % 1000 == 0:
                 log.warning(
                     "voice session %s: audio queue full, %d frames dropped",
@@ -372,6 +384,8 @@ class VoiceSession:
         """The listening loop: lives for the whole session."""
         while True:
             pcm = await self._audio_q.get()
+            if self._audio_q.empty():
+                self._congested = False
             try:
                 self._ingest(pcm)
             except Exception:

@@ -302,6 +302,8 @@ async def test_congested_audio_is_dropped_and_counted_control_still_answers(
     assert s.dropped_frames == 500 - 128
     await s.handle(protocol.Ping(nonce="p"))
     assert rec.of(protocol.Pong)[0].nonce == "p"
+    errors = await rec.wait_for(protocol.Error)
+    assert [e.code for e in errors] == ["rate_limited"]  # once per congested spell
     await s.close()
 
 
