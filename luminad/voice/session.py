@@ -506,6 +506,10 @@ class VoiceSession:
 
     # ------------------------------------------------------------------ turns
     def _start_turn(self, turn: Turn) -> None:
+        old = self._turn
+        if old is not None and old is not turn and old.task is not None and not old.finished:
+            # never two replies at once: a new turn interrupts the one in flight
+            self._cancelling = self._spawn(self._cancel_turn(old, "user"), name="voice-cancel")
         self._turn = turn
         turn.task = self._spawn(self._run_turn(turn), name=f"voice-turn-{turn.id[:8]}")
 

@@ -340,3 +340,26 @@ async def test_store_refusal_answers_error_and_session_goes_on(tmp_path: Any) ->
     await s.handle(protocol.Text(text="hello again"))
     await rec.wait_for(protocol.TurnTiming)
     await s.close()
+
+
+async def test_never_two_replies_at_once(tmp_path: Any) -> None:
+    llm = ScriptedLLM(reply=" ".join(["A long typed answer goes on."] * 40), delay=0.01)
+    s, _app, rec, _eng = make(tmp_path, llm=llm)
+    await s.start(protocol.Hello(sample_rate=RATE))
+    speech = espeak(QUESTION, RATE)
+    half = len(speech) // 2
+    await stream(s, speech[:half], realtime=0.5)
+    await s.handle(protocol.Text(text="typed while speaking"))  # a reply starts mid-utterance
+    await rec.wait_for(protocol.TtsChunk)
+    await stream(s, np.concatenate([speech[half:], silence(0.8)]), realtime=0.5)
+    cancelled = await rec.wait_for(protocol.Cancelled)
+    finals = await rec.wait_for(protocol.FinalTranscript, 2)
+    assert cancelled[0].turn_id == finals[0].turn_id  # the typed turn was interrupted
+    await rec.wait_for(protocol.TtsChunk, len(rec.of(protocol.TtsChunk)) + 1)
+    turns = {c.turn_id for c in rec.of(protocol.TtsChunk)}
+    assert turns == {finals[0].turn_id, finals[1].turn_id}
+    # after the cancel, only the voice turn's audio is sent
+    t_cancel = next(t for t, m in rec.items if isinstance(m, protocol.Cancelled))
+    late = [m for t, m in rec.items if isinstance(m, protocol.TtsChunk) and t > t_cancel]
+    assert {m.turn_id for m in late} == {finals[1].turn_id}
+    await s.close()
