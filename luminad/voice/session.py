@@ -101,6 +101,9 @@ class VoiceSession:
     partial_window_s: float = PARTIAL_WINDOW_S
     #: Decode the final pass greedily too (faster, less accurate than the engine's beam search).
     greedy_final: bool = False
+    #: At session start, have the LLM read this avatar's system prompt once (one token), so the
+    #: first reply does not pay for it (llama.cpp reuses the evaluated prefix).
+    prime_llm: bool = True
 
     def __init__(self, *, app: Lumina, engines: Engines, settings: Settings, send: Send) -> None:
         self.app = app
@@ -185,6 +188,8 @@ class VoiceSession:
         health = await self._health()
         self.started = True
         self._listen_task = self._spawn(self._listen(), name="voice-listen")
+        if self.prime_llm:
+            self._spawn(self._prime(), name="voice-prime")
         log.info(
             "voice session %s started: conversation %s, %d Hz",
             self.session_id,
@@ -572,6 +577,28 @@ class VoiceSession:
             turn.finished = turn.finished or not turn.cancelled
             if self._turn is turn and turn.finished:
                 self._turn = None
+
+    async def _prime(self) -> None:
+        """Evaluate the persona's system prompt once (first token, then stop); best effort."""
+        from luminad.agent.agent import ReplyContext
+
+        assert self.avatar is not None
+        try:
+            profile = await asyncio.to_thread(self.app.get_profile)
+            ctx = ReplyContext(
+                avatar=self.avatar,
+                preferred_name=profile.preferred_name,
+                preferences=dict(profile.preferences),
+                history=[],
+                user_text="Hello.",
+            )
+            async with asyncio.timeout(20):
+                stream: Any = self._responder.stream_reply(ctx)
+                async with contextlib.aclosing(stream) as deltas:
+                    async for _ in deltas:
+                        break
+        except Exception as exc:  # the first real turn will report a broken LLM
+            log.info("voice session %s: LLM prime failed: %r", self.session_id, exc)
 
     async def _context(self, turn: Turn) -> Any:
         """History, profile and memories for the reply, read before the utterance is stored."""

@@ -32,6 +32,7 @@ def make(tmp_path: Any, **engines: Any) -> tuple[VoiceSession, FakeLumina, Recor
     settings = load_settings({"LUMINA_HOME": str(tmp_path)})
     s = VoiceSession(app=app, engines=eng, settings=settings, send=rec)  # type: ignore[arg-type]
     s.audio_lead_s = 0.2
+    s.prime_llm = False  # tests count LLM calls; priming has its own test
     return s, app, rec, eng
 
 
@@ -362,4 +363,23 @@ async def test_never_two_replies_at_once(tmp_path: Any) -> None:
     t_cancel = next(t for t, m in rec.items if isinstance(m, protocol.Cancelled))
     late = [m for t, m in rec.items if isinstance(m, protocol.TtsChunk) and t > t_cancel]
     assert {m.turn_id for m in late} == {finals[1].turn_id}
+    await s.close()
+
+
+async def test_llm_is_primed_with_the_persona_at_start(tmp_path: Any) -> None:
+    llm = ScriptedLLM()
+    app = FakeLumina()
+    s = VoiceSession(
+        app=app,  # type: ignore[arg-type]
+        engines=fake_engines(llm=llm),  # type: ignore[arg-type]
+        settings=load_settings({"LUMINA_HOME": str(tmp_path)}),
+        send=Recorder(),
+    )
+    await s.start(protocol.Hello(sample_rate=RATE))
+    for _ in range(100):
+        if llm.closed:
+            break
+        await asyncio.sleep(0.01)
+    assert llm.started == 1 and llm.closed == 1  # one token read, then the stream is closed
+    assert "You are Lumina." in llm.seen[0][0].content
     await s.close()
