@@ -13,9 +13,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from web_harness import ANSWER, ARTIFACTS, Daemon, PageProbe, dump, open_page
 
 from luminad.settings import REPO_ROOT
+from tests.browser.web_harness import ANSWER, ARTIFACTS, Daemon, PageProbe, dump, open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 

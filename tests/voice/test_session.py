@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fakes import FakeLumina, Recorder, ScriptedLLM, espeak, fake_engines
 
 from luminad import protocol
 from luminad.errors import (
@@ -20,6 +19,7 @@ from luminad.errors import (
 )
 from luminad.settings import load_settings
 from luminad.voice.session import VoiceSession
+from tests.voice.fakes import FakeLumina, Recorder, ScriptedLLM, espeak, fake_engines
 
 RATE = 48000
 QUESTION = "What is the weather like in Paris today?"
