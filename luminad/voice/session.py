@@ -554,24 +554,25 @@ class VoiceSession:
             turn.t_done = now()
             await turn.opened.wait()
             turn.finished = True  # a cancel from now on has nothing left to stop
-            await self.emit(
-                protocol.AssistantDone(turn_id=turn.id, text=turn.reply, sources=turn.sources)
-            )
-            timings = turn.timings()
-            await self.emit(_turn_timing(turn.id, turn.provider, timings))
-            if turn.reply and turn.recorded and self.conversation_id is not None:
+            # store before telling the client: a client that leaves right after
+            # `assistant_done` (or `turn_timing`) finds the turn complete in the store
+            conversation_id = self.conversation_id if turn.recorded else None
+            if turn.reply and conversation_id is not None:
                 await asyncio.to_thread(
                     self.app.complete_reply,
-                    self.conversation_id,
+                    conversation_id,
                     turn.turn_id,
                     turn.reply,
                     sources=turn.sources,
                     provider=turn.provider,
                 )
-            if turn.recorded and self.conversation_id is not None:
-                await asyncio.to_thread(
-                    self.app.time_turn, self.conversation_id, turn.turn_id, timings
-                )
+            await self.emit(
+                protocol.AssistantDone(turn_id=turn.id, text=turn.reply, sources=turn.sources)
+            )
+            timings = turn.timings()
+            if conversation_id is not None:
+                await asyncio.to_thread(self.app.time_turn, conversation_id, turn.turn_id, timings)
+            await self.emit(_turn_timing(turn.id, turn.provider, timings))
             log.info("turn %s timings %s", turn.id, timings)
         finally:
             turn.finished = turn.finished or not turn.cancelled
