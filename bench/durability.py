@@ -68,8 +68,9 @@ def _writer(home: str, store: str, ack_fd: int, make_embedder: EmbedderFactory) 
         i += 1
 
 
-def _one_run(home: str, store: str, rng: random.Random, make_embedder: EmbedderFactory,
-             max_delay: float) -> list[str]:
+def _one_run(
+    home: str, store: str, rng: random.Random, make_embedder: EmbedderFactory, max_delay: float
+) -> list[str]:
     ctx = multiprocessing.get_context("fork")
     read_fd, write_fd = os.pipe()
     proc = ctx.Process(target=_writer, args=(home, store, write_fd, make_embedder), daemon=True)
@@ -100,8 +101,10 @@ def check(app: Lumina, acks: list[str]) -> tuple[list[str], list[str]]:
         problems.append("log positions not strictly increasing")
     if app.read.position() != (positions[-1] if positions else 0):
         problems.append(f"read models at {app.read.position()}, log at {positions[-1]}")
-    logged = {(e.type, e.aggregate_id, str(e.data.get("turn_id")) if isinstance(e.data, dict)
-               else "") for e in events}
+    logged = {
+        (e.type, e.aggregate_id, str(e.data.get("turn_id")) if isinstance(e.data, dict) else "")
+        for e in events
+    }
     turns: dict[str, list[tuple[str, str]]] = {}
     for conversation in app.list_conversations(limit=10_000):
         turns[conversation.id] = [(t.turn_id, t.role) for t in conversation.turns]
@@ -128,8 +131,15 @@ def check(app: Lumina, acks: list[str]) -> tuple[list[str], list[str]]:
     return lost, problems
 
 
-def kill_runs(home: Path, runs: int, make_embedder: EmbedderFactory, *, seed: int = 1,
-              max_delay: float = 0.3, store: str = "sqlite") -> Report:
+def kill_runs(
+    home: Path,
+    runs: int,
+    make_embedder: EmbedderFactory,
+    *,
+    seed: int = 1,
+    max_delay: float = 0.3,
+    store: str = "sqlite",
+) -> Report:
     """``runs`` kill-and-recover cycles on one data dir; the report lists any loss."""
     rng = random.Random(seed)
     report = Report()
@@ -160,8 +170,14 @@ def main() -> int:
     from luminad.providers.embeddings import MiniLmEmbedder
 
     with tempfile.TemporaryDirectory() as tmp:
-        report = kill_runs(Path(tmp), args.runs, lambda: MiniLmEmbedder(threads=1),
-                           seed=args.seed, max_delay=1.5, store=args.store)
+        report = kill_runs(
+            Path(tmp),
+            args.runs,
+            lambda: MiniLmEmbedder(threads=1),
+            seed=args.seed,
+            max_delay=1.5,
+            store=args.store,
+        )
     print(f"| durability: SIGKILL runs | {report.runs} |")
     print(f"| acknowledged facts checked | {report.acked} |")
     print(f"| lost / problems | {len(report.lost)} / {len(report.problems)} |")

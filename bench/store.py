@@ -58,14 +58,19 @@ def bench_commits(app: Lumina, n_single: int, n_batch: int, repeats: int) -> Non
             conversation.transcribe(uuid4(), f"utterance number {i}", "voice")
             app.log.save(conversation)
         rates.append(n_single / (time.perf_counter() - started))
-    row("one-event commits (store, AES-GCM fields, WAL fsync per commit)",
-        f"{max(rates):,.0f} events/s (median {np.median(rates):,.0f})", ">= 2,000/s")
+    row(
+        "one-event commits (store, AES-GCM fields, WAL fsync per commit)",
+        f"{max(rates):,.0f} events/s (median {np.median(rates):,.0f})",
+        ">= 2,000/s",
+    )
     conversation_id = app.start_conversation()
     started = time.perf_counter()
     for i in range(n_single // 4):
         app.record_utterance(conversation_id, f"utterance number {i}")
-    row("one-event commands (store + read models, read-your-writes)",
-        f"{n_single // 4 / (time.perf_counter() - started):,.0f} commands/s")
+    row(
+        "one-event commands (store + read models, read-your-writes)",
+        f"{n_single // 4 / (time.perf_counter() - started):,.0f} commands/s",
+    )
     rates = []
     for _ in range(repeats):
         batch = Conversation(None)
@@ -74,8 +79,11 @@ def bench_commits(app: Lumina, n_single: int, n_batch: int, repeats: int) -> Non
         started = time.perf_counter()
         app.log.save(batch)
         rates.append(n_batch / (time.perf_counter() - started))
-    row(f"batched commit ({n_batch:,} events in one save)",
-        f"{max(rates):,.0f} events/s (median {np.median(rates):,.0f})", ">= 50,000/s")
+    row(
+        f"batched commit ({n_batch:,} events in one save)",
+        f"{max(rates):,.0f} events/s (median {np.median(rates):,.0f})",
+        ">= 50,000/s",
+    )
 
 
 def fill_10k(app: Lumina) -> int:
@@ -90,10 +98,14 @@ def fill_10k(app: Lumina) -> int:
             if t % 9 == 0:
                 conversation.time_turn(turn, {"stt_ms": 120.0 + t, "total_ms": 900.0 + t})
         aggregates.append(conversation)
-        aggregates += [Memory.remember(f"the user said fact {c}-{m} about gardening", None,
-                                       conversation.id, turn) for m in range(4)]
+        aggregates += [
+            Memory.remember(
+                f"the user said fact {c}-{m} about gardening", None, conversation.id, turn
+            )
+            for m in range(4)
+        ]
     for i in range(0, len(aggregates), 20):
-        app.log.save(*aggregates[i:i + 20])
+        app.log.save(*aggregates[i : i + 20])
     return app.recorder.max_notification_id() or 0
 
 
@@ -103,20 +115,29 @@ def bench_replay_and_forget(home: Path, embedder: MiniLmEmbedder) -> None:
         events = fill_10k(app)
         started = time.perf_counter()
         app.catch_up()
-        row(f"catch-up of {events:,} new events (incl. embedding 400 memories)",
-            f"{time.perf_counter() - started:.2f} s")
+        row(
+            f"catch-up of {events:,} new events (incl. embedding 400 memories)",
+            f"{time.perf_counter() - started:.2f} s",
+        )
         started = time.perf_counter()
         app.rebuild_projections()
-        row(f"full replay: rebuild every read model from {events:,} events",
-            f"{time.perf_counter() - started:.2f} s")
+        row(
+            f"full replay: rebuild every read model from {events:,} events",
+            f"{time.perf_counter() - started:.2f} s",
+        )
         receipt = app.forget_user()
-        row(f"forget-me over {events:,} events ({receipt.events_shredded:,} shredded, "
+        row(
+            f"forget-me over {events:,} events ({receipt.events_shredded:,} shredded, "
             f"{receipt.rows_purged:,} rows purged, VACUUM both files)",
-            f"{receipt.duration_ms:,.0f} ms", "<= 2,000 ms")
+            f"{receipt.duration_ms:,.0f} ms",
+            "<= 2,000 ms",
+        )
         audit_started = time.perf_counter()
         ok = app.audit(["gardening", "sunny"]).ok
-        row("forget-me audit (key, decrypt every event, read models, byte scan)",
-            f"{(time.perf_counter() - audit_started) * 1000:,.0f} ms, ok={ok}")
+        row(
+            "forget-me audit (key, decrypt every event, read models, byte scan)",
+            f"{(time.perf_counter() - audit_started) * 1000:,.0f} ms, ok={ok}",
+        )
     finally:
         app.close()
 
@@ -136,9 +157,13 @@ def bench_search(home: Path, embedder: MiniLmEmbedder, n: int, queries: int) -> 
                 scope = avatars[(start + i) % 5] if (start + i) % 5 < 4 else None
                 cur = conn.execute(
                     "INSERT INTO memories (id, text, avatar_id, created_at, position) "
-                    "VALUES (?, ?, ?, '', 0)", (str(uuid4()), f"memory {start + i}", scope))
-                conn.execute("INSERT INTO memory_vectors (rowid, scope, embedding) "
-                             "VALUES (?, ?, ?)", (cur.lastrowid, scope or "", vector.tobytes()))
+                    "VALUES (?, ?, ?, '', 0)",
+                    (str(uuid4()), f"memory {start + i}", scope),
+                )
+                conn.execute(
+                    "INSERT INTO memory_vectors (rowid, scope, embedding) VALUES (?, ?, ?)",
+                    (cur.lastrowid, scope or "", vector.tobytes()),
+                )
         conn.execute("COMMIT")
 
         def timed(fn: Callable[[], object]) -> list[float]:
@@ -154,15 +179,24 @@ def bench_search(home: Path, embedder: MiniLmEmbedder, n: int, queries: int) -> 
         blob = query.tobytes()
         p50, p95 = percentiles(timed(lambda: memories.search(conn, blob, None, 10)))
         target = "p95 <= 20 ms" if n <= 10_000 else "p95 <= 150 ms"
-        row(f"memory search, {n:,} vectors, top-10 (vector query)",
-            f"p50 {p50:.1f} ms / p95 {p95:.1f} ms", target)
+        row(
+            f"memory search, {n:,} vectors, top-10 (vector query)",
+            f"p50 {p50:.1f} ms / p95 {p95:.1f} ms",
+            target,
+        )
         p50, p95 = percentiles(timed(lambda: memories.search(conn, blob, avatars[0], 10)))
-        row(f"memory search, {n:,} vectors, one avatar's scope",
-            f"p50 {p50:.1f} ms / p95 {p95:.1f} ms", target)
-        p50, p95 = percentiles(timed(lambda: app.search_memories(
-            "what does the user like to eat?", limit=10)))
-        row(f"memory search, {n:,} vectors, end to end (MiniLM query embedding + query)",
-            f"p50 {p50:.1f} ms / p95 {p95:.1f} ms")
+        row(
+            f"memory search, {n:,} vectors, one avatar's scope",
+            f"p50 {p50:.1f} ms / p95 {p95:.1f} ms",
+            target,
+        )
+        p50, p95 = percentiles(
+            timed(lambda: app.search_memories("what does the user like to eat?", limit=10))
+        )
+        row(
+            f"memory search, {n:,} vectors, end to end (MiniLM query embedding + query)",
+            f"p50 {p50:.1f} ms / p95 {p95:.1f} ms",
+        )
     finally:
         app.close()
 
@@ -177,16 +211,20 @@ def main() -> int:
         root = Path(tmp)
         app = open_app(root / "commits", embedder)
         try:
-            bench_commits(app, 500 if args.quick else 2000, 5000 if args.quick else 20_000,
-                          repeats=5)
+            bench_commits(
+                app, 500 if args.quick else 2000, 5000 if args.quick else 20_000, repeats=5
+            )
         finally:
             app.close()
         bench_replay_and_forget(root / "replay", embedder)
         bench_search(root / "s10k", embedder, 10_000, 50 if args.quick else 200)
-        bench_search(root / "s100k", embedder, 20_000 if args.quick else 100_000,
-                     20 if args.quick else 100)
-    print(f"machine: {os.cpu_count()} cores; 1-min load average {load_before:.1f} at start, "
-          f"{os.getloadavg()[0]:.1f} at end (other processes share these cores)\n")
+        bench_search(
+            root / "s100k", embedder, 20_000 if args.quick else 100_000, 20 if args.quick else 100
+        )
+    print(
+        f"machine: {os.cpu_count()} cores; 1-min load average {load_before:.1f} at start, "
+        f"{os.getloadavg()[0]:.1f} at end (other processes share these cores)\n"
+    )
     print("| metric | result | target |\n|---|---|---|")
     for metric, value, target in ROWS:
         print(f"| {metric} | {value} | {target} |")

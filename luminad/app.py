@@ -155,8 +155,14 @@ class Lumina:
             self._commit(conversation)
             return conversation.id
 
-    def record_utterance(self, conversation_id: UUID, text: str, *, turn_id: UUID | None = None,
-                         source: str = "voice") -> UUID:
+    def record_utterance(
+        self,
+        conversation_id: UUID,
+        text: str,
+        *,
+        turn_id: UUID | None = None,
+        source: str = "voice",
+    ) -> UUID:
         with self._writing():
             conversation = self._conversation(conversation_id)
             turn_id = turn_id or uuid4()
@@ -164,32 +170,47 @@ class Lumina:
             self._commit(conversation)
             return turn_id
 
-    def complete_reply(self, conversation_id: UUID, turn_id: UUID, text: str, *,
-                       sources: Sequence[protocol.Source] = (), provider: str = "") -> None:
+    def complete_reply(
+        self,
+        conversation_id: UUID,
+        turn_id: UUID,
+        text: str,
+        *,
+        sources: Sequence[protocol.Source] = (),
+        provider: str = "",
+    ) -> None:
         with self._writing():
             conversation = self._conversation(conversation_id)
-            conversation.complete_reply(turn_id, text,
-                                        [{"title": s.title, "url": s.url} for s in sources],
-                                        provider)
+            conversation.complete_reply(
+                turn_id, text, [{"title": s.title, "url": s.url} for s in sources], provider
+            )
             self._commit(conversation)
 
-    def interrupt_reply(self, conversation_id: UUID, turn_id: UUID, heard_text: str, *,
-                        reason: str = "user") -> None:
+    def interrupt_reply(
+        self, conversation_id: UUID, turn_id: UUID, heard_text: str, *, reason: str = "user"
+    ) -> None:
         with self._writing():
             conversation = self._conversation(conversation_id)
             conversation.interrupt_reply(turn_id, heard_text, reason)
             self._commit(conversation)
 
-    def time_turn(self, conversation_id: UUID, turn_id: UUID,
-                  timings_ms: Mapping[str, float]) -> None:
+    def time_turn(
+        self, conversation_id: UUID, turn_id: UUID, timings_ms: Mapping[str, float]
+    ) -> None:
         with self._writing():
             conversation = self._conversation(conversation_id)
             conversation.time_turn(turn_id, timings_ms)
             self._commit(conversation)
 
     # ------------------------------------------------------------------ memory commands
-    def remember(self, text: str, *, avatar_id: UUID | None = None,
-                 conversation_id: UUID | None = None, turn_id: UUID | None = None) -> UUID:
+    def remember(
+        self,
+        text: str,
+        *,
+        avatar_id: UUID | None = None,
+        conversation_id: UUID | None = None,
+        turn_id: UUID | None = None,
+    ) -> UUID:
         with self._writing():
             if avatar_id is not None:
                 self._avatar(avatar_id)
@@ -209,16 +230,23 @@ class Lumina:
             self._commit(memory)
 
     # ------------------------------------------------------------------ avatar commands
-    def create_avatar(self, name: str, persona: str = "", style: str = "",
-                      voice: str = "joe") -> UUID:
+    def create_avatar(
+        self, name: str, persona: str = "", style: str = "", voice: str = "joe"
+    ) -> UUID:
         with self._writing():
             avatar = Avatar.create(name, persona, style, voice)
             self._commit(avatar)
             return avatar.id
 
-    def update_avatar(self, avatar_id: UUID, *, name: str | None = None,
-                      persona: str | None = None, style: str | None = None,
-                      voice: str | None = None) -> None:
+    def update_avatar(
+        self,
+        avatar_id: UUID,
+        *,
+        name: str | None = None,
+        persona: str | None = None,
+        style: str | None = None,
+        voice: str | None = None,
+    ) -> None:
         with self._writing():
             avatar = self._avatar(avatar_id)
             if name is not None:
@@ -284,8 +312,9 @@ class Lumina:
         with self.lock:
             return memories.list_for(self.read.conn, _str(avatar_id))
 
-    def search_memories(self, query: str, *, avatar_id: UUID | None = None,
-                        limit: int = 10) -> list[protocol.Memory]:
+    def search_memories(
+        self, query: str, *, avatar_id: UUID | None = None, limit: int = 10
+    ) -> list[protocol.Memory]:
         if not query.strip() or limit < 1:
             return []
         vector = self.embedder.embed([query])[0].astype("float32").tobytes()
@@ -307,15 +336,17 @@ class Lumina:
         with self.lock:
             return profile.get(self.read.conn)
 
-    def events(self, *, after: int = 0, limit: int = 100,
-               types: Sequence[str] = ()) -> list[protocol.LoggedEvent]:
+    def events(
+        self, *, after: int = 0, limit: int = 100, types: Sequence[str] = ()
+    ) -> list[protocol.LoggedEvent]:
         """The log in order, content decrypted while the key exists, ``[shredded]`` after."""
         topics = [EVENT_TOPICS[t] for t in types if t in EVENT_TOPICS]
         if types and not topics:
             return []
         with self.lock:
-            notes = self.recorder.select_notifications(after, limit, topics=topics,
-                                                       inclusive_of_start=False)
+            notes = self.recorder.select_notifications(
+                after, limit, topics=topics, inclusive_of_start=False
+            )
             return [logged_event(self.private_mapper, n) for n in notes]
 
     def audit(self, canaries: Sequence[str] = ()) -> protocol.Audit:
@@ -333,12 +364,21 @@ class Lumina:
                 last = self.recorder.max_notification_id() or 0
                 position, bad = self.read.position(), self.read.bad_events()
         except Exception as e:
-            return protocol.EngineHealth(ok=False, configured=True, reachable=False,
-                                         model=backend, detail=type(e).__name__,
-                                         action="Check the event store setting (LUMINA_STORE).")
+            return protocol.EngineHealth(
+                ok=False,
+                configured=True,
+                reachable=False,
+                model=backend,
+                detail=type(e).__name__,
+                action="Check the event store setting (LUMINA_STORE).",
+            )
         return protocol.EngineHealth(
-            ok=True, configured=True, reachable=True, model=backend,
-            detail=f"{last} events; read models at {position}; {bad} undecodable events")
+            ok=True,
+            configured=True,
+            reachable=True,
+            model=backend,
+            detail=f"{last} events; read models at {position}; {bad} undecodable events",
+        )
 
     def close(self) -> None:
         with self.lock:

@@ -90,8 +90,10 @@ class KeyringBackend:
         try:
             import keyring
         except ImportError as e:
-            raise LuminaError("the keyring key store needs the `keyring` package",
-                              action="pip install keyring, or set LUMINA_KEY_STORE=file") from e
+            raise LuminaError(
+                "the keyring key store needs the `keyring` package",
+                action="pip install keyring, or set LUMINA_KEY_STORE=file",
+            ) from e
         self._keyring: Any = keyring
         self.account = account
 
@@ -171,7 +173,7 @@ class KeyStore:
         """``(value, True)``, or ``(SHREDDED, False)`` when the key is gone or the data bad."""
         if not isinstance(token, str) or not token.startswith(_PREFIX):
             return token, True  # stored before encryption existed: plain
-        key_id, _, b64 = token[len(_PREFIX):].partition(":")
+        key_id, _, b64 = token[len(_PREFIX) :].partition(":")
         aead = self.aead(key_id)
         if aead is None:
             return SHREDDED, False
@@ -188,8 +190,14 @@ class PrivateMapper(Mapper[UUID]):
     """eventsourcing's Mapper, sealing user-content fields on the way in, opening them on the
     way out (``[shredded]`` when their key is gone)."""
 
-    def __init__(self, transcoder: Transcoder, keys: KeyStore, *,
-                 compressor: Compressor | None = None, cipher: Cipher | None = None) -> None:
+    def __init__(
+        self,
+        transcoder: Transcoder,
+        keys: KeyStore,
+        *,
+        compressor: Compressor | None = None,
+        cipher: Cipher | None = None,
+    ) -> None:
         super().__init__(transcoder, compressor=compressor, cipher=cipher)
         self.keys = keys
 
@@ -210,8 +218,12 @@ class PrivateMapper(Mapper[UUID]):
             stored = self.compressor.compress(stored)
         if self.cipher:
             stored = self.cipher.encrypt(stored)
-        return StoredEvent(originator_id=originator_id, originator_version=originator_version,
-                           topic=get_topic(type(domain_event)), state=stored)
+        return StoredEvent(
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=get_topic(type(domain_event)),
+            state=stored,
+        )
 
     def decode_state(self, stored: StoredEvent) -> tuple[dict[str, Any], bool]:
         """The event's fields with user content opened, and whether all of it could be."""
@@ -267,18 +279,28 @@ def event_type(topic: str) -> str:
 def content_topics() -> list[str]:
     """Topics of every event type that carries user content."""
     aggregates = (domain.Conversation, domain.Memory, domain.Avatar, domain.Profile)
-    return [get_topic(getattr(agg, name)) for agg in aggregates for name in USER_CONTENT
-            if hasattr(agg, name)]
+    return [
+        get_topic(getattr(agg, name))
+        for agg in aggregates
+        for name in USER_CONTENT
+        if hasattr(agg, name)
+    ]
 
 
-def iter_notifications(recorder: ApplicationRecorder, *, topics: list[str] | None = None,
-                       after: int = 0, stop: int | None = None,
-                       page: int = 5000) -> Iterator[Notification]:
+def iter_notifications(
+    recorder: ApplicationRecorder,
+    *,
+    topics: list[str] | None = None,
+    after: int = 0,
+    stop: int | None = None,
+    page: int = 5000,
+) -> Iterator[Notification]:
     """Notifications in log order (optionally of some topics, after/up to a position)."""
     start = after
     while True:
-        batch = recorder.select_notifications(start, page, stop=stop, topics=topics or (),
-                                              inclusive_of_start=False)
+        batch = recorder.select_notifications(
+            start, page, stop=stop, topics=topics or (), inclusive_of_start=False
+        )
         yield from batch
         if len(batch) < page:
             return
@@ -293,8 +315,9 @@ def forget_user(app: Lumina) -> protocol.ForgetReceipt:
     app.catch_up()
     rows_before = app.read.user_rows()
     previous, _ = last_forgetting(app)  # content before it is shredded already
-    shredded = sum(1 for _ in iter_notifications(app.recorder, topics=content_topics(),
-                                                 after=previous))
+    shredded = sum(
+        1 for _ in iter_notifications(app.recorder, topics=content_topics(), after=previous)
+    )
     key_ids = app.keys.key_ids()
     user = app.user()
     user.forget(key_ids, shredded)
@@ -303,9 +326,13 @@ def forget_user(app: Lumina) -> protocol.ForgetReceipt:
     app.log.save(builtin, user)
     _destroy_and_compact(app, key_ids)
     return protocol.ForgetReceipt(
-        ok=True, forgotten_at=user.modified_on.isoformat(), events_shredded=shredded,
-        rows_purged=rows_before - app.read.user_rows(), key_id=",".join(key_ids),
-        duration_ms=round((time.perf_counter() - started) * 1000, 1))
+        ok=True,
+        forgotten_at=user.modified_on.isoformat(),
+        events_shredded=shredded,
+        rows_purged=rows_before - app.read.user_rows(),
+        key_id=",".join(key_ids),
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
 
 
 def _destroy_and_compact(app: Lumina, key_ids: list[str]) -> None:
@@ -314,8 +341,9 @@ def _destroy_and_compact(app: Lumina, key_ids: list[str]) -> None:
     app.catch_up()
     app.read.compact()
     if app.settings.store_env()["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
-        conn = sqlite_module().connect(str(app.settings.events_db_path), isolation_level=None,
-                                       timeout=10)
+        conn = sqlite_module().connect(
+            str(app.settings.events_db_path), isolation_level=None, timeout=10
+        )
         try:
             compact(conn)
         finally:
@@ -346,14 +374,23 @@ def audit(app: Lumina, canaries: Sequence[str] = ()) -> protocol.Audit:
     """Re-check a forgetting: key gone, no content decrypts, read models hold nothing of the
     user, and no canary string is in the raw bytes of any file in the data dir."""
     position, key_ids = last_forgetting(app)
-    checks = [protocol.AuditCheck(
-        name="user_forgotten", ok=position > 0,
-        detail=f"forgotten at log position {position}" if position
-        else "the user has not asked to be forgotten")]
+    checks = [
+        protocol.AuditCheck(
+            name="user_forgotten",
+            ok=position > 0,
+            detail=f"forgotten at log position {position}"
+            if position
+            else "the user has not asked to be forgotten",
+        )
+    ]
     alive = [k for k in key_ids if app.keys.aead(k) is not None]
-    checks.append(protocol.AuditCheck(
-        name="keys_destroyed", ok=not alive,
-        detail=f"{len(key_ids)} key(s) destroyed, {len(alive)} still in the key store"))
+    checks.append(
+        protocol.AuditCheck(
+            name="keys_destroyed",
+            ok=not alive,
+            detail=f"{len(key_ids)} key(s) destroyed, {len(alive)} still in the key store",
+        )
+    )
     total = readable = 0
     if position:
         for note in iter_notifications(app.recorder, topics=content_topics(), stop=position):
@@ -362,19 +399,31 @@ def audit(app: Lumina, canaries: Sequence[str] = ()) -> protocol.Audit:
                 readable += app.private_mapper.decode_state(note)[1]
             except Exception:  # undecodable data is unreadable too
                 continue
-    checks.append(protocol.AuditCheck(
-        name="events_unreadable", ok=readable == 0,
-        detail=f"{total} events with user content before the forgetting, {readable} decrypt"))
+    checks.append(
+        protocol.AuditCheck(
+            name="events_unreadable",
+            ok=readable == 0,
+            detail=f"{total} events with user content before the forgetting, {readable} decrypt",
+        )
+    )
     rows = app.read.user_rows(before=position) if position else 0
     orphans = app.read.orphan_vectors()
-    checks.append(protocol.AuditCheck(
-        name="read_models_purged", ok=rows == 0 and orphans == 0,
-        detail=f"{rows} rows from before the forgetting, {orphans} orphan vectors"))
+    checks.append(
+        protocol.AuditCheck(
+            name="read_models_purged",
+            ok=rows == 0 and orphans == 0,
+            detail=f"{rows} rows from before the forgetting, {orphans} orphan vectors",
+        )
+    )
     files, hits = scan_files(app.settings.data_dir, canaries)
-    checks.append(protocol.AuditCheck(
-        name="canary_scan", ok=not hits,
-        detail=f"{len(canaries)} canaries, {files} files scanned, "
-               + (f"hits in {sorted(hits)}" if hits else "0 hits")))
+    checks.append(
+        protocol.AuditCheck(
+            name="canary_scan",
+            ok=not hits,
+            detail=f"{len(canaries)} canaries, {files} files scanned, "
+            + (f"hits in {sorted(hits)}" if hits else "0 hits"),
+        )
+    )
     return protocol.Audit(ok=all(c.ok for c in checks), checks=checks)
 
 

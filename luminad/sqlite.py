@@ -37,8 +37,10 @@ def connect(path: Path | str, *, vec: bool = True) -> sqlite3.Connection:
     not linger in free pages.
     """
     mod = sqlite_module()
-    conn = cast(sqlite3.Connection, mod.connect(str(path), isolation_level=None,
-                                                check_same_thread=False, timeout=10))
+    conn = cast(
+        sqlite3.Connection,
+        mod.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10),
+    )
     if vec:
         conn.enable_load_extension(True)
         sqlite_vec.load(conn)

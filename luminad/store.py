@@ -31,11 +31,15 @@ class EventLog(Application[UUID]):
     def from_settings(cls, settings: Settings, keys: KeyStore) -> EventLog:
         # Cached aggregates (fast-forwarded from the store) spare every command the replay of
         # its conversation's history; Lumina evicts what a failed command touched.
-        env = settings.store_env() | {"AGGREGATE_CACHE_MAXSIZE": "256",
-                                      "DEEPCOPY_FROM_AGGREGATE_CACHE": "n"}
+        env = settings.store_env() | {
+            "AGGREGATE_CACHE_MAXSIZE": "256",
+            "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
+        }
         if settings.store_encrypt:
-            env |= {"CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
-                    "CIPHER_KEY": keys.store_cipher_key()}
+            env |= {
+                "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+                "CIPHER_KEY": keys.store_cipher_key(),
+            }
         return cls(env, keys)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
@@ -43,8 +47,12 @@ class EventLog(Application[UUID]):
         return Environment(name, dict(env or {}))
 
     def construct_mapper(self) -> Mapper[UUID]:
-        return PrivateMapper(self.construct_transcoder(), self.keys,
-                             compressor=self.factory.compressor(), cipher=self.factory.cipher())
+        return PrivateMapper(
+            self.construct_transcoder(),
+            self.keys,
+            compressor=self.factory.compressor(),
+            cipher=self.factory.cipher(),
+        )
 
 
 def ensure_postgres_schema(settings: Settings) -> None:
@@ -54,14 +62,23 @@ def ensure_postgres_schema(settings: Settings) -> None:
 
     env = settings.store_env()
     try:
-        with psycopg.connect(host=env["POSTGRES_HOST"], port=int(env["POSTGRES_PORT"]),
-                             dbname=env["POSTGRES_DBNAME"], user=env["POSTGRES_USER"],
-                             password=env["POSTGRES_PASSWORD"], connect_timeout=5,
-                             autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                sql.Identifier(env["POSTGRES_SCHEMA"])))
+        with psycopg.connect(
+            host=env["POSTGRES_HOST"],
+            port=int(env["POSTGRES_PORT"]),
+            dbname=env["POSTGRES_DBNAME"],
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"],
+            connect_timeout=5,
+            autocommit=True,
+        ) as conn:
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    sql.Identifier(env["POSTGRES_SCHEMA"])
+                )
+            )
     except psycopg.OperationalError as e:
         raise LuminaError(
             f"the PostgreSQL event store at {env['POSTGRES_HOST']}:{env['POSTGRES_PORT']} "
             f"is not reachable ({type(e).__name__})",
-            action="Start PostgreSQL, or set LUMINA_STORE=sqlite.") from e
+            action="Start PostgreSQL, or set LUMINA_STORE=sqlite.",
+        ) from e

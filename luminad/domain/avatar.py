@@ -30,8 +30,9 @@ class Avatar(Aggregate):
         builtin: bool
 
     @event("AvatarCreated")
-    def __init__(self, name: str, persona: str, style: str, voice: str,
-                 builtin: bool = False) -> None:
+    def __init__(
+        self, name: str, persona: str, style: str, voice: str, builtin: bool = False
+    ) -> None:
         self.name = name
         self.persona = persona
         self.style = style
@@ -42,15 +43,19 @@ class Avatar(Aggregate):
     @classmethod
     def create(cls, name: str, persona: str = "", style: str = "", voice: str = "joe") -> Avatar:
         """A user-made avatar."""
-        return cls(require_text(name, "avatar name", limit=MAX_NAME),
-                   _prompt(persona, "persona"), _prompt(style, "style"),
-                   require_text(voice, "voice", limit=MAX_PROMPT))
+        return cls(
+            require_text(name, "avatar name", limit=MAX_NAME),
+            _prompt(persona, "persona"),
+            _prompt(style, "style"),
+            require_text(voice, "voice", limit=MAX_PROMPT),
+        )
 
     @classmethod
     def create_builtin(cls) -> Avatar:
         """The built-in avatar, with a fixed id and content that is not the user's."""
-        return cls._create(cls.BuiltinAvatarCreated, id=BUILTIN_AVATAR_ID, builtin=True,
-                           **BUILTIN_DEFAULTS)
+        return cls._create(
+            cls.BuiltinAvatarCreated, id=BUILTIN_AVATAR_ID, builtin=True, **BUILTIN_DEFAULTS
+        )
 
     # ------------------------------------------------------------------ commands
     def rename(self, name: str) -> None:

@@ -29,11 +29,13 @@ class Conversation(Aggregate):
         """The user said (or typed) ``text`` as a new turn."""
         if turn_id in self.turns:
             raise TurnConflict(f"turn {turn_id} already exists")
-        self._utterance_transcribed(turn_id, require_text(text, "utterance", limit=MAX_UTTERANCE),
-                                    source)
+        self._utterance_transcribed(
+            turn_id, require_text(text, "utterance", limit=MAX_UTTERANCE), source
+        )
 
-    def complete_reply(self, turn_id: UUID, text: str, sources: Sequence[Mapping[str, str]],
-                       provider: str) -> None:
+    def complete_reply(
+        self, turn_id: UUID, text: str, sources: Sequence[Mapping[str, str]], provider: str
+    ) -> None:
         """The assistant finished its reply to the turn."""
         self.check_turn_open(turn_id)
         if len(text) > MAX_REPLY:
@@ -72,8 +74,9 @@ class Conversation(Aggregate):
         self.turns[turn_id] = OPEN
 
     @event("ReplyCompleted")
-    def _reply_completed(self, turn_id: UUID, text: str, sources: list[dict[str, Any]],
-                         provider: str) -> None:
+    def _reply_completed(
+        self, turn_id: UUID, text: str, sources: list[dict[str, Any]], provider: str
+    ) -> None:
         self.turns[turn_id] = REPLIED
 
     @event("ReplyInterrupted")

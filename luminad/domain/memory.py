@@ -15,19 +15,26 @@ class Memory(Aggregate):
     """One remembered fact, scoped to an avatar (or shared when ``avatar_id`` is None)."""
 
     @event("MemoryRemembered")
-    def __init__(self, text: str, avatar_id: UUID | None, conversation_id: UUID | None,
-                 turn_id: UUID | None) -> None:
+    def __init__(
+        self, text: str, avatar_id: UUID | None, conversation_id: UUID | None, turn_id: UUID | None
+    ) -> None:
         self.avatar_id = avatar_id
         self.conversation_id = conversation_id
         self.turn_id = turn_id
         self.forgotten = False
 
     @classmethod
-    def remember(cls, text: str, avatar_id: UUID | None = None,
-                 conversation_id: UUID | None = None, turn_id: UUID | None = None) -> Memory:
+    def remember(
+        cls,
+        text: str,
+        avatar_id: UUID | None = None,
+        conversation_id: UUID | None = None,
+        turn_id: UUID | None = None,
+    ) -> Memory:
         """A new memory; the text must not be empty."""
-        return cls(require_text(text, "memory", limit=MAX_MEMORY), avatar_id, conversation_id,
-                   turn_id)
+        return cls(
+            require_text(text, "memory", limit=MAX_MEMORY), avatar_id, conversation_id, turn_id
+        )
 
     def forget(self) -> None:
         """Delete the memory (its text stays encrypted in the log)."""

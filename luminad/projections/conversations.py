@@ -12,15 +12,18 @@ from luminad.providers.base import ChatMessage
 
 class Conversations(Projection):
     name = "conversations"
-    handles = frozenset({"ConversationStarted", "UtteranceTranscribed", "ReplyCompleted",
-                         "ReplyInterrupted"})
+    handles = frozenset(
+        {"ConversationStarted", "UtteranceTranscribed", "ReplyCompleted", "ReplyInterrupted"}
+    )
     user_tables: ClassVar[tuple[str, ...]] = ("conversations", "turns")
 
     def apply(self, conn: sqlite3.Connection, fact: Fact) -> None:
         conv = str(fact.aggregate_id)
         if fact.type == "ConversationStarted":
-            conn.execute("INSERT OR REPLACE INTO conversations VALUES (?, ?, ?, ?)",
-                         (conv, fact.id_of("avatar_id"), fact.at, fact.position))
+            conn.execute(
+                "INSERT OR REPLACE INTO conversations VALUES (?, ?, ?, ?)",
+                (conv, fact.id_of("avatar_id"), fact.at, fact.position),
+            )
             return
         if fact.type == "UtteranceTranscribed":
             role, text, interrupted = "user", fact.data["text"], 0
@@ -28,10 +31,20 @@ class Conversations(Projection):
             role, text, interrupted = "assistant", fact.data["text"], 0
         else:
             role, text, interrupted = "assistant", fact.data["heard_text"], 1
-        conn.execute("INSERT OR REPLACE INTO turns SELECT ?, ?, ?, ?, ?, ?, ? "
-                     "WHERE EXISTS (SELECT 1 FROM conversations WHERE id = ?)",
-                     (conv, fact.id_of("turn_id"), role, str(text), fact.at, interrupted,
-                      fact.position, conv))
+        conn.execute(
+            "INSERT OR REPLACE INTO turns SELECT ?, ?, ?, ?, ?, ?, ? "
+            "WHERE EXISTS (SELECT 1 FROM conversations WHERE id = ?)",
+            (
+                conv,
+                fact.id_of("turn_id"),
+                role,
+                str(text),
+                fact.at,
+                interrupted,
+                fact.position,
+                conv,
+            ),
+        )
 
 
 def exists(conn: sqlite3.Connection, conversation_id: str) -> bool:
@@ -40,31 +53,45 @@ def exists(conn: sqlite3.Connection, conversation_id: str) -> bool:
 
 
 def _turns(conn: sqlite3.Connection, conversation_id: str) -> list[protocol.Turn]:
-    rows = conn.execute("SELECT turn_id, role, text, at, interrupted FROM turns "
-                        "WHERE conversation_id = ? ORDER BY position", (conversation_id,))
-    return [protocol.Turn(turn_id=t, role=r, text=x, at=a, interrupted=bool(i))
-            for t, r, x, a, i in rows]
+    rows = conn.execute(
+        "SELECT turn_id, role, text, at, interrupted FROM turns "
+        "WHERE conversation_id = ? ORDER BY position",
+        (conversation_id,),
+    )
+    return [
+        protocol.Turn(turn_id=t, role=r, text=x, at=a, interrupted=bool(i))
+        for t, r, x, a, i in rows
+    ]
 
 
 def get(conn: sqlite3.Connection, conversation_id: str) -> protocol.Conversation | None:
-    row = conn.execute("SELECT id, avatar_id, started_at FROM conversations WHERE id = ?",
-                       (conversation_id,)).fetchone()
+    row = conn.execute(
+        "SELECT id, avatar_id, started_at FROM conversations WHERE id = ?", (conversation_id,)
+    ).fetchone()
     if row is None:
         return None
-    return protocol.Conversation(id=row[0], avatar_id=row[1], started_at=row[2],
-                                 turns=_turns(conn, row[0]))
+    return protocol.Conversation(
+        id=row[0], avatar_id=row[1], started_at=row[2], turns=_turns(conn, row[0])
+    )
 
 
 def list_recent(conn: sqlite3.Connection, limit: int) -> list[protocol.Conversation]:
     """The most recently started conversations first."""
-    rows = conn.execute("SELECT id, avatar_id, started_at FROM conversations "
-                        "ORDER BY position DESC LIMIT ?", (limit,)).fetchall()
-    return [protocol.Conversation(id=i, avatar_id=a, started_at=s, turns=_turns(conn, i))
-            for i, a, s in rows]
+    rows = conn.execute(
+        "SELECT id, avatar_id, started_at FROM conversations ORDER BY position DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [
+        protocol.Conversation(id=i, avatar_id=a, started_at=s, turns=_turns(conn, i))
+        for i, a, s in rows
+    ]
 
 
 def history(conn: sqlite3.Connection, conversation_id: str, limit: int) -> list[ChatMessage]:
     """The last ``limit`` messages; an interrupted reply holds only what the user heard."""
-    rows = conn.execute("SELECT role, text FROM turns WHERE conversation_id = ? AND text != '' "
-                        "ORDER BY position DESC LIMIT ?", (conversation_id, limit)).fetchall()
+    rows = conn.execute(
+        "SELECT role, text FROM turns WHERE conversation_id = ? AND text != '' "
+        "ORDER BY position DESC LIMIT ?",
+        (conversation_id, limit),
+    ).fetchall()
     return [ChatMessage(role=role, content=text) for role, text in reversed(rows)]

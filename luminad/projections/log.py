@@ -40,6 +40,11 @@ def logged_event(mapper: PrivateMapper, note: Notification) -> protocol.LoggedEv
     except Exception as e:  # shown, never a crash
         data = {"error": f"cannot decode this event ({type(e).__name__})"}
     return protocol.LoggedEvent(
-        position=note.id, id=str(uuid5(_EVENT_NS, f"{aggregate_id}:{note.originator_version}")),
-        type=event_type(note.topic), aggregate_id=str(aggregate_id),
-        version=note.originator_version, at=at, data=data)
+        position=note.id,
+        id=str(uuid5(_EVENT_NS, f"{aggregate_id}:{note.originator_version}")),
+        type=event_type(note.topic),
+        aggregate_id=str(aggregate_id),
+        version=note.originator_version,
+        at=at,
+        data=data,
+    )

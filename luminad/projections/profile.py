@@ -19,8 +19,9 @@ class ProfileView(Projection):
             key, value = "name", fact.data["name"]
         else:
             key, value = f"pref:{fact.data['key']}", fact.data["value"]
-        conn.execute("INSERT OR REPLACE INTO profile VALUES (?, ?, ?)",
-                     (key, str(value), fact.position))
+        conn.execute(
+            "INSERT OR REPLACE INTO profile VALUES (?, ?, ?)", (key, str(value), fact.position)
+        )
 
 
 def get(conn: sqlite3.Connection) -> protocol.Profile:

@@ -44,8 +44,9 @@ def migrate(conn: sqlite3.Connection, directory: Path = MIGRATIONS_DIR) -> int:
     for path in sorted(directory.glob("[0-9][0-9][0-9][0-9]_*.sql")):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            version = int(conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
-                          or 0)
+            version = int(
+                conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
+            )
             number = int(path.name[:4])
             if number > version:
                 for statement in _statements(path.read_text()):
@@ -78,9 +79,14 @@ def to_fact(mapper: PrivateMapper, note: Notification) -> Fact:
         state.pop(key, None)
     if not isinstance(timestamp, datetime):
         raise TypeError("event timestamp is not a datetime")
-    return Fact(position=note.id, type=event_type(note.topic),
-                aggregate_id=UUID(str(note.originator_id)), version=note.originator_version,
-                at=timestamp.isoformat(), data=state)
+    return Fact(
+        position=note.id,
+        type=event_type(note.topic),
+        aggregate_id=UUID(str(note.originator_id)),
+        version=note.originator_version,
+        at=timestamp.isoformat(),
+        data=state,
+    )
 
 
 class ReadModels:
@@ -90,10 +96,16 @@ class ReadModels:
         self.path = path
         self.conn = connect(path)
         migrate(self.conn)
-        self.projections: list[Projection] = [Conversations(), Memories(embedder), Avatars(),
-                                              ProfileView(), Timings()]
-        self.conn.executemany("INSERT OR IGNORE INTO tracking VALUES (?, 0)",
-                              [(p.name,) for p in self.projections])
+        self.projections: list[Projection] = [
+            Conversations(),
+            Memories(embedder),
+            Avatars(),
+            ProfileView(),
+            Timings(),
+        ]
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO tracking VALUES (?, 0)", [(p.name,) for p in self.projections]
+        )
 
     def positions(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT projection, position FROM tracking").fetchall())
@@ -136,19 +148,25 @@ class ReadModels:
                 for fact in facts:
                     if fact.position > done:
                         self._apply_one(projection, fact, bad)
-                conn.execute("UPDATE tracking SET position = MAX(position, ?) "
-                             "WHERE projection = ?", (notes[-1].id, projection.name))
+                conn.execute(
+                    "UPDATE tracking SET position = MAX(position, ?) WHERE projection = ?",
+                    (notes[-1].id, projection.name),
+                )
             conn.executemany("INSERT OR IGNORE INTO bad_events VALUES (?, ?, ?)", bad)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         if bad:
-            log.warning("skipped %d undecodable event(s) at positions %s", len(bad),
-                        [b[0] for b in bad][:10])
+            log.warning(
+                "skipped %d undecodable event(s) at positions %s",
+                len(bad),
+                [b[0] for b in bad][:10],
+            )
 
-    def _apply_one(self, projection: Projection, fact: Fact,
-                   bad: list[tuple[int, str, str]]) -> None:
+    def _apply_one(
+        self, projection: Projection, fact: Fact, bad: list[tuple[int, str, str]]
+    ) -> None:
         if fact.type != USER_FORGOTTEN and fact.type not in projection.handles:
             return
         self.conn.execute("SAVEPOINT fact")
@@ -168,9 +186,12 @@ class ReadModels:
 
     def orphan_vectors(self) -> int:
         """Vectors whose memory row is gone (must be 0: deleting a memory deletes its vector)."""
-        return int(self.conn.execute(
-            "SELECT COUNT(*) FROM memory_vectors WHERE rowid NOT IN (SELECT rowid FROM memories)"
-        ).fetchone()[0])
+        return int(
+            self.conn.execute(
+                "SELECT COUNT(*) FROM memory_vectors"
+                " WHERE rowid NOT IN (SELECT rowid FROM memories)"
+            ).fetchone()[0]
+        )
 
     def compact(self) -> None:
         """Checkpoint the WAL and VACUUM (secure_delete is on): no freed page keeps data."""
@@ -180,15 +201,17 @@ class ReadModels:
         """Drop every read-model table, then recreate them empty."""
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
-        for sql in ("SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL TABLE%'",
-                    "SELECT name FROM sqlite_master WHERE type = 'table' "
-                    "AND name NOT LIKE 'sqlite%'"):
+        for sql in (
+            "SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL TABLE%'",
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'",
+        ):
             for (name,) in conn.execute(sql).fetchall():
                 conn.execute(f'DROP TABLE IF EXISTS "{name}"')
         conn.execute("COMMIT")
         migrate(self.conn)
-        self.conn.executemany("INSERT OR IGNORE INTO tracking VALUES (?, 0)",
-                              [(p.name,) for p in self.projections])
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO tracking VALUES (?, 0)", [(p.name,) for p in self.projections]
+        )
         self.compact()
 
     def close(self) -> None:

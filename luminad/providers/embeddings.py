@@ -47,8 +47,7 @@ class MiniLmEmbedder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(path), options,
-                                             providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         data = resources.files("luminad") / "data" / "tokenizer.json"
         self._tokenizer = Tokenizer.from_str(data.read_text(encoding="utf-8"))
         self._tokenizer.enable_truncation(MAX_TOKENS)
@@ -60,7 +59,7 @@ class MiniLmEmbedder:
         """Unit vectors of shape (len(texts), 384)."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), BATCH):
-            out[start:start + BATCH] = self._embed_batch(list(texts[start:start + BATCH]))
+            out[start : start + BATCH] = self._embed_batch(list(texts[start : start + BATCH]))
         return out
 
     def _embed_batch(self, texts: list[str]) -> npt.NDArray[np.float32]:
@@ -68,11 +67,14 @@ class MiniLmEmbedder:
             encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        (hidden,) = self._session.run(["last_hidden_state"], {
-            "input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
+        (hidden,) = self._session.run(
+            ["last_hidden_state"],
+            {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+        )
         weights = mask[:, :, None].astype(np.float32)
         pooled = (np.asarray(hidden, dtype=np.float32) * weights).sum(1) / np.maximum(
-            weights.sum(1), 1e-9)
+            weights.sum(1), 1e-9
+        )
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return np.asarray(pooled / np.maximum(norms, 1e-12), dtype=np.float32)
 
@@ -83,7 +85,18 @@ class MiniLmEmbedder:
             vector = await asyncio.to_thread(self.embed, ["health check"])
             ok = vector.shape == (1, self.dim) and abs(float(np.linalg.norm(vector)) - 1) < 1e-3
         except Exception as e:
-            return EngineHealth(ok=False, configured=True, reachable=False, model=self.name,
-                                detail=type(e).__name__, action=ModelMissing.default_action)
-        return EngineHealth(ok=ok, configured=True, reachable=True, model=self.name,
-                            detail=f"{self.dim}-d, {self.model_path.name}")
+            return EngineHealth(
+                ok=False,
+                configured=True,
+                reachable=False,
+                model=self.name,
+                detail=type(e).__name__,
+                action=ModelMissing.default_action,
+            )
+        return EngineHealth(
+            ok=ok,
+            configured=True,
+            reachable=True,
+            model=self.name,
+            detail=f"{self.dim}-d, {self.model_path.name}",
+        )

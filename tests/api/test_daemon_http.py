@@ -301,7 +301,7 @@ def test_unix_socket_refuses_other_users(daemon: Daemon) -> None:
     import sys
 
     if os.getuid() != 0:
-        pytest.skip("needs root to run a client as another user")  # CI runs as root
+        pytest.fail("needs root to run a client as another user: run ./test.sh as root")
     sock_dir = daemon.socket_path.parent
     dir_mode, sock_mode = sock_dir.stat().st_mode & 0o777, daemon.socket_path.stat().st_mode & 0o777
     probe = (

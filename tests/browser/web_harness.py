@@ -56,7 +56,7 @@ def chromium_path() -> str | None:
 def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The spoken question: 1 s of silence, the speech, then 40 s of silence (the file loops)."""
     if not (shutil.which("espeak-ng") and shutil.which("sox")):
-        pytest.skip("espeak-ng and sox are needed to synthesize the spoken question")
+        pytest.fail("espeak-ng and sox are needed to synthesize the spoken question: run ./test.sh")
     d = tmp_path_factory.mktemp("speech")
     raw = d / "raw.wav"
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(raw), QUESTION], check=True)
@@ -115,7 +115,7 @@ class Daemon:
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """A private daemon for this module (the tests end with "forget me")."""
     if chromium_path() is None:
-        pytest.skip("Chromium is not installed (set $CHROMIUM)")
+        pytest.fail("Chromium is not installed: run ./test.sh (or set $CHROMIUM)")
     url = os.environ.get("LUMINA_TEST_DAEMON_URL")
     if url:  # a daemon you started yourself (development): its URL and token
         yield Daemon(token=os.environ.get("LUMINA_TEST_DAEMON_TOKEN", ""), http_url=url.rstrip("/"))
@@ -141,7 +141,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 def browser(speech_wav: Path) -> Iterator[Any]:
     path = chromium_path()
     if path is None:
-        pytest.skip("Chromium is not installed (set $CHROMIUM)")
+        pytest.fail("Chromium is not installed: run ./test.sh (or set $CHROMIUM)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -54,9 +54,12 @@ def postgres_url() -> str:
     try:
         psycopg.connect(url, connect_timeout=5).close()
     except psycopg.OperationalError as e:
-        pytest.fail(f"PostgreSQL test server not reachable at {url} ({e}). Start it with "
-                    "`pg_ctlcluster 15 main start` (./test.sh does this) or set "
-                    "LUMINA_TEST_POSTGRES.", pytrace=False)
+        pytest.fail(
+            f"PostgreSQL test server not reachable at {url} ({e}). Start it with "
+            "`pg_ctlcluster 15 main start` (./test.sh does this) or set "
+            "LUMINA_TEST_POSTGRES.",
+            pytrace=False,
+        )
     return url
 
 

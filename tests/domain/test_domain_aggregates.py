@@ -20,8 +20,12 @@ def test_a_turn_is_an_utterance_and_at_most_one_reply() -> None:
     conversation.transcribe(turn, "  what time is it  ", "voice")
     conversation.complete_reply(turn, "Nine o'clock.", [], "embedded")
     conversation.time_turn(turn, {"stt_ms": 120.0, "total_ms": 900})
-    assert event_names(conversation) == ["ConversationStarted", "UtteranceTranscribed",
-                                         "ReplyCompleted", "TurnTimed"]
+    assert event_names(conversation) == [
+        "ConversationStarted",
+        "UtteranceTranscribed",
+        "ReplyCompleted",
+        "TurnTimed",
+    ]
     with pytest.raises(Conflict):
         conversation.complete_reply(turn, "again", [], "embedded")
     with pytest.raises(Conflict):

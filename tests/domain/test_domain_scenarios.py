@@ -25,9 +25,13 @@ from tests.domain.harness import FakeEmbedder, make_settings
 def test_conversation_turns_are_read_back_in_order(app: Lumina) -> None:
     conversation = app.start_conversation()
     first = app.record_utterance(conversation, "What's the weather?")
-    app.complete_reply(conversation, first, "Sunny and warm.",
-                       sources=[protocol.Source(title="Forecast", url="https://example.org")],
-                       provider="embedded")
+    app.complete_reply(
+        conversation,
+        first,
+        "Sunny and warm.",
+        sources=[protocol.Source(title="Forecast", url="https://example.org")],
+        provider="embedded",
+    )
     second = app.record_utterance(conversation, "Tell me a long story", source="text")
     app.interrupt_reply(conversation, second, "Once upon a time", reason="barge_in")
 
@@ -72,7 +76,12 @@ def test_avatars_lifecycle(app: Lumina) -> None:
     app.update_avatar(pirate, name="Captain", voice="amy", style="Shorter.")
     got = app.get_avatar(pirate)
     assert (got.name, got.persona, got.style, got.voice, got.builtin) == (
-        "Captain", "Talk like a pirate.", "Shorter.", "amy", False)
+        "Captain",
+        "Talk like a pirate.",
+        "Shorter.",
+        "amy",
+        False,
+    )
     assert [a.name for a in app.list_avatars()] == ["Lumina", "Captain"]
     with pytest.raises(Conflict):
         app.delete_avatar(app.default_avatar_id)
@@ -89,8 +98,9 @@ def test_memories_are_scoped_per_avatar_with_provenance(app: Lumina) -> None:
     pirate = app.create_avatar("Pirate")
     conversation = app.start_conversation(pirate)
     turn = app.record_utterance(conversation, "I love green tea")
-    own = app.remember("user loves green tea", avatar_id=pirate, conversation_id=conversation,
-                       turn_id=turn)
+    own = app.remember(
+        "user loves green tea", avatar_id=pirate, conversation_id=conversation, turn_id=turn
+    )
     shared = app.remember("user has a cat named Tom")
     other = app.remember("user prefers coffee", avatar_id=app.default_avatar_id)
 
@@ -99,8 +109,9 @@ def test_memories_are_scoped_per_avatar_with_provenance(app: Lumina) -> None:
     found = app.search_memories("green tea", avatar_id=pirate)
     assert found[0].id == str(own)
     assert found[0].score is not None and found[0].score > 0.5
-    assert found[0].source == protocol.MemorySource(conversation_id=str(conversation),
-                                                    turn_id=str(turn))
+    assert found[0].source == protocol.MemorySource(
+        conversation_id=str(conversation), turn_id=str(turn)
+    )
     assert str(other) not in {m.id for m in found}
     assert app.search_memories("coffee")[0].id == str(other)
 
@@ -109,8 +120,9 @@ def test_profile_and_latency(app: Lumina) -> None:
     app.set_preferred_name("Sam")
     app.set_preference("units", "metric")
     app.set_preference("units", "imperial")
-    assert app.get_profile() == protocol.Profile(preferred_name="Sam",
-                                                 preferences={"units": "imperial"})
+    assert app.get_profile() == protocol.Profile(
+        preferred_name="Sam", preferences={"units": "imperial"}
+    )
     conversation = app.start_conversation()
     for ms in range(1, 21):
         turn = app.record_utterance(conversation, f"turn {ms}")
@@ -128,8 +140,12 @@ def test_event_log_in_order_with_type_filter(app: Lumina) -> None:
     turn = app.record_utterance(conversation, "hello there")
     app.complete_reply(conversation, turn, "hi")
     events = app.events()
-    assert [e.type for e in events] == ["BuiltinAvatarCreated", "ConversationStarted",
-                                        "UtteranceTranscribed", "ReplyCompleted"]
+    assert [e.type for e in events] == [
+        "BuiltinAvatarCreated",
+        "ConversationStarted",
+        "UtteranceTranscribed",
+        "ReplyCompleted",
+    ]
     assert [e.position for e in events] == sorted(e.position for e in events)
     utterance = events[2]
     assert isinstance(utterance.data, dict) and utterance.data["text"] == "hello there"
@@ -167,8 +183,7 @@ def test_a_refused_command_leaves_no_trace(app: Lumina) -> None:
     assert [e.type for e in app.events(types=["AvatarRenamed"])] == []
 
 
-def test_an_unreachable_postgres_says_what_to_do(tmp_path: Path,
-                                                embedder: FakeEmbedder) -> None:
+def test_an_unreachable_postgres_says_what_to_do(tmp_path: Path, embedder: FakeEmbedder) -> None:
     settings = make_settings(tmp_path, "postgresql://postgres:x@127.0.0.1:1/nowhere")
     with pytest.raises(LuminaError) as info:
         open_lumina(settings, embedder)

@@ -29,8 +29,12 @@ def fill(app: Lumina, canary: str, n: int = 50) -> list[str]:
             app.interrupt_reply(conversation, turn, f"I heard {canary}", reason="barge_in")
         else:
             app.complete_reply(conversation, turn, f"Noted: {canary} number {i}")
-        app.remember(f"the user's secret {i} is {canary}", avatar_id=avatar,
-                     conversation_id=conversation, turn_id=turn)
+        app.remember(
+            f"the user's secret {i} is {canary}",
+            avatar_id=avatar,
+            conversation_id=conversation,
+            turn_id=turn,
+        )
     app.set_preferred_name(f"Agent {canary}"[:60])
     app.set_preference("codeword", canary)
     app.update_avatar(app.default_avatar_id, name=f"Lumi {canary}"[:60], voice="amy")
@@ -51,8 +55,9 @@ def test_user_content_is_encrypted_in_the_event_store(app: Lumina, settings: Set
     assert settings.data_dir not in keys.parents
 
 
-def test_forget_me_leaves_no_canary_and_a_log_that_still_replays(app: Lumina,
-                                                                  settings: Settings) -> None:
+def test_forget_me_leaves_no_canary_and_a_log_that_still_replays(
+    app: Lumina, settings: Settings
+) -> None:
     canary = f"CANARY-{uuid4().hex}"
     (conversation,) = fill(app, canary)
     before = app.events(limit=10_000)
@@ -68,15 +73,24 @@ def test_forget_me_leaves_no_canary_and_a_log_that_still_replays(app: Lumina,
     assert files >= 2 and hits == {}
     audit = app.audit([canary])
     assert audit.ok, audit.checks
-    assert {c.name for c in audit.checks} >= {"keys_destroyed", "events_unreadable",
-                                               "read_models_purged", "canary_scan"}
+    assert {c.name for c in audit.checks} >= {
+        "keys_destroyed",
+        "events_unreadable",
+        "read_models_purged",
+        "canary_scan",
+    }
 
     after = app.events(limit=10_000)
-    assert [(e.position, e.type, e.aggregate_id) for e in after[:len(before)]] == [
-        (e.position, e.type, e.aggregate_id) for e in before]
+    assert [(e.position, e.type, e.aggregate_id) for e in after[: len(before)]] == [
+        (e.position, e.type, e.aggregate_id) for e in before
+    ]
     assert after[-1].type == "UserForgotten"
-    content = [e for e in after if e.type in {"UtteranceTranscribed", "ReplyCompleted",
-                                              "ReplyInterrupted", "MemoryRemembered"}]
+    content = [
+        e
+        for e in after
+        if e.type
+        in {"UtteranceTranscribed", "ReplyCompleted", "ReplyInterrupted", "MemoryRemembered"}
+    ]
     assert len(content) == 150 and all(e.data == SHREDDED for e in content)
 
     with pytest.raises(ConversationNotFound):
@@ -116,7 +130,8 @@ def test_after_forgetting_the_same_values_can_be_set_again(app: Lumina) -> None:
 
 
 def test_forgetting_survives_a_crash_before_the_key_is_destroyed(
-        settings: Settings, embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings: Settings, embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     canary = f"CANARY-{uuid4().hex}"
     app = open_lumina(settings, embedder)
     fill(app, canary, n=2)
@@ -147,8 +162,9 @@ def test_whole_event_encryption_at_rest(tmp_path: Path, embedder: FakeEmbedder) 
         app.close()
 
 
-def test_the_keyring_key_store_says_what_to_do_when_unavailable(tmp_path: Path,
-                                                               embedder: FakeEmbedder) -> None:
+def test_the_keyring_key_store_says_what_to_do_when_unavailable(
+    tmp_path: Path, embedder: FakeEmbedder
+) -> None:
     settings = make_settings(tmp_path / "kr").replace(key_store="keyring")
     try:
         import keyring  # noqa: F401

@@ -32,12 +32,14 @@ def test_vectors_are_384_d_unit_length_and_deterministic(embedder: MiniLmEmbedde
 
 
 def test_related_sentences_are_close_and_unrelated_far(embedder: MiniLmEmbedder) -> None:
-    a, b, c, d = embedder.embed([
-        "My dog is called Rex and he loves the park.",
-        "What is the name of my dog?",
-        "The quarterly tax return is due next month.",
-        "I drink green tea every morning.",
-    ])
+    a, b, c, d = embedder.embed(
+        [
+            "My dog is called Rex and he loves the park.",
+            "What is the name of my dog?",
+            "The quarterly tax return is due next month.",
+            "I drink green tea every morning.",
+        ]
+    )
     related, unrelated = float(a @ b), float(a @ c)
     assert related > 0.5, related
     assert unrelated < 0.15, unrelated

@@ -21,7 +21,7 @@ TABLES = {
     "conversations": "SELECT * FROM conversations ORDER BY id",
     "turns": "SELECT * FROM turns ORDER BY position, role",
     "memories": "SELECT id, text, avatar_id, conversation_id, turn_id, created_at, position "
-                "FROM memories ORDER BY id",
+    "FROM memories ORDER BY id",
     "avatars": "SELECT * FROM avatars ORDER BY id",
     "profile": "SELECT * FROM profile ORDER BY key",
     "turn_timings": "SELECT * FROM turn_timings ORDER BY position, stage",
@@ -33,8 +33,10 @@ TABLES = {
 def dump(read: ReadModels) -> dict[str, Any]:
     conn = read.conn
     out: dict[str, Any] = {name: conn.execute(sql).fetchall() for name, sql in TABLES.items()}
-    vectors = conn.execute("SELECT m.id, v.scope, v.embedding FROM memory_vectors v "
-                           "JOIN memories m ON m.rowid = v.rowid ORDER BY m.id").fetchall()
+    vectors = conn.execute(
+        "SELECT m.id, v.scope, v.embedding FROM memory_vectors v "
+        "JOIN memories m ON m.rowid = v.rowid ORDER BY m.id"
+    ).fetchall()
     out["vector_keys"] = [(i, s) for i, s, _ in vectors]
     out["vectors"] = [np.frombuffer(e, dtype=np.float32) for _, _, e in vectors]
     return out
@@ -60,8 +62,12 @@ def populate(app: Lumina) -> None:
         else:
             app.interrupt_reply(conversation, turn, f"ans{i}", reason="barge_in")
         app.time_turn(conversation, turn, {"stt_ms": 10.0 * i, "total_ms": 100.0 + i})
-        memory = app.remember(f"user fact {i} about sailing", avatar_id=pirate if i % 2 else None,
-                              conversation_id=conversation, turn_id=turn)
+        memory = app.remember(
+            f"user fact {i} about sailing",
+            avatar_id=pirate if i % 2 else None,
+            conversation_id=conversation,
+            turn_id=turn,
+        )
         if i == 3:
             app.forget_memory(memory)
     app.set_preferred_name("Sam")
@@ -109,7 +115,8 @@ def test_deleting_a_memory_removes_it_from_vector_search(settings: Settings) -> 
         assert str(tea) not in {m.id for m in found}
         assert len(found) == 2
         assert app.read.conn.execute("SELECT COUNT(*) FROM memory_vectors").fetchone()[0] == (
-            vectors - 1)
+            vectors - 1
+        )
         assert app.read.orphan_vectors() == 0
     finally:
         app.close()
@@ -119,30 +126,55 @@ def test_bad_events_are_shown_and_counted_never_a_crash(app: Lumina) -> None:
     conversation = app.start_conversation()
     good = app.record_utterance(conversation, "before the bad data")
     topic = "luminad.domain.conversation:Conversation.UtteranceTranscribed"
-    app.recorder.insert_events([
-        StoredEvent(originator_id=uuid4(), originator_version=1,
-                    topic="luminad.domain.gone:Gone.Vanished", state=b'{"x": 1}'),
-        StoredEvent(originator_id=uuid4(), originator_version=1, topic=topic,
-                    state=b"\x00\xffnot json at all"),
-        StoredEvent(originator_id=uuid4(), originator_version=1, topic=topic,
-                    state=b'{"timestamp": {"_type_": "datetime_iso", "_data_": '
-                          b'"2026-01-01T00:00:00+00:00"}, "source": "voice"}'),
-        StoredEvent(originator_id=uuid4(), originator_version=1, topic=topic,
-                    state=b'{"timestamp": {"_type_": "datetime_iso", "_data_": '
-                          b'"2026-01-01T00:00:00+00:00"}, "turn_id": {"_type_": "uuid_hex", '
-                          b'"_data_": "' + uuid4().hex.encode() + b'"}, "source": "voice", '
-                          b'"text": "enc1:0123456789abcdef:AAAAAAAAAAAAAAAAAAAAAAAAAAAA"}'),
-        StoredEvent(originator_id=uuid4(), originator_version=1,  # no upcast from v0
-                    topic="luminad.domain.conversation:Conversation.ConversationStarted",
-                    state=b'{"class_version": 0, "avatar_id": null}'),
-    ])
+    app.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=uuid4(),
+                originator_version=1,
+                topic="luminad.domain.gone:Gone.Vanished",
+                state=b'{"x": 1}',
+            ),
+            StoredEvent(
+                originator_id=uuid4(),
+                originator_version=1,
+                topic=topic,
+                state=b"\x00\xffnot json at all",
+            ),
+            StoredEvent(
+                originator_id=uuid4(),
+                originator_version=1,
+                topic=topic,
+                state=b'{"timestamp": {"_type_": "datetime_iso", "_data_": '
+                b'"2026-01-01T00:00:00+00:00"}, "source": "voice"}',
+            ),
+            StoredEvent(
+                originator_id=uuid4(),
+                originator_version=1,
+                topic=topic,
+                state=b'{"timestamp": {"_type_": "datetime_iso", "_data_": '
+                b'"2026-01-01T00:00:00+00:00"}, "turn_id": {"_type_": "uuid_hex", '
+                b'"_data_": "' + uuid4().hex.encode() + b'"}, "source": "voice", '
+                b'"text": "enc1:0123456789abcdef:AAAAAAAAAAAAAAAAAAAAAAAAAAAA"}',
+            ),
+            StoredEvent(
+                originator_id=uuid4(),
+                originator_version=1,  # no upcast from v0
+                topic="luminad.domain.conversation:Conversation.ConversationStarted",
+                state=b'{"class_version": 0, "avatar_id": null}',
+            ),
+        ]
+    )
     app.catch_up()  # no exception
     assert app.read.bad_events() == 4  # unknown type, not JSON, missing field, no upcast
     assert "4 undecodable" in app.store_health().detail
     listed = app.events(after=0, limit=100)
-    assert [e.type for e in listed][-5:] == ["Vanished", "UtteranceTranscribed",
-                                             "UtteranceTranscribed", "UtteranceTranscribed",
-                                             "ConversationStarted"]
+    assert [e.type for e in listed][-5:] == [
+        "Vanished",
+        "UtteranceTranscribed",
+        "UtteranceTranscribed",
+        "UtteranceTranscribed",
+        "ConversationStarted",
+    ]
     assert isinstance(listed[-4].data, dict) and "error" in listed[-4].data
     assert listed[-2].data == "[shredded]"
     later = app.record_utterance(conversation, "after the bad data", turn_id=uuid4())

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import shutil
 import subprocess
 import wave
 from pathlib import Path
@@ -103,7 +102,6 @@ def test_energy_fallback_endpointing() -> None:
     assert [k for k in kinds(ev) if not k.startswith("vad")] == ["speech_start", "speech_end"]
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
 def test_webrtcvad_on_real_speech(tmp_path: Path) -> None:
     wav = tmp_path / "s.wav"
     subprocess.run(["espeak-ng", "-w", str(wav), "Hello there. How are you today?"], check=True)
