@@ -120,12 +120,21 @@ class KeyStore:
             return cls(KeyringBackend(str(settings.config_dir)))
         return cls(FileBackend(settings.keys_path))
 
+    def _reload(self) -> None:
+        blob = self._backend.load()
+        self._blob["keys"].update(blob.get("keys", {}))
+        if not self._blob.get("current"):
+            self._blob["current"] = blob.get("current")
+
     def key_ids(self) -> list[str]:
         return sorted(self._blob["keys"])
 
     def current_id(self) -> str:
         """The id of the key new content is sealed with (created on first use)."""
         current = self._blob.get("current")
+        if not current:
+            self._reload()  # another process on the same store may have made one already
+            current = self._blob.get("current")
         if not current:
             current = secrets.token_hex(8)
             self._blob["keys"][current] = base64.b64encode(AESGCM.generate_key(256)).decode()
@@ -137,6 +146,9 @@ class KeyStore:
         """The cipher of ``key_id``, or None when that key does not exist (any more)."""
         if key_id not in self._aead:
             raw = self._blob["keys"].get(key_id)
+            if raw is None:
+                self._reload()  # a key made by another process since we loaded
+                raw = self._blob["keys"].get(key_id)
             if raw is None:
                 return None
             self._aead[key_id] = AESGCM(base64.b64decode(raw))

@@ -227,6 +227,21 @@ def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None)
 
 
 # ---------------------------------------------------------------------------- serve
+#: How often the read models look for events written by another process (a shared store).
+FOLLOW_INTERVAL_S = 1.0
+
+
+async def _follow_log(lumina: Any) -> None:
+    """Keep the read models caught up with events other writers append (e.g. a second
+    process on the same PostgreSQL store); this daemon's own commands catch up at once."""
+    while True:
+        await asyncio.sleep(FOLLOW_INTERVAL_S)
+        try:
+            await asyncio.to_thread(lumina.catch_up)
+        except Exception as exc:  # the next tick tries again; the store's health says why
+            log.warning("read-model catch-up failed: %s", type(exc).__name__)
+
+
 async def _serve(
     settings: Settings,
     loader: Callable[[Settings, Callable[[str, float | None, str], None]], tuple[Any, Any]],
@@ -301,7 +316,10 @@ async def _serve(
                     f"luminad ready: unix={settings.socket_path} http={settings.http_url}",
                     flush=True,
                 )
+                follower = asyncio.create_task(_follow_log(lumina), name="follow-log")
                 await stopped
+                follower.cancel()
+                await asyncio.gather(follower, return_exceptions=True)
         stopped.cancel()
     finally:
         for srv in servers:
