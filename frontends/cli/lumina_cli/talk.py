@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from lumina_cli.client import SessionClient, open_session
-from lumina_cli.main import Context, command
+from lumina_cli.registry import Context, command
 from luminad import protocol
 
 FRAME_MS = 20

@@ -1,0 +1,52 @@
+"""``lumina doctor`` and ``lumina open``: is the daemon healthy, and the web page's login link."""
+
+from __future__ import annotations
+
+import argparse
+
+from lumina_cli.output import print_json, table
+from lumina_cli.registry import Context, command
+
+
+def _doctor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--deep", action="store_true", help="also speak and listen (Piper -> whisper)")
+    p.add_argument("--json", action="store_true")
+
+
+@command("doctor", "what works, what does not, and what to do about it", _doctor_args)
+def doctor(args: argparse.Namespace, ctx: Context) -> int:
+    with ctx.client() as client:
+        health = client.get("/v1/health", deep=1 if args.deep else None)
+    if args.json:
+        print_json(ctx, health)
+        return 0 if health.get("ok") else 1
+    engines = table("engine", "ok", "model", "detail", "action")
+    for name, engine in sorted(health.get("engines", {}).items()):
+        ok = "[green]yes[/green]" if engine.get("ok") else "[red]no[/red]"
+        detail = engine.get("detail", "")
+        timings = engine.get("timings_ms") or {}
+        if timings:
+            detail += " " + ", ".join(f"{k} {v:.0f} ms" for k, v in timings.items())
+        engines.add_row(name, ok, engine.get("model", ""), detail, engine.get("action") or "")
+    ctx.console.print(engines)
+    status = health.get("status", "ready")
+    if health.get("deep_wer") is not None:
+        ctx.console.print(f"deep check word error rate: {health['deep_wer']:.2f}")
+    if health.get("ok"):
+        ctx.console.print(f"[green]Lumina is {status} and healthy.[/green]")
+        return 0
+    ctx.console.print(f"[yellow]Lumina is {status}; see the actions above.[/yellow]")
+    return 1
+
+
+@command("open", "print the URL that logs a browser in to Lumina's web page")
+def open_url(args: argparse.Namespace, ctx: Context) -> int:
+    with ctx.client() as client:
+        client.get("/v1/health")  # is it running?
+    try:
+        token = ctx.settings.token_path.read_text().strip()
+    except FileNotFoundError:
+        ctx.err.print(f"No token at {ctx.settings.token_path}: start Lumina with `luminad serve`.")
+        return 1
+    print(f"{ctx.settings.http_url}/login?token={token}")
+    return 0
