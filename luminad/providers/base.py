@@ -8,7 +8,7 @@ the sibling modules; ``fake.py`` holds scripted fakes for unit tests only.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -20,6 +20,20 @@ from luminad.protocol import EngineHealth
 #: Rate (Hz) of all audio handed to speech-to-text.
 STT_SAMPLE_RATE = 16000
 Pcm16 = npt.NDArray[np.int16]
+#: Reports loading progress: ``(stage, fraction done or None, message)``.
+ProgressFn = Callable[[str, float | None, str], None]
+
+
+def no_progress(stage: str, fraction: float | None, message: str) -> None:
+    """A :data:`ProgressFn` that reports nothing."""
+    return None
+
+
+def close_engine(engine: object) -> None:
+    """Call the engine's ``close()`` if it has one (native models free their memory)."""
+    close = getattr(engine, "close", None)
+    if callable(close):
+        close()
 
 
 @dataclass(frozen=True, slots=True)
