@@ -62,6 +62,15 @@ def test_doctor(daemon: Daemon, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.e2e
+def test_doctor_deep_proves_the_models_work(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = _run(daemon, capsys, "doctor", "--deep")
+    line = next(x for x in out.splitlines() if "word error rate" in x)
+    assert float(line.rsplit(":", 1)[1]) <= 0.25
+
+
+@pytest.mark.e2e
 def test_memories_commands(daemon: Daemon, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(daemon, capsys, "memories", "add", "My cat is called Turing")
     assert code == 0 and "Remembered" in out
