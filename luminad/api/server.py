@@ -32,7 +32,8 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from luminad import errors
-from luminad.api.app import Runtime, create_app
+from luminad.api.app import create_app
+from luminad.api.runtime import Runtime
 from luminad.api.security import (
     SecurityGate,
     SecurityPolicy,

@@ -26,7 +26,7 @@ from luminad.api.security import AudioRateLimiter
 if TYPE_CHECKING:
     from litestar.connection import WebSocket
 
-    from luminad.api.app import Runtime
+    from luminad.api.runtime import Runtime
 
 log = logging.getLogger("luminad.api.session")
 

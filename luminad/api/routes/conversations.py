@@ -1,0 +1,28 @@
+"""The conversations, newest first, and one with its turns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import get
+from litestar.params import Parameter
+
+from luminad import errors, protocol
+from luminad.api.runtime import MAX_PAGE, Runtime, call, parse_id
+
+
+def conversations_routes(runtime: Runtime) -> list[Any]:
+    """The route handlers of this area."""
+
+    @get("/v1/conversations", tags=["conversations"])
+    async def list_conversations(
+        limit: int = Parameter(default=50, ge=1, le=MAX_PAGE),
+    ) -> list[protocol.Conversation]:
+        return await call(runtime.core().list_conversations, limit)
+
+    @get("/v1/conversations/{conversation_id:str}", tags=["conversations"])
+    async def get_conversation(conversation_id: str) -> protocol.Conversation:
+        uid = parse_id(conversation_id, errors.ConversationNotFound, "conversation")
+        return await call(runtime.core().get_conversation, uid)
+
+    return [list_conversations, get_conversation]
