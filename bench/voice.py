@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from luminad import protocol  # noqa: E402
+from luminad.projections.timings import STAGES  # noqa: E402
 from luminad.settings import load_settings  # noqa: E402
 
 UTTERANCES = [
@@ -51,16 +52,7 @@ UTTERANCES = [
 ]
 RATE = 48000
 FRAME_MS = 20
-GREEDY_FINAL = False
-STAGES = [
-    "endpoint_ms",
-    "stt_ms",
-    "llm_first_token_ms",
-    "first_sentence_ms",
-    "tts_first_audio_ms",
-    "voice_to_voice_ms",
-    "total_ms",
-]
+BEAM = 1
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -99,7 +91,6 @@ async def pipeline_turn(
     rec = Recorder()
     s = VoiceSession(app=app, engines=engines, settings=settings, send=rec)
     s.audio_lead_s = 1e9  # do not pace reply audio: the bench measures latency, not playback
-    s.greedy_final = GREEDY_FINAL
     await s.start(protocol.Hello(client="bench", sample_rate=RATE))
     step = RATE * FRAME_MS // 1000
     lead = np.zeros(int(0.3 * RATE), dtype=np.int16)
@@ -147,13 +138,14 @@ async def baseline_and_limit(
     from luminad.agent.agent import ReplyContext, Responder
     from luminad.voice.audio import Resampler
     from luminad.voice.chunker import SentenceChunker
+    from luminad.voice.respond import FIRST_CHUNK_MAX_WORDS
 
     hangover = float(settings.vad_hangover_ms)
     r = Resampler(RATE)
     audio16 = np.concatenate([r.process(speech), r.flush()])
 
     t0 = time.perf_counter()
-    text = await engines.stt.transcribe(audio16, partial=GREEDY_FINAL)
+    text = await engines.stt.transcribe(audio16, partial=False)
     stt_ms = 1000 * (time.perf_counter() - t0)
 
     avatar = app.get_avatar(app.default_avatar_id)
@@ -164,7 +156,7 @@ async def baseline_and_limit(
     t0 = time.perf_counter()
     first_token_ms: float | None = None
     reply = ""
-    chunker = SentenceChunker()
+    chunker = SentenceChunker(first_max_words=FIRST_CHUNK_MAX_WORDS)
     first_sentence = ""
     first_chunk_ms: float | None = None
     async for delta in responder.stream_reply(ctx):
@@ -221,6 +213,8 @@ async def run(turns: int) -> tuple[str, dict[str, Any]]:
     env.setdefault("LUMINA_LLM", "embedded")
     settings = load_settings(env)
     engines = await asyncio.to_thread(load_engines, settings)  # it runs its own warm-up loop
+    if hasattr(engines.stt, "beam_size"):
+        engines.stt.beam_size = BEAM
     app = open_lumina(settings, engines.embedder)
     tmp = home / "speech"
     tmp.mkdir()
@@ -296,7 +290,8 @@ async def run(turns: int) -> tuple[str, dict[str, Any]]:
         "stt": settings.stt_model,
         "hangover_ms": settings.vad_hangover_ms,
         "max_reply_tokens": settings.max_reply_tokens,
-        "final": "greedy" if GREEDY_FINAL else "beam search",
+        "final": (f"beam {BEAM}" if BEAM > 1 else "greedy with temperature fallback")
+        + f", {getattr(engines.stt, 'final_threads', '?')} threads when the machine is quiet",
     }
     return "\n".join(lines), summary
 
@@ -341,11 +336,11 @@ def main() -> int:
     ap.add_argument("--turns", type=int, default=8)
     ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
     ap.add_argument(
-        "--greedy-final", action="store_true", help="final STT pass greedy instead of beam search"
+        "--beam", type=int, default=1, help="final STT pass: beam size (1 = greedy + fallback)"
     )
     args = ap.parse_args()
-    global GREEDY_FINAL
-    GREEDY_FINAL = args.greedy_final
+    global BEAM
+    BEAM = args.beam
     table, summary = asyncio.run(run(args.turns))
     text = section(table, summary)
     print()
