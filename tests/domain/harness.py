@@ -1,4 +1,4 @@
-"""Shared fixtures of the core tests: a fake embedder (unit tests only), and the two stores.
+"""Shared fixtures of the core tests: the fake embedder (unit tests only), and the two stores.
 
 Scenario tests take the ``store`` fixture and so run against SQLite and against PostgreSQL
 (``LUMINA_TEST_POSTGRES``, default the local test server; each test gets its own schema). A
@@ -7,43 +7,18 @@ missing PostgreSQL server fails those tests with a message; it never skips them.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from uuid import uuid4
 
-import numpy as np
-import numpy.typing as npt
 import pytest
 
 from luminad.app import Lumina, open_lumina
-from luminad.protocol import EngineHealth
+from luminad.providers.fake import FakeEmbedder
 from luminad.settings import Settings, load_settings
 
 DEFAULT_POSTGRES = "postgresql://postgres:lumina@127.0.0.1:5432/lumina_test"
-
-
-class FakeEmbedder:
-    """Bag-of-words hashing into 384 dims: texts sharing words are close. Tests only."""
-
-    name = "fake-bow"
-    dim = 384
-
-    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for word in re.findall(r"[a-z0-9]+", text.lower()):
-                out[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
-            norm = float(np.linalg.norm(out[i]))
-            out[i] = out[i] / norm if norm else out[i]
-            if not norm:
-                out[i, 0] = 1.0
-        return out
-
-    async def health(self) -> EngineHealth:
-        return EngineHealth(ok=True, configured=True, reachable=True, model=self.name)
 
 
 def postgres_url() -> str:
