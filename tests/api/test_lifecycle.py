@@ -53,7 +53,8 @@ def test_sigterm_keeps_acknowledged_writes_and_forget_me_works_after_restart(
             session.send(json.dumps({"type": "hello", "protocol": 1, "tts": False}))
             assert json.loads(session.recv(timeout=60))["type"] == "ready"
             started = time.monotonic()
-            assert d.stop() == 0  # SIGTERM while writes are in flight
+            code = d.stop()  # SIGTERM while writes are in flight
+            assert code == 0, f"exit code {code}; daemon log:\n{d.log()[-4000:]}"
             assert time.monotonic() - started < 20
             with pytest.raises(ConnectionClosed):
                 session.recv(timeout=10)
