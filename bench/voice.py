@@ -53,6 +53,7 @@ UTTERANCES = [
 RATE = 48000
 FRAME_MS = 20
 BEAM = 1
+PAUSE_MS = 0  # 0: the session's default
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -89,6 +90,8 @@ async def pipeline_turn(
     from luminad.voice.session import VoiceSession
 
     rec = Recorder()
+    if PAUSE_MS:
+        VoiceSession.pause_ms = PAUSE_MS
     s = VoiceSession(app=app, engines=engines, settings=settings, send=rec)
     s.audio_lead_s = 1e9  # do not pace reply audio: the bench measures latency, not playback
     await s.start(protocol.Hello(client="bench", sample_rate=RATE))
@@ -128,6 +131,8 @@ async def pipeline_turn(
         "partials_per_s": len([t for t in partials if t <= t_speech_end])
         / max(1e-3, t_speech_end - t_speech_start),
         "errors": [e.code for e in rec.of(protocol.Error)],
+        "spec_started": s.speculative_started,
+        "spec_dropped": s.speculative_dropped,
     }
 
 
@@ -205,6 +210,7 @@ def fmt(v: float | None) -> str:
 async def run(turns: int) -> tuple[str, dict[str, Any]]:
     from luminad.app import open_lumina
     from luminad.providers.registry import load_engines
+    from luminad.voice.session import VoiceSession
 
     home = Path(tempfile.mkdtemp(prefix="bench-voice-"))
     env = dict(os.environ)
@@ -285,6 +291,9 @@ async def run(turns: int) -> tuple[str, dict[str, Any]]:
         "speedup_vs_naive": (naive / v2v) if v2v and naive else None,
         "overhead_vs_limit": ((v2v - limit) / limit) if v2v and limit else None,
         "partials_per_s": statistics.median(col("partials_per_s")) if rows else None,
+        "spec_started": int(sum(col("spec_started"))),
+        "spec_dropped": int(sum(col("spec_dropped"))),
+        "pause_ms": PAUSE_MS or VoiceSession.pause_ms,
         "load": os.getloadavg(),
         "llm": getattr(engines.llm, "name", "?") + ":" + getattr(engines.llm, "model", "?"),
         "stt": settings.stt_model,
@@ -320,6 +329,8 @@ def section(table: str, s: dict[str, Any]) -> str:
         "(target ≤ +10 %; negative = the speculative start during the hangover beats the "
         "sequential sum).\n"
         f"- partial transcripts while speaking: median {f(s['partials_per_s'], '.1f')}/s.\n"
+        f"- speculative start after {s['pause_ms']} ms of silence: {s['spec_started']} started, "
+        f"{s['spec_dropped']} dropped because the user went on speaking.\n"
     )
 
 
@@ -338,9 +349,13 @@ def main() -> int:
     ap.add_argument(
         "--beam", type=int, default=1, help="final STT pass: beam size (1 = greedy + fallback)"
     )
+    ap.add_argument(
+        "--pause-ms", type=int, default=0, help="silence before the speculative start (0: default)"
+    )
     args = ap.parse_args()
-    global BEAM
+    global BEAM, PAUSE_MS
     BEAM = args.beam
+    PAUSE_MS = args.pause_ms
     table, summary = asyncio.run(run(args.turns))
     text = section(table, summary)
     print()

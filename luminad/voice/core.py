@@ -46,6 +46,8 @@ PREROLL_MS = 300
 PAUSE_MS = 150
 #: An utterance longer than this is ended by force (s).
 MAX_UTTERANCE_S = 30.0
+#: No partial pass starts after this much silence (ms): the final pass may need whisper soon.
+PARTIAL_HOLD_SILENCE_MS = 40
 #: Partial transcripts: cadence (s) and sliding window (s).
 PARTIAL_INTERVAL_S = 0.25
 PARTIAL_WINDOW_S = 2.5
@@ -68,6 +70,8 @@ class SessionCore:
     #: At session start, have the LLM read this avatar's system prompt once (one token), so the
     #: first reply does not pay for it (llama.cpp reuses the evaluated prefix).
     prime_llm: bool = True
+    #: Silence (ms) after which the turn starts speculatively.
+    pause_ms: int = PAUSE_MS
 
     def __init__(self, *, app: Lumina, engines: Engines, settings: Settings, send: Send) -> None:
         self.app = app
@@ -86,6 +90,10 @@ class SessionCore:
         #: Audio frames dropped because the queue was full.
         self.dropped_frames = 0
         self.frames_in = 0
+        #: Turns started speculatively at a pause and dropped (the user went on speaking).
+        self.speculative_dropped = 0
+        #: Turns started speculatively (each pause within an utterance starts one).
+        self.speculative_started = 0
 
         self._audio_q: asyncio.Queue[Pcm16] = asyncio.Queue(maxsize=AUDIO_QUEUE_FRAMES)
         self._send_lock = asyncio.Lock()
@@ -99,7 +107,7 @@ class SessionCore:
         self._endpointer = Endpointer(
             make_classifier(settings.vad_aggressiveness),
             hangover_ms=settings.vad_hangover_ms,
-            pause_ms=PAUSE_MS,
+            pause_ms=self.pause_ms,
         )
         self._preroll: deque[Pcm16] = deque(maxlen=max(1, PREROLL_MS // 20))
         self._utt: list[Pcm16] = []

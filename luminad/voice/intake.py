@@ -23,6 +23,7 @@ from luminad.providers.base import STT_SAMPLE_RATE, Pcm16
 from luminad.voice import transcribe as transcribe_stage
 from luminad.voice.core import (
     MAX_UTTERANCE_S,
+    PARTIAL_HOLD_SILENCE_MS,
     SessionCore,
     log,
 )
@@ -136,6 +137,7 @@ class AudioIntake(SessionCore):
             self._partial_task.cancel()
             self._partial_task = None
         turn = Turn(turn_id=self._utt_turn_id, source="voice", audio=self._utterance_audio())
+        self.speculative_started += 1
         self._start_turn(turn)
 
     def _on_resume(self) -> None:
@@ -150,6 +152,7 @@ class AudioIntake(SessionCore):
         if turn is not None and not turn.gate.is_set() and turn.task is not None:
             self._turn = None
             turn.task.cancel()
+            self.speculative_dropped += 1
 
     def _on_speech_end(self, ev: SpeechEnded) -> None:
         t = now()
@@ -179,7 +182,7 @@ class AudioIntake(SessionCore):
             self.engines.stt,
             str(turn_id),
             self._utterance_audio,
-            lambda: self._endpointer.paused,
+            lambda: self._endpointer.silence_ms >= PARTIAL_HOLD_SILENCE_MS,
             self,
             interval_s=self.partial_interval_s,
             window_s=self.partial_window_s,

@@ -17,6 +17,9 @@ from luminad.errors import LuminaError, SttUnavailable
 from luminad.providers.base import STT_SAMPLE_RATE, Pcm16, SpeechToText
 from luminad.voice.turn import Outlet, now
 
+#: While the user is silent, how often the partial loop looks whether speech resumed (s).
+RECHECK_S = 0.04
+
 
 def _norm(word: str) -> str:
     return "".join(c for c in word.lower() if c.isalnum())
@@ -68,7 +71,7 @@ async def partials(
     window_s: float,
 ) -> None:
     """Send ``partial_transcript`` at a fixed cadence until cancelled (errors: the final pass
-    reports them)."""
+    reports them). No pass starts while ``paused()`` (the user went silent)."""
     next_start = now() + interval_s
     shown = ""
     window_samples = int(window_s * STT_SAMPLE_RATE)
@@ -76,7 +79,10 @@ async def partials(
         await asyncio.sleep(max(0.0, next_start - now()))
         next_start = max(next_start + interval_s, now())
         if paused():
-            continue  # the user is pausing: leave the CPU to the speculative final pass
+            # the user may be done: leave whisper free for the final pass (a pass started now
+            # would hold it ~150 ms, its encoder cannot be aborted); look again soon
+            next_start = now() + min(interval_s, RECHECK_S)
+            continue
         audio = utterance()
         window = audio[-window_samples:]
         if len(window) < STT_SAMPLE_RATE // 4:
