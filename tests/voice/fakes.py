@@ -9,8 +9,6 @@ each character into 10 ms of a tone.
 from __future__ import annotations
 
 import asyncio
-import sys
-import types
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,42 +21,6 @@ import numpy as np
 from luminad import protocol
 from luminad.errors import AvatarNotFound, ConversationNotFound
 from luminad.providers.base import AudioChunk, ChatMessage
-
-
-def _ensure_agent_module() -> None:
-    """Until ENGINES' agent lands, provide a minimal Responder with the contract's shape."""
-    try:
-        import luminad.agent.agent  # noqa: F401
-    except ImportError:
-        mod = types.ModuleType("luminad.agent.agent")
-
-        @dataclass(frozen=True)
-        class ReplyContext:
-            avatar: protocol.Avatar
-            preferred_name: str | None
-            preferences: Mapping[str, str]
-            history: Sequence[ChatMessage]
-            user_text: str
-            memories: Sequence[str] = ()
-            internet: bool = False
-
-        class Responder:
-            def __init__(self, llm: Any, search: Any = None) -> None:
-                self.llm = llm
-
-            async def stream_reply(self, ctx: ReplyContext) -> AsyncIterator[str]:
-                msgs = [ChatMessage("system", ctx.avatar.persona + " " + " ".join(ctx.memories))]
-                msgs += list(ctx.history)
-                msgs.append(ChatMessage("user", ctx.user_text))
-                async for d in self.llm.stream_chat(msgs):
-                    yield d
-
-        mod.ReplyContext = ReplyContext  # type: ignore[attr-defined]
-        mod.Responder = Responder  # type: ignore[attr-defined]
-        sys.modules["luminad.agent.agent"] = mod
-
-
-_ensure_agent_module()
 
 
 def _at() -> str:
