@@ -29,7 +29,8 @@ from luminad.domain import (
     User,
 )
 from luminad.errors import AvatarNotFound, ConversationNotFound, MemoryNotFound, NotFound
-from luminad.privacy import KeyStore, PrivateMapper
+from luminad.keystore import KeyStore
+from luminad.privacy import PrivateMapper
 from luminad.projections import avatars, conversations, memories, profile, timings
 from luminad.projections.log import EVENT_TOPICS, logged_event
 from luminad.projections.runner import ReadModels

@@ -10,7 +10,8 @@ from eventsourcing.persistence import Mapper
 from eventsourcing.utils import Environment, EnvType
 
 from luminad.errors import LuminaError
-from luminad.privacy import KeyStore, PrivateMapper
+from luminad.keystore import KeyStore
+from luminad.privacy import PrivateMapper
 from luminad.settings import Settings
 
 

@@ -13,7 +13,8 @@ from eventsourcing.utils import get_topic
 
 from luminad import protocol
 from luminad.domain import Avatar, Conversation, Memory, Profile, User
-from luminad.privacy import SHREDDED, PrivateMapper, event_type
+from luminad.keystore import SHREDDED
+from luminad.privacy import PrivateMapper, event_type
 
 _EVENT_NS = UUID("5d7e1c2a-9b7f-4d8e-a1c3-2f6b0e9d4c55")
 

@@ -10,7 +10,8 @@ import pytest
 
 from luminad.app import Lumina, open_lumina
 from luminad.errors import AvatarNotFound, ConversationNotFound, LuminaError
-from luminad.privacy import SHREDDED, scan_files
+from luminad.keystore import SHREDDED
+from luminad.privacy import scan_files
 from luminad.settings import Settings
 from tests.domain.harness import FakeEmbedder, make_settings
 

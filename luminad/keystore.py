@@ -1,0 +1,172 @@
+"""Per-user data keys and AES-GCM sealing of single values (DESIGN's key store).
+
+Keys live outside the event store: a 0600 JSON file in the config dir, or the OS keyring.
+Destroying a key makes every value sealed under it read ``[shredded]`` for good.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Protocol
+
+import msgspec
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from luminad.errors import LuminaError
+from luminad.settings import Settings
+
+SHREDDED = "[shredded]"
+_JSON = msgspec.json.Encoder()
+_PREFIX = "enc1:"
+
+
+class _Backend(Protocol):
+    def load(self) -> dict[str, Any]: ...
+    def save(self, blob: dict[str, Any]) -> None: ...
+
+
+class FileBackend:
+    """A JSON file with mode 0600, replaced atomically (write, fsync, rename)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, Any]:
+        if not self.path.exists():
+            return {}
+        return dict(json.loads(self.path.read_text()))
+
+    def save(self, blob: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(blob))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self.path)
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+class KeyringBackend:
+    """The OS keyring (macOS Keychain, Secret Service); needs the ``keyring`` package."""
+
+    def __init__(self, account: str) -> None:
+        try:
+            import keyring
+        except ImportError as e:
+            raise LuminaError(
+                "the keyring key store needs the `keyring` package",
+                action="pip install keyring, or set LUMINA_KEY_STORE=file",
+            ) from e
+        self._keyring: Any = keyring
+        self.account = account
+
+    def load(self) -> dict[str, Any]:
+        raw = self._keyring.get_password("lumina", self.account)
+        return dict(json.loads(raw)) if raw else {}
+
+    def save(self, blob: dict[str, Any]) -> None:
+        self._keyring.set_password("lumina", self.account, json.dumps(blob))
+
+
+class KeyStore:
+    """The user's data keys by id (one current), plus the optional whole-store cipher key."""
+
+    def __init__(self, backend: _Backend) -> None:
+        self._backend = backend
+        self._blob = backend.load()
+        self._blob.setdefault("keys", {})
+        self._aead: dict[str, AESGCM] = {}
+
+    @classmethod
+    def open(cls, settings: Settings) -> KeyStore:
+        if settings.key_store == "keyring":
+            return cls(KeyringBackend(str(settings.config_dir)))
+        return cls(FileBackend(settings.keys_path))
+
+    def _reload(self) -> None:
+        blob = self._backend.load()
+        self._blob["keys"].update(blob.get("keys", {}))
+        if not self._blob.get("current"):
+            self._blob["current"] = blob.get("current")
+
+    def key_ids(self) -> list[str]:
+        return sorted(self._blob["keys"])
+
+    def current_id(self) -> str:
+        """The id of the key new content is sealed with (created on first use)."""
+        current = self._blob.get("current")
+        if not current:
+            self._reload()  # another process on the same store may have made one already
+            current = self._blob.get("current")
+        if not current:
+            current = secrets.token_hex(8)
+            self._blob["keys"][current] = base64.b64encode(AESGCM.generate_key(256)).decode()
+            self._blob["current"] = current
+            self._backend.save(self._blob)
+        return str(current)
+
+    def aead(self, key_id: str) -> AESGCM | None:
+        """The cipher of ``key_id``, or None when that key does not exist (any more)."""
+        if key_id not in self._aead:
+            raw = self._blob["keys"].get(key_id)
+            if raw is None:
+                self._reload()  # a key made by another process since we loaded
+                raw = self._blob["keys"].get(key_id)
+            if raw is None:
+                return None
+            self._aead[key_id] = AESGCM(base64.b64decode(raw))
+        return self._aead[key_id]
+
+    def destroy(self, key_ids: list[str]) -> None:
+        """Destroy these data keys for good. New content gets a new key."""
+        for key_id in key_ids:
+            self._blob["keys"].pop(key_id, None)
+            self._aead.pop(key_id, None)
+        if self._blob.get("current") not in self._blob["keys"]:
+            self._blob["current"] = None
+        self._backend.save(self._blob)
+
+    def store_cipher_key(self) -> str:
+        """The base64 key of eventsourcing's whole-event cipher (never destroyed by forget)."""
+        if not self._blob.get("store"):
+            self._blob["store"] = base64.b64encode(AESGCM.generate_key(256)).decode()
+            self._backend.save(self._blob)
+        return str(self._blob["store"])
+
+    # ------------------------------------------------------------------ sealing
+    def seal(self, field: str, value: Any) -> str:
+        """``value`` as JSON, AES-GCM sealed under the current key (``field`` is the AAD)."""
+        key_id = self._blob.get("current") or self.current_id()
+        aead = self._aead.get(key_id) or self.aead(key_id)
+        assert aead is not None
+        nonce = os.urandom(12)
+        plain = b"s" + value.encode() if isinstance(value, str) else b"j" + _JSON.encode(value)
+        ct = aead.encrypt(nonce, plain, field.encode())
+        return f"{_PREFIX}{key_id}:{base64.b64encode(nonce + ct).decode()}"
+
+    def unseal(self, field: str, token: Any) -> tuple[Any, bool]:
+        """``(value, True)``, or ``(SHREDDED, False)`` when the key is gone or the data bad."""
+        if not isinstance(token, str) or not token.startswith(_PREFIX):
+            return token, True  # stored before encryption existed: plain
+        key_id, _, b64 = token[len(_PREFIX) :].partition(":")
+        aead = self.aead(key_id)
+        if aead is None:
+            return SHREDDED, False
+        try:
+            raw = base64.b64decode(b64)
+            plain = aead.decrypt(raw[:12], raw[12:], field.encode())
+            return plain[1:].decode() if plain[:1] == b"s" else json.loads(plain[1:]), True
+        except (InvalidTag, ValueError):
+            return SHREDDED, False
