@@ -3,8 +3,8 @@
 User content inside events (the fields :data:`luminad.domain.USER_CONTENT` names) is sealed
 with AES-GCM under the user's current data key before it reaches the event store; ids, types,
 timestamps and sizes stay readable. Keys live in :mod:`luminad.keystore`, outside the event
-store (a 0600 JSON file in the config dir, or the OS keyring). Forgetting the user destroys every data key:
-the events stay, in order, but their content reads ``[shredded]`` from then on.
+store (a 0600 JSON file in the config dir, or the OS keyring). Forgetting the user destroys
+every data key: the events stay, in order, but their content reads ``[shredded]`` from then on.
 """
 
 from __future__ import annotations
