@@ -283,6 +283,7 @@ async def run(turns: int) -> tuple[str, dict[str, Any]]:
     v2v = pct(col("voice_to_voice_ms"), 0.5)
     naive = pct(col("naive_v2v_ms"), 0.5)
     limit = pct(col("limit_v2v_ms"), 0.5)
+    stt_burst = getattr(getattr(engines.stt, "passes", None), "burst", "?")
     summary = {
         "turns": len(rows),
         "v2v_p50": v2v,
@@ -300,7 +301,7 @@ async def run(turns: int) -> tuple[str, dict[str, Any]]:
         "hangover_ms": settings.vad_hangover_ms,
         "max_reply_tokens": settings.max_reply_tokens,
         "final": (f"beam {BEAM}" if BEAM > 1 else "greedy with temperature fallback")
-        + f", {getattr(engines.stt, 'final_threads', '?')} threads when the machine is quiet",
+        + f", {stt_burst} threads when the machine is quiet",
     }
     return "\n".join(lines), summary
 

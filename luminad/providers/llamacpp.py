@@ -26,7 +26,7 @@ from typing import Any
 from luminad.errors import LlmUnavailable, ModelMissing
 from luminad.protocol import EngineHealth
 from luminad.providers.base import ChatMessage
-from luminad.providers.threads import CpuWatch, burst_threads, engine_threads
+from luminad.providers.threads import ThreadBurst, burst_threads, engine_threads
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _DONE = object()
@@ -85,11 +85,8 @@ class EmbeddedLLM:
         self.temperature = temperature
         self.n_ctx = n_ctx
         self.threads = engine_threads(threads)
-        #: Threads of the prompt evaluation when the machine is quiet.
-        self.batch_threads = burst_threads(threads)
-        #: Other processes' CPU use (cores) above which the prompt evaluation keeps to ``threads``.
-        self.burst_max_busy = 0.5
-        self._watch = CpuWatch()
+        #: Threads of the prompt evaluation: every core when the machine is quiet.
+        self.batch = ThreadBurst(self.threads, burst_threads(threads))
         #: Threads used by the last prompt evaluation.
         self.last_batch_threads = self.threads
         self._lock = threading.Lock()
@@ -134,8 +131,7 @@ class EmbeddedLLM:
         with self._lock:
             if stop.is_set():
                 return
-            quiet = self._watch.others_busy() <= self.burst_max_busy
-            batch = self.batch_threads if quiet else self.threads
+            batch = self.batch.pick(burst=True)
             if batch != self.last_batch_threads:
                 with contextlib.suppress(Exception):
                     self._llm._ctx.set_n_threads(self.threads, batch)

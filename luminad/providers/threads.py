@@ -76,4 +76,22 @@ class CpuWatch:
             return 0.0
 
 
+class ThreadBurst:
+    """An engine's thread count per run: its steady share, or ``burst`` threads for work that
+    runs alone, when :class:`CpuWatch` finds the other processes quiet."""
+
+    #: Other processes' CPU use (cores) above which a burst keeps to the steady share.
+    max_busy = 0.5
+
+    def __init__(self, steady: int, burst: int) -> None:
+        self.steady = steady
+        self.burst = burst
+        self._watch = CpuWatch()
+
+    def pick(self, *, burst: bool) -> int:
+        """Threads for the next run; looks at the CPU every time so its window stays short."""
+        quiet = self._watch.others_busy() <= self.max_busy
+        return self.burst if burst and quiet else self.steady
+
+
 _CLK_TCK = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0

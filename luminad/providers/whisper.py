@@ -43,7 +43,7 @@ from luminad.errors import ModelMissing, SttUnavailable
 from luminad.protocol import EngineHealth
 from luminad.providers.base import STT_SAMPLE_RATE, Pcm16
 from luminad.providers.ggml_convert import convert_ct2_to_ggml
-from luminad.providers.threads import CpuWatch, burst_threads, engine_threads
+from luminad.providers.threads import ThreadBurst, burst_threads, engine_threads
 from luminad.settings import Settings
 
 ProgressFn = Callable[[str, float | None, str], None]
@@ -226,11 +226,9 @@ class WhisperSTT:
         self.model = model or model_path.name
         self.model_path = model_path
         self.threads = engine_threads(threads)
-        #: Threads of the final pass (it runs alone: every core, up to ``final_threads``).
-        self.final_threads = burst_threads(final_threads)
-        #: Other processes' CPU use (cores) above which the final pass keeps to ``threads``.
-        self.burst_max_busy = 0.5
-        self._watch = CpuWatch()
+        #: Threads per pass: the final pass runs alone, so every core (up to ``final_threads``)
+        #: when the machine is quiet; partials keep to ``threads``.
+        self.passes = ThreadBurst(self.threads, burst_threads(final_threads))
         #: Threads used by the last pass.
         self.last_threads = self.threads
         self.beam_size = beam_size
@@ -299,8 +297,7 @@ class WhisperSTT:
         abort = abort or threading.Event()
         with self._lock:
             t0 = time.perf_counter()
-            quiet = self._watch.others_busy() <= self.burst_max_busy
-            threads = self.threads if partial or not quiet else self.final_threads
+            threads = self.passes.pick(burst=not partial)
             self.last_threads = threads
             params = self._params(samples.size, partial, abort, threads)
             text, looped = self._run(samples, params, abort)
@@ -356,7 +353,7 @@ class WhisperSTT:
             model=self.model,
             detail=f"whisper.cpp {self.model_path.name}, final pass "
             + (f"beam {self.beam_size}" if self.beam_size > 1 else "greedy with fallback")
-            + f" on {self.final_threads} threads, partials greedy on {self.threads}",
+            + f" on {self.passes.burst} threads, partials greedy on {self.threads}",
         )
 
     def close(self) -> None:
