@@ -359,7 +359,7 @@ class Lumina:
             return timings.latency(self.read.conn, window)
 
     def store_health(self) -> protocol.EngineHealth:
-        backend = "postgresql" if self.settings.store.startswith("postgres") else "sqlite"
+        backend = "postgresql" if self.settings.uses_postgres else "sqlite"
         try:
             with self.lock:
                 last = self.recorder.max_notification_id() or 0
@@ -396,7 +396,7 @@ def open_lumina(settings: Settings, embedder: Embedder) -> Lumina:
     sure the built-in avatar exists."""
     settings.ensure_dirs()
     keys = KeyStore.open(settings)
-    if settings.store.startswith(("postgresql://", "postgres://")):
+    if settings.uses_postgres:
         ensure_postgres_schema(settings)
     app = Lumina(settings, embedder, keys)
     try:

@@ -122,10 +122,15 @@ class Settings:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
+    @property
+    def uses_postgres(self) -> bool:
+        """True when the event store is a PostgreSQL server (``LUMINA_STORE=postgresql://...``)."""
+        return self.store.startswith(("postgresql://", "postgres://"))
+
     def store_env(self) -> dict[str, str]:
         """The eventsourcing environment for this store setting."""
         env: dict[str, str]
-        if self.store.startswith(("postgresql://", "postgres://")):
+        if self.uses_postgres:
             from urllib.parse import parse_qs, unquote, urlparse
 
             url = urlparse(self.store)
