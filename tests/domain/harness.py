@@ -1,8 +1,8 @@
 """Shared fixtures of the core tests: the fake embedder (unit tests only), and the two stores.
 
 Scenario tests take the ``store`` fixture and so run against SQLite and against PostgreSQL
-(``LUMINA_TEST_POSTGRES``, default the local test server; each test gets its own schema). A
-missing PostgreSQL server fails those tests with a message; it never skips them.
+(``LUMINA_TEST_POSTGRES``: ``./test.sh`` starts a throwaway cluster and sets it; each test gets
+its own schema). A missing PostgreSQL server fails those tests with a message; it never skips them.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ def postgres_url() -> str:
     except psycopg.OperationalError as e:
         pytest.fail(
             f"PostgreSQL test server not reachable at {url} ({e}). Start it with "
-            "`pg_ctlcluster 15 main start` (./test.sh does this) or set "
-            "LUMINA_TEST_POSTGRES.",
+            "`./test.sh` (it runs a throwaway cluster of its own) or set "
+            "LUMINA_TEST_POSTGRES to a server you own.",
             pytrace=False,
         )
     return url
