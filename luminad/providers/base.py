@@ -3,7 +3,7 @@
 Each is small and async where it does I/O; blocking libraries run in threads inside the
 implementation. Every engine has ``health()`` returning :class:`luminad.protocol.EngineHealth`
 (configured / reachable / model, and an ``action`` when not ok). Real implementations live in
-the sibling modules; ``fake.py`` holds scripted fakes for unit tests only.
+the sibling modules; scripted fakes for unit tests live in ``tests/support/fakes.py``.
 """
 
 from __future__ import annotations

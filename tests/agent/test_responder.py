@@ -8,7 +8,7 @@ from luminad import protocol
 from luminad.agent.agent import ReplyContext, Responder, to_chat_messages
 from luminad.errors import LlmUnavailable
 from luminad.providers.base import ChatMessage
-from luminad.providers.fake import FakeLLM, FakeSearch
+from tests.support.fakes import FakeLLM, FakeSearch
 from luminad.providers.llamacpp import EmbeddedLLM
 from luminad.providers.ollama import OllamaChat
 

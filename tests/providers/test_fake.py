@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from luminad.providers.base import ChatMessage, ChatModel, Embedder, SpeechToText, TextToSpeech
-from luminad.providers.fake import FakeEmbedder, FakeLLM, FakeSTT, FakeTTS, fake_engines
+from tests.support.fakes import FakeEmbedder, FakeLLM, FakeSTT, FakeTTS, fake_engines
 
 
 async def test_fakes_follow_the_protocols() -> None:

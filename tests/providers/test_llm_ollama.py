@@ -102,7 +102,7 @@ async def test_auto_skips_ollama_without_the_model(
         shared_settings.replace(llm="auto", ollama_host=stub.url, llm_model="mistral")
     )
     assert llm.name == "embedded" and "lacks mistral" in why
-    from luminad.providers.fake import FakeEmbedder, FakeSTT, FakeTTS
+    from tests.support.fakes import FakeEmbedder, FakeSTT, FakeTTS
     from luminad.providers.registry import Engines
 
     health = await check_health(

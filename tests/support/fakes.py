@@ -1,4 +1,4 @@
-"""Scripted fakes of every engine, for OTHER components' unit tests only (never in production).
+"""Scripted fakes of every engine, for unit tests only (kept out of the luminad package).
 
 They honour the Protocols in :mod:`luminad.providers.base` with predictable, fast behaviour:
 
