@@ -350,6 +350,10 @@ class Lumina:
             )
             return [logged_event(self.private_mapper, n) for n in notes]
 
+    def verify_events(self) -> protocol.ChainVerification:
+        """Recompute the log's hash chain (see :mod:`luminad.store`)."""
+        return self.log.verify()
+
     def audit(self, canaries: Sequence[str] = ()) -> protocol.Audit:
         with self.lock:
             return privacy.audit(self, canaries)

@@ -313,6 +313,20 @@ class LoggedEvent(msgspec.Struct, frozen=True, kw_only=True):
     data: dict[str, Any] | str
 
 
+class ChainVerification(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /v1/events/verify``: the log's hash chain recomputed from the stored bytes."""
+
+    #: True when every event's chain hash matches its predecessor and its stored bytes.
+    ok: bool
+    #: Events whose link was checked and holds (all of them when ``ok``).
+    events: int
+    #: Hex SHA-256 of the last link that holds (64 zeros for an empty log); note it to check
+    #: later that nothing before it was changed or removed.
+    head: str
+    #: The first log position where the chain breaks: an edited event, or a removed one.
+    broken_at: int | None = None
+
+
 class StageLatency(msgspec.Struct, frozen=True, kw_only=True):
     count: int
     p50_ms: float | None
@@ -360,6 +374,7 @@ SCHEMA_TYPES: dict[str, object] = {
     "forget_receipt": ForgetReceipt,
     "audit": Audit,
     "event": LoggedEvent,
+    "event_chain": ChainVerification,
     "health": Health,
     "latency_metrics": LatencyMetrics,
     "error": ErrorBody,

@@ -8,9 +8,9 @@ from luminad import protocol
 from luminad.agent.agent import ReplyContext, Responder, to_chat_messages
 from luminad.errors import LlmUnavailable
 from luminad.providers.base import ChatMessage
-from tests.support.fakes import FakeLLM, FakeSearch
 from luminad.providers.llamacpp import EmbeddedLLM
 from luminad.providers.ollama import OllamaChat
+from tests.support.fakes import FakeLLM, FakeSearch
 
 #: SmolLM2 end-of-text / end-of-turn token ids, banned so a generation runs to max_tokens.
 NO_EOS = {0: -100.0, 2: -100.0}

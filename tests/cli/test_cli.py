@@ -116,6 +116,12 @@ def test_events_and_audit_commands(daemon: Daemon, capsys: pytest.CaptureFixture
     assert code == 0 and out.strip()
     code, out, _ = _run(daemon, capsys, "events", "audit")
     assert code in (0, 1) and "check" in out
+    code, out, _ = _run(daemon, capsys, "events", "verify", "--json")
+    chain = json.loads(out)
+    assert code == 0 and chain["ok"] and chain["events"] >= 2 and len(chain["head"]) == 64
+    assert chain["broken_at"] is None
+    code, out, _ = _run(daemon, capsys, "events", "verify")
+    assert code == 0 and f"{chain['events']} events chained" in out
 
 
 @pytest.mark.e2e

@@ -15,8 +15,8 @@ from uuid import uuid4
 import pytest
 
 from luminad.app import Lumina, open_lumina
-from tests.support.fakes import FakeEmbedder
 from luminad.settings import Settings, load_settings
+from tests.support.fakes import FakeEmbedder
 
 DEFAULT_POSTGRES = "postgresql://postgres:lumina@127.0.0.1:5432/lumina_test"
 

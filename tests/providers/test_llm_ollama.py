@@ -102,8 +102,8 @@ async def test_auto_skips_ollama_without_the_model(
         shared_settings.replace(llm="auto", ollama_host=stub.url, llm_model="mistral")
     )
     assert llm.name == "embedded" and "lacks mistral" in why
-    from tests.support.fakes import FakeEmbedder, FakeSTT, FakeTTS
     from luminad.providers.registry import Engines
+    from tests.support.fakes import FakeEmbedder, FakeSTT, FakeTTS
 
     health = await check_health(
         Engines(stt=FakeSTT(), llm=llm, tts=FakeTTS(), embedder=FakeEmbedder())

@@ -14,7 +14,12 @@ FORGET_ME_PHRASE = "forget me"
 
 
 def _events_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", nargs="?", choices=["audit"], help="audit: re-check forget-me")
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["audit", "verify"],
+        help="audit: re-check forget-me; verify: check the log's hash chain",
+    )
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     p.add_argument("--type", action="append", default=[], help="only events of this type")
     p.add_argument("--after", type=int, default=0, help="start after this position")
@@ -39,9 +44,30 @@ def _print_events(ctx: Context, items: list[dict[str, Any]], as_json: bool) -> N
         )
 
 
-@command("events", "the event log (`lumina events audit` re-checks forget-me)", _events_args)
+def _verify(ctx: Context, result: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print_json(ctx, result)
+    elif result["ok"]:
+        ctx.console.print(
+            f"[green]ok[/green]: {result['events']} events chained, head {result['head']}"
+        )
+    else:
+        ctx.console.print(
+            f"[red]broken[/red] at position {result['broken_at']}: the event there was changed "
+            f"or removed ({result['events']} events before it hold, head {result['head']})"
+        )
+    return 0 if result["ok"] else 1
+
+
+@command(
+    "events",
+    "the event log (`audit` re-checks forget-me, `verify` checks the hash chain)",
+    _events_args,
+)
 def events(args: argparse.Namespace, ctx: Context) -> int:
     with ctx.client() as client:
+        if args.action == "verify":
+            return _verify(ctx, client.get("/v1/events/verify"), args.json)
         if args.action == "audit":
             audit = client.get("/v1/audit/forget-me")
             if args.json:

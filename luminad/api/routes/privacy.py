@@ -44,10 +44,15 @@ def privacy_routes(runtime: Runtime) -> list[Any]:
     ) -> list[protocol.LoggedEvent]:
         return await call(runtime.core().events, after=after, limit=limit, types=tuple(types or ()))
 
+    @get("/v1/events/verify", tags=["events"])
+    async def verify_events() -> protocol.ChainVerification:
+        """Recompute the hash chain of the whole log; ``broken_at`` names the first bad link."""
+        return await call(runtime.core().verify_events)
+
     @get("/v1/metrics/latency", tags=["metrics"])
     async def latency(
         window: int = Parameter(default=200, ge=1, le=10000),
     ) -> protocol.LatencyMetrics:
         return await call(runtime.core().latency, window)
 
-    return [forget_me, audit, events, latency]
+    return [forget_me, audit, events, verify_events, latency]
