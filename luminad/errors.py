@@ -1,5 +1,6 @@
-"""The exception tree of luminad. Every error that can reach a client has a stable ``code``
-(PROTOCOL.md), an HTTP ``status`` and, where a person can act, an ``action`` sentence.
+"""The exception tree of luminad. Every error that can reach a client has a stable ``code`` from
+the closed set :data:`luminad.protocol.ErrorCode` (docs/PROTOCOL.md), an HTTP ``status`` and,
+where a person can act, an ``action`` sentence. Each code has one meaning.
 
 ::
 
@@ -10,28 +11,40 @@
     ├── RateLimited (rate_limited, 429)
     ├── Unauthorized (unauthorized, 401)
     ├── ForbiddenOrigin (forbidden_origin, 403)
+    ├── ForbiddenHost (forbidden_host, 403)
     ├── EngineUnavailable (503)
     │   ├── SttUnavailable (stt_unavailable)
     │   ├── LlmUnavailable (llm_unavailable)
     │   ├── TtsUnavailable (tts_unavailable)
-    │   └── ModelMissing (model_missing)
+    │   ├── ModelMissing (model_missing)
+    │   ├── LoadingFailed (loading_failed)
+    │   └── api.runtime.DaemonLoading (loading)
     ├── NotFound (404)
     │   ├── AvatarNotFound (avatar_not_found)
     │   ├── ConversationNotFound (conversation_not_found)
-    │   └── MemoryNotFound (memory_not_found)
-    ├── Conflict (bad_message, 409)   a command the aggregate's invariants refuse
-    └── InternetDisabled (internet_disabled, 403)
+    │   ├── MemoryNotFound (memory_not_found)
+    │   ├── TimerNotFound (timer_not_found)
+    │   └── TurnNotFound (turn_not_found)
+    ├── Conflict (conflict, 409)   a command the aggregate's invariants refuse
+    ├── InternetDisabled (internet_disabled, 403)
+    ├── ToolFailed (tool_failed, 503)
+    └── StorageFull (storage_full, 507)
+
+HTTP errors Litestar raises itself (unknown route, wrong method, bad body) are mapped in
+``api/http_errors.py`` to ``no_such_route``, ``method_not_allowed`` and ``bad_message``.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from luminad.protocol import ErrorCode
+
 
 class LuminaError(Exception):
     """Base of every luminad error; carries what a client needs to show it."""
 
-    code: ClassVar[str] = "internal"
+    code: ClassVar[ErrorCode] = "internal"
     status: ClassVar[int] = 500
     default_action: ClassVar[str | None] = None
 
@@ -46,7 +59,7 @@ class LuminaError(Exception):
 
 
 class BadMessage(LuminaError):
-    code = "bad_message"
+    code: ClassVar[ErrorCode] = "bad_message"
     status = 400
 
 
@@ -79,6 +92,14 @@ class ForbiddenOrigin(LuminaError):
     default_action = "Open Lumina from the URL that `lumina open` prints."
 
 
+class ForbiddenHost(LuminaError):
+    """A ``Host`` header that is not one of the daemon's own names (DNS rebinding)."""
+
+    code = "forbidden_host"
+    status = 403
+    default_action = "Open Lumina at http://127.0.0.1 (the URL that `lumina open` prints)."
+
+
 class EngineUnavailable(LuminaError):
     status = 503
 
@@ -103,6 +124,13 @@ class ModelMissing(EngineUnavailable):
     default_action = "Reinstall with ./install.sh, or point the setting at a model file."
 
 
+class LoadingFailed(EngineUnavailable):
+    """The daemon could not load its engines at start; it stays up to say so."""
+
+    code = "loading_failed"
+    default_action = "Read the log of `luminad serve`, fix the cause and restart the daemon."
+
+
 class NotFound(LuminaError):
     status = 404
 
@@ -119,10 +147,18 @@ class MemoryNotFound(NotFound):
     code = "memory_not_found"
 
 
+class TimerNotFound(NotFound):
+    code = "timer_not_found"
+
+
+class TurnNotFound(NotFound):
+    code = "turn_not_found"
+
+
 class Conflict(LuminaError):
     """A command that the domain's invariants refuse (e.g. renaming a deleted avatar)."""
 
-    code = "bad_message"
+    code = "conflict"
     status = 409
 
 
@@ -132,20 +168,16 @@ class InternetDisabled(LuminaError):
     default_action = "Switch internet mode on for this session to allow web search."
 
 
-ERROR_CODES: tuple[str, ...] = (
-    "bad_message",
-    "unsupported_protocol",
-    "frame_too_large",
-    "rate_limited",
-    "unauthorized",
-    "forbidden_origin",
-    "stt_unavailable",
-    "llm_unavailable",
-    "tts_unavailable",
-    "model_missing",
-    "avatar_not_found",
-    "conversation_not_found",
-    "memory_not_found",
-    "internet_disabled",
-    "internal",
-)
+class ToolFailed(LuminaError):
+    """A tool the assistant called failed (e.g. the search engine did not answer)."""
+
+    code = "tool_failed"
+    status = 503
+
+
+class StorageFull(LuminaError):
+    """The disk holding the event store is full: nothing new can be stored."""
+
+    code = "storage_full"
+    status = 507
+    default_action = "Free some disk space; Lumina keeps working once it can write again."

@@ -7,7 +7,7 @@ Structs. New fields always get defaults. Audio never goes in JSON except the leg
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 
@@ -16,6 +16,38 @@ PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
 MIN_SAMPLE_RATE = 8000
 MAX_SAMPLE_RATE = 96000
+
+#: The closed set of error codes (docs/PROTOCOL.md lists each with its meaning and HTTP status).
+#: One meaning per code; a client may switch on them. Additions are allowed, renames are not.
+ErrorCode = Literal[
+    "bad_message",
+    "unsupported_protocol",
+    "frame_too_large",
+    "rate_limited",
+    "unauthorized",
+    "forbidden_origin",
+    "forbidden_host",
+    "no_such_route",
+    "method_not_allowed",
+    "conflict",
+    "loading",
+    "loading_failed",
+    "stt_unavailable",
+    "llm_unavailable",
+    "tts_unavailable",
+    "model_missing",
+    "avatar_not_found",
+    "conversation_not_found",
+    "memory_not_found",
+    "timer_not_found",
+    "turn_not_found",
+    "internet_disabled",
+    "tool_failed",
+    "storage_full",
+    "internal",
+]
+#: Every :data:`ErrorCode`, in the order above.
+ERROR_CODES: tuple[ErrorCode, ...] = get_args(ErrorCode)
 
 
 class _Msg(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_defaults=False):
@@ -188,7 +220,7 @@ class MemoryWritten(_Msg, tag="memory_written", frozen=True, kw_only=True):
 
 
 class Error(_Msg, tag="error", frozen=True, kw_only=True):
-    code: str
+    code: ErrorCode
     message: str
     action: str | None = None
     turn_id: str | None = None
@@ -339,7 +371,7 @@ class LatencyMetrics(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
-    code: str
+    code: ErrorCode
     message: str
     action: str | None = None
 

@@ -12,12 +12,12 @@ from luminad import errors, protocol
 
 log = logging.getLogger("luminad.api")
 
-_STATUS_CODES = {
+_STATUS_CODES: dict[int, protocol.ErrorCode] = {
     400: "bad_message",
     401: "unauthorized",
     403: "forbidden_origin",
-    404: "bad_message",
-    405: "bad_message",
+    404: "no_such_route",
+    405: "method_not_allowed",
     413: "frame_too_large",
     429: "rate_limited",
 }
@@ -29,7 +29,9 @@ def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[
         body, status = exc.to_dict(), exc.status
     elif isinstance(exc, HTTPException):
         status = exc.status_code
-        code = _STATUS_CODES.get(status, "internal" if status >= 500 else "bad_message")
+        code: protocol.ErrorCode = _STATUS_CODES.get(
+            status, "internal" if status >= 500 else "bad_message"
+        )
         message = str(exc.detail) if exc.detail else "Bad request."
         if status == 404:
             message = "No such route."

@@ -25,7 +25,7 @@ MAX_PAGE = 1000
 class DaemonLoading(errors.EngineUnavailable):
     """The daemon is still loading its models (or failed to)."""
 
-    code = "model_missing"
+    code = "loading"
     default_action = "Wait a few seconds: Lumina is loading its models (see `luminad serve`)."
 
 

@@ -34,7 +34,7 @@ from urllib.parse import parse_qs
 
 import msgspec
 
-from luminad.errors import ForbiddenOrigin, LuminaError, Unauthorized
+from luminad.errors import ForbiddenHost, ForbiddenOrigin, LuminaError, Unauthorized
 from luminad.settings import Settings
 
 log = logging.getLogger("luminad.api.security")
@@ -58,14 +58,6 @@ WS_CLOSE_FORBIDDEN = 4403
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Paths reachable without a token (still Host-checked).
 PUBLIC_PATHS = frozenset({"/login", "/favicon.svg"})
-
-
-class ForbiddenHost(LuminaError):
-    """A ``Host`` header that is not one of the daemon's own names (DNS rebinding)."""
-
-    code = "forbidden_origin"
-    status = 403
-    default_action = "Open Lumina at http://127.0.0.1 (the URL that `lumina open` prints)."
 
 
 # ---------------------------------------------------------------------------- token

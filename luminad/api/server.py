@@ -302,7 +302,7 @@ async def _serve(
                 failure = (
                     exc
                     if isinstance(exc, errors.LuminaError)
-                    else errors.ModelMissing(f"Loading failed: {type(exc).__name__}: {exc}")
+                    else errors.LoadingFailed(f"Loading failed: {type(exc).__name__}: {exc}")
                 )
                 runtime.failure, runtime.status = failure, "failed"
                 log.error("loading failed: %s", type(exc).__name__, exc_info=exc)

@@ -61,7 +61,7 @@ def test_bad_host_is_403(daemon: Daemon) -> None:
         for host in ("evil.com", f"evil.com:{daemon.port}", "127.0.0.1.nip.io", "localhost:1"):
             r = client.get("/v1/health", headers={"Host": host})
             assert r.status_code == 403, host
-            assert r.json()["code"] == "forbidden_origin"
+            assert r.json()["code"] == "forbidden_host"
         assert client.get("/v1/health", headers={"Host": f"localhost:{daemon.port}"}).is_success
 
 
@@ -74,7 +74,7 @@ def test_missing_host_with_x_forwarded_host_is_403(daemon: Daemon) -> None:
         + f"Authorization: Bearer {daemon.token}\r\n\r\n".encode(),
     )
     assert status == 403
-    assert json.loads(body)["code"] == "forbidden_origin"
+    assert json.loads(body)["code"] == "forbidden_host"
     # and with HTTP/1.1 the request never reaches the app (h11 refuses it)
     status, _ = _raw(
         daemon,
@@ -201,7 +201,7 @@ def test_avatars_crud_and_errors(daemon: Daemon) -> None:
         r = client.get("/v1/avatars/not-a-uuid")
         assert r.status_code == 404 and r.json()["code"] == "avatar_not_found"
         r = client.delete(f"/v1/avatars/{builtin['id']}")
-        assert r.status_code == 409
+        assert r.status_code == 409 and r.json()["code"] == "conflict"
         r = client.post("/v1/avatars", json={"persona": "no name"})
         assert r.status_code == 400 and r.json()["code"] == "bad_message"
         r = client.post(
@@ -270,7 +270,10 @@ def test_forget_me_needs_the_confirm_phrase(daemon: Daemon) -> None:
 def test_unknown_route_has_a_structured_error(daemon: Daemon) -> None:
     with daemon.unix() as client:
         r = client.get("/v1/nope")
-    assert r.status_code == 404 and set(r.json()) == {"code", "message", "action"}
+        assert r.status_code == 404 and r.json()["code"] == "no_such_route"
+        assert set(r.json()) == {"code", "message", "action"}
+        r = client.put("/v1/health")
+        assert r.status_code == 405 and r.json()["code"] == "method_not_allowed"
 
 
 def test_web_front_end_is_served(daemon: Daemon) -> None:

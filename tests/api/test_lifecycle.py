@@ -143,7 +143,7 @@ def test_health_says_loading_until_the_models_are_in(tmp_path: Path) -> None:
             assert first["status"] == "loading" and first["ok"] is False
             assert first["engines"]["daemon"]["action"]
             r = c.get("/v1/memories")
-            assert r.status_code == 503 and r.json()["action"]
+            assert r.status_code == 503 and r.json()["code"] == "loading" and r.json()["action"]
             assert proc.stdout is not None
             line = proc.stdout.readline()  # blocks until the models are in
             assert line.startswith("luminad ready: unix=")

@@ -14,6 +14,8 @@ import { MemoryPanel } from "./ui/memories.js";
 import { AvatarPicker } from "./ui/avatars.js";
 
 const FRAME_MS = 40;
+// Error codes meaning the daemon cannot answer now (besides every `*_unavailable`).
+const ENGINE_DOWN = new Set(["model_missing", "loading", "loading_failed", "storage_full"]);
 const STORE = { conversation: "lumina.conversation_id", avatar: "lumina.avatar_id" };
 const NO_MIC = {
   title: "No microphone:",
@@ -222,7 +224,7 @@ client.on("error", (msg) => {
   }
   if (msg.code === "internet_disabled") setInternet(false);
   if (msg.turn_id) transcript.failed(msg.turn_id);
-  if (msg.turn_id || msg.code.endsWith("_unavailable") || msg.code === "model_missing") {
+  if (msg.turn_id || msg.code.endsWith("_unavailable") || ENGINE_DOWN.has(msg.code)) {
     state.replyInFlight = false;
     state.turnIds.clear();
   }
