@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
+import msgspec
 from eventsourcing.application import AggregateNotFoundError, Repository
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ApplicationRecorder
@@ -179,21 +180,44 @@ class Lumina:
         *,
         sources: Sequence[protocol.Source] = (),
         provider: str = "",
+        record: protocol.ReplyRecord | None = None,
     ) -> None:
+        """Store the reply, and with it (same commit) what made it, for replay."""
         with self._writing():
             conversation = self._conversation(conversation_id)
             conversation.complete_reply(
-                turn_id, text, [{"title": s.title, "url": s.url} for s in sources], provider
+                turn_id,
+                text,
+                [{"title": s.title, "url": s.url} for s in sources],
+                provider,
+                self._reply_record(record),
             )
             self._commit(conversation)
 
     def interrupt_reply(
-        self, conversation_id: UUID, turn_id: UUID, heard_text: str, *, reason: str = "user"
+        self,
+        conversation_id: UUID,
+        turn_id: UUID,
+        heard_text: str,
+        *,
+        reason: str = "user",
+        record: protocol.ReplyRecord | None = None,
     ) -> None:
         with self._writing():
             conversation = self._conversation(conversation_id)
-            conversation.interrupt_reply(turn_id, heard_text, reason)
+            conversation.interrupt_reply(turn_id, heard_text, reason, self._reply_record(record))
             self._commit(conversation)
+
+    def _reply_record(self, record: protocol.ReplyRecord | None) -> dict[str, Any] | None:
+        """The record as stored, with the version of the avatar that spoke."""
+        if record is None:
+            return None
+        if record.avatar_id is not None and record.avatar_version is None:
+            with suppress(AggregateNotFoundError, ValueError):
+                version: int = self.repository.get(UUID(record.avatar_id)).version
+                record = msgspec.structs.replace(record, avatar_version=version)
+        stored: dict[str, Any] = msgspec.to_builtins(record)
+        return stored
 
     def time_turn(
         self, conversation_id: UUID, turn_id: UUID, timings_ms: Mapping[str, float]

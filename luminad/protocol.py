@@ -359,6 +359,105 @@ class ChainVerification(msgspec.Struct, frozen=True, kw_only=True):
     broken_at: int | None = None
 
 
+class RecordedMemory(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    #: Cosine similarity when it was recalled.
+    score: float | None = None
+
+
+class ToolCallRecord(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    args: dict[str, Any] = {}
+    result: str = ""
+
+
+class WebResult(msgspec.Struct, frozen=True, kw_only=True):
+    title: str
+    url: str
+    snippet: str = ""
+
+
+class ReplyRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """What made a reply, stored (sealed like all user content) with it. Content the log
+    already holds is referenced by id: memories, history turns, the avatar's version."""
+
+    avatar_id: str | None = None
+    #: The avatar aggregate's version when the reply was made.
+    avatar_version: int | None = None
+    prompt_version: str = ""
+    #: Memories recalled into the prompt, best first.
+    memories: list[RecordedMemory] = []
+    #: Turn ids of the history window sent to the model, oldest first.
+    history: list[str] = []
+    #: ``provider:model`` of the chat model.
+    model: str = ""
+    max_tokens: int | None = None
+    temperature: float | None = None
+    seed: int | None = None
+    tools_offered: list[str] = []
+    tool_calls: list[ToolCallRecord] = []
+    web_results: list[WebResult] = []
+
+
+class ReplayRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """``POST /v1/turns/{turn_id}/replay``: every field overrides what was recorded."""
+
+    #: ``embedded``, ``ollama`` or ``openai`` (default: the daemon's chat model).
+    llm: str | None = None
+    #: The model of that provider: a GGUF path or a bundled model name for ``embedded``, the
+    #: model name for Ollama and OpenAI-compatible servers.
+    model: str | None = None
+    avatar_id: str | None = None
+    max_reply_tokens: int | None = None
+    temperature: float | None = None
+
+
+class ReplayMemory(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    score: float | None = None
+    #: Deleted since the turn: left out of the replayed context.
+    gone: bool = False
+
+
+class ReplayContext(msgspec.Struct, frozen=True, kw_only=True):
+    """The context a replay rebuilt from the log."""
+
+    #: The log position the read models were folded up to (just before the utterance).
+    position: int
+    avatar_id: str
+    #: Turn ids of the history window, oldest first.
+    history: list[str] = []
+    memories: list[ReplayMemory] = []
+
+
+class ReplayRun(msgspec.Struct, frozen=True, kw_only=True):
+    """One reply to the same turn: as recorded, or as replayed."""
+
+    #: ``provider:model``.
+    provider: str
+    max_reply_tokens: int | None = None
+    temperature: float | None = None
+    text: str
+    interrupted: bool = False
+    first_token_ms: float | None = None
+    total_ms: float | None = None
+
+
+class TurnReplay(msgspec.Struct, frozen=True, kw_only=True):
+    """``POST /v1/turns/{turn_id}/replay``: the recorded reply beside the new one."""
+
+    turn_id: str
+    conversation_id: str
+    user_text: str
+    recorded: ReplayRun
+    replayed: ReplayRun
+    #: What was recorded with the reply (None for replies made before recording existed).
+    record: ReplyRecord | None = None
+    context: ReplayContext
+    #: Sentences naming every way the rebuilt context differs from the recorded one.
+    differences: list[str] = []
+
+
 class StageLatency(msgspec.Struct, frozen=True, kw_only=True):
     count: int
     p50_ms: float | None
@@ -407,6 +506,8 @@ SCHEMA_TYPES: dict[str, object] = {
     "audit": Audit,
     "event": LoggedEvent,
     "event_chain": ChainVerification,
+    "replay_request": ReplayRequest,
+    "turn_replay": TurnReplay,
     "health": Health,
     "latency_metrics": LatencyMetrics,
     "error": ErrorBody,

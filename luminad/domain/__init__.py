@@ -15,6 +15,7 @@ USER_CONTENT: dict[str, tuple[str, ...]] = {
     "UtteranceTranscribed": ("text",),
     "ReplyCompleted": ("text", "sources"),
     "ReplyInterrupted": ("heard_text",),
+    "ReplyRecorded": ("record",),
     "MemoryRemembered": ("text",),
     "AvatarCreated": ("name", "persona", "style"),
     "AvatarRenamed": ("name",),

@@ -34,18 +34,29 @@ class Conversation(Aggregate):
         )
 
     def complete_reply(
-        self, turn_id: UUID, text: str, sources: Sequence[Mapping[str, str]], provider: str
+        self,
+        turn_id: UUID,
+        text: str,
+        sources: Sequence[Mapping[str, str]],
+        provider: str,
+        record: Mapping[str, Any] | None = None,
     ) -> None:
-        """The assistant finished its reply to the turn."""
+        """The assistant finished its reply to the turn (``record``: what made it)."""
         self.check_turn_open(turn_id)
         if len(text) > MAX_REPLY:
             raise TurnConflict(f"reply is longer than {MAX_REPLY} characters")
         self._reply_completed(turn_id, text, [dict(s) for s in sources], provider)
+        if record is not None:
+            self._reply_recorded(turn_id, dict(record))
 
-    def interrupt_reply(self, turn_id: UUID, heard_text: str, reason: str) -> None:
+    def interrupt_reply(
+        self, turn_id: UUID, heard_text: str, reason: str, record: Mapping[str, Any] | None = None
+    ) -> None:
         """The reply stopped early; the user heard only ``heard_text``."""
         self.check_turn_open(turn_id)
         self._reply_interrupted(turn_id, heard_text[:MAX_REPLY], reason)
+        if record is not None:
+            self._reply_recorded(turn_id, dict(record))
 
     def time_turn(self, turn_id: UUID, timings_ms: Mapping[str, float]) -> None:
         """Latency of the turn's stages, in milliseconds."""
@@ -82,6 +93,10 @@ class Conversation(Aggregate):
     @event("ReplyInterrupted")
     def _reply_interrupted(self, turn_id: UUID, heard_text: str, reason: str) -> None:
         self.turns[turn_id] = INTERRUPTED
+
+    @event("ReplyRecorded")
+    def _reply_recorded(self, turn_id: UUID, record: dict[str, Any]) -> None:
+        """What made the reply: model and settings, memories, history, tools (replay)."""
 
     @event("TurnTimed")
     def _turn_timed(self, turn_id: UUID, timings_ms: dict[str, float]) -> None:

@@ -89,9 +89,34 @@ def list_recent(conn: sqlite3.Connection, limit: int) -> list[protocol.Conversat
 
 def history(conn: sqlite3.Connection, conversation_id: str, limit: int) -> list[ChatMessage]:
     """The last ``limit`` messages; an interrupted reply holds only what the user heard."""
+    return [message for _, message in history_turns(conn, conversation_id, limit)]
+
+
+def history_turns(
+    conn: sqlite3.Connection, conversation_id: str, limit: int
+) -> list[tuple[str, ChatMessage]]:
+    """:func:`history` with the turn id of each message."""
     rows = conn.execute(
-        "SELECT role, text FROM turns WHERE conversation_id = ? AND text != '' "
+        "SELECT turn_id, role, text FROM turns WHERE conversation_id = ? AND text != '' "
         "ORDER BY position DESC LIMIT ?",
         (conversation_id, limit),
     ).fetchall()
-    return [ChatMessage(role=role, content=text) for role, text in reversed(rows)]
+    return [(turn, ChatMessage(role=role, content=text)) for turn, role, text in reversed(rows)]
+
+
+def find_turn(conn: sqlite3.Connection, turn_id: str) -> tuple[str, int] | None:
+    """The conversation of a turn and the log position of its utterance (None when unknown)."""
+    row = conn.execute(
+        "SELECT conversation_id, position FROM turns WHERE turn_id = ? AND role = 'user'",
+        (turn_id,),
+    ).fetchone()
+    return None if row is None else (str(row[0]), int(row[1]))
+
+
+def turn_ids(conn: sqlite3.Connection, conversation_id: str) -> list[str]:
+    """The conversation's turns (those with an utterance), oldest first."""
+    rows = conn.execute(
+        "SELECT turn_id FROM turns WHERE conversation_id = ? AND role = 'user' ORDER BY position",
+        (conversation_id,),
+    )
+    return [str(r[0]) for r in rows]

@@ -101,6 +101,11 @@ def exists(conn: sqlite3.Connection, memory_id: str) -> bool:
     return conn.execute("SELECT 1 FROM memories WHERE id = ?", (memory_id,)).fetchone() is not None
 
 
+def text_of(conn: sqlite3.Connection, memory_id: str) -> str | None:
+    row = conn.execute("SELECT text FROM memories WHERE id = ?", (memory_id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
 def list_for(conn: sqlite3.Connection, avatar_id: str | None) -> list[protocol.Memory]:
     """All memories (``avatar_id`` None), or the avatar's own plus the shared ones."""
     if avatar_id is None:

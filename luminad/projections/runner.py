@@ -117,13 +117,16 @@ class ReadModels:
     def bad_events(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM bad_events").fetchone()[0])
 
-    def catch_up(self, recorder: ApplicationRecorder, mapper: PrivateMapper) -> int:
-        """Apply every event after the tracking positions; returns how many were read."""
+    def catch_up(
+        self, recorder: ApplicationRecorder, mapper: PrivateMapper, *, stop: int | None = None
+    ) -> int:
+        """Apply every event after the tracking positions (up to ``stop``, when given);
+        returns how many were read."""
         seen = 0
         while True:
             positions = self.positions()
             start = min(positions.get(p.name, 0) for p in self.projections)
-            notes = recorder.select_notifications(start, BATCH, inclusive_of_start=False)
+            notes = recorder.select_notifications(start, BATCH, stop=stop, inclusive_of_start=False)
             if not notes:
                 return seen
             self._apply_batch(notes, mapper)

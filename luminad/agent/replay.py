@@ -1,0 +1,356 @@
+"""Replay: re-run a recorded turn as it was made, from the event log alone.
+
+A replay finds the turn in the log, folds the log into scratch read models up to the position
+just before the turn's utterance (the same projections the daemon runs, so the context is
+rebuilt by the same queries, as the read models stood then, not as they stand now), rebuilds
+the reply's context from that fold and the reply's own record (:class:`ReplyRecord`, written
+with the reply: memories recalled, history window, avatar version, model and settings, tool
+calls, web results), and runs it again through the agent, text only. Nothing is written: the
+user's conversation, memories and profile stay as they are.
+
+What the user deleted stays deleted: a memory recalled then and deleted since is reported as
+gone and left out of the context; a turn of a forgotten user is not found.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import msgspec
+
+from luminad import protocol
+from luminad.agent.agent import ReplyContext, Responder
+from luminad.domain import Conversation
+from luminad.errors import AvatarNotFound, TurnNotFound
+from luminad.keystore import SHREDDED
+from luminad.projections import avatars, conversations, memories, profile
+from luminad.projections.runner import ReadModels
+from luminad.providers.base import ChatMessage, ChatModel, SearchResult, close_engine
+from luminad.settings import Settings
+from luminad.voice.core import MEMORY_MIN_SCORE
+
+if TYPE_CHECKING:
+    from luminad.app import Lumina
+
+#: Memories a live turn recalls (the voice session's search).
+MEMORY_LIMIT = 5
+
+
+@dataclass(frozen=True)
+class RecordedTurn:
+    """One turn as the log holds it."""
+
+    conversation_id: UUID
+    turn_id: UUID
+    avatar_id: UUID | None
+    #: Log position of the turn's utterance; the context is folded up to just before it.
+    position: int
+    user_text: str
+    #: The reply as stored: the completed text, or what was heard of an interrupted one.
+    reply: str
+    interrupted: bool
+    provider: str
+    record: protocol.ReplyRecord | None
+    timings_ms: Mapping[str, float] = field(default_factory=dict)
+
+
+def find_turn(app: Lumina, turn_id: UUID) -> RecordedTurn:
+    """The turn from the log; :class:`TurnNotFound` when unknown or forgotten."""
+    with app.lock:
+        found = conversations.find_turn(app.read.conn, str(turn_id))
+    if found is None:
+        raise TurnNotFound(f"no turn {turn_id}")
+    conversation_id, position = found
+    user_text = reply = provider = ""
+    avatar_id: UUID | None = None
+    interrupted = False
+    record: protocol.ReplyRecord | None = None
+    timings: dict[str, float] = {}
+    mapper = app.private_mapper
+    for stored in app.recorder.select_events(UUID(conversation_id)):
+        event = mapper.to_domain_event(stored)
+        if isinstance(event, Conversation.ConversationStarted):  # type: ignore[attr-defined]
+            avatar_id = event.avatar_id
+        if getattr(event, "turn_id", None) != turn_id:
+            continue
+        if isinstance(event, Conversation.UtteranceTranscribed):  # type: ignore[attr-defined]
+            user_text = event.text
+        elif isinstance(event, Conversation.ReplyCompleted):  # type: ignore[attr-defined]
+            reply, provider = event.text, event.provider
+        elif isinstance(event, Conversation.ReplyInterrupted):  # type: ignore[attr-defined]
+            reply, interrupted = event.heard_text, True
+        elif isinstance(event, Conversation.TurnTimed):  # type: ignore[attr-defined]
+            timings = dict(event.timings_ms)
+        elif isinstance(event, Conversation.ReplyRecorded):  # type: ignore[attr-defined]
+            record = msgspec.convert(event.record, protocol.ReplyRecord)
+    if user_text == SHREDDED or not user_text:
+        raise TurnNotFound(f"turn {turn_id} can no longer be read")
+    return RecordedTurn(
+        conversation_id=UUID(conversation_id),
+        turn_id=turn_id,
+        avatar_id=avatar_id,
+        position=position,
+        user_text=user_text,
+        reply="" if reply == SHREDDED else reply,
+        interrupted=interrupted,
+        provider=provider,
+        record=record,
+        timings_ms=timings,
+    )
+
+
+@contextmanager
+def folded(app: Lumina, stop: int) -> Iterator[ReadModels]:
+    """Scratch read models (in memory) holding the log up to position ``stop``."""
+    fold = ReadModels(Path(":memory:"), app.embedder)
+    try:
+        fold.catch_up(app.recorder, app.private_mapper, stop=stop)
+        yield fold
+    finally:
+        fold.close()
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """A turn's context rebuilt from the fold: what the agent gets, and what it is made of."""
+
+    avatar: protocol.Avatar
+    preferred_name: str | None
+    preferences: Mapping[str, str]
+    history: list[ChatMessage]
+    memory_texts: list[str]
+    described: protocol.ReplayContext
+    differences: list[str]
+
+
+def rebuild(
+    app: Lumina,
+    turn: RecordedTurn,
+    fold: ReadModels,
+    *,
+    avatar_id: UUID | None = None,
+    recall: Callable[[ReadModels, str, UUID], list[protocol.Memory]],
+    history_limit: int,
+) -> Rebuilt:
+    """The context of ``turn`` as the read models stood just before it (``fold``)."""
+    differences: list[str] = []
+    record = turn.record
+    conn = fold.conn
+    wanted = avatar_id or (UUID(record.avatar_id) if record and record.avatar_id else None)
+    wanted = wanted or turn.avatar_id or app.default_avatar_id
+    avatar = avatars.get(conn, str(wanted))
+    if avatar is None:  # created after the turn (an override): as it stands today
+        avatar = app.get_avatar(wanted)
+    if avatar_id is not None and turn.avatar_id != avatar_id:
+        differences.append(f"avatar {avatar_id} instead of {turn.avatar_id} (override)")
+    who = profile.get(conn)
+    history_ids = _history_ids(conn, turn.conversation_id, history_limit)
+    if record is not None and record.history != history_ids:
+        differences.append(
+            f"history: recorded {len(record.history)} turns, rebuilt {len(history_ids)}"
+        )
+    history = conversations.history(conn, str(turn.conversation_id), history_limit)
+    if record is not None:
+        recalled = [(m.id, m.score) for m in record.memories]
+    else:
+        recalled = [(m.id, m.score) for m in recall(fold, turn.user_text, UUID(avatar.id))]
+    used: list[protocol.ReplayMemory] = []
+    texts: list[str] = []
+    with app.lock:
+        alive = {mid for mid, _ in recalled if memories.exists(app.read.conn, mid)}
+    for memory_id, score in recalled:
+        text = memories.text_of(conn, memory_id)
+        if memory_id not in alive or text in (None, SHREDDED):
+            used.append(protocol.ReplayMemory(id=memory_id, score=score, gone=True))
+            differences.append(f"memory {memory_id} was deleted since: left out")
+            continue
+        assert text is not None
+        used.append(protocol.ReplayMemory(id=memory_id, score=score))
+        texts.append(text)
+    described = protocol.ReplayContext(
+        position=turn.position - 1,
+        avatar_id=avatar.id,
+        history=history_ids,
+        memories=used,
+    )
+    return Rebuilt(
+        avatar=avatar,
+        preferred_name=who.preferred_name,
+        preferences=dict(who.preferences),
+        history=history,
+        memory_texts=texts,
+        described=described,
+        differences=differences,
+    )
+
+
+def _history_ids(conn: Any, conversation_id: UUID, limit: int) -> list[str]:
+    return [t for t, _ in conversations.history_turns(conn, str(conversation_id), limit)]
+
+
+def recorded_run(turn: RecordedTurn) -> protocol.ReplayRun:
+    """The reply as recorded, with its timings."""
+    record = turn.record
+    model = record.model if record else turn.provider
+    return protocol.ReplayRun(
+        provider=model,
+        max_reply_tokens=record.max_tokens if record else None,
+        temperature=record.temperature if record else None,
+        text=turn.reply,
+        interrupted=turn.interrupted,
+        first_token_ms=turn.timings_ms.get("llm_first_token_ms"),
+        total_ms=turn.timings_ms.get("total_ms"),
+    )
+
+
+class Stopwatch:
+    """First-token and total time of one streamed reply."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.first: float | None = None
+
+    def tick(self) -> None:
+        if self.first is None:
+            self.first = time.perf_counter()
+
+    def ms(self, at: float | None) -> float | None:
+        return None if at is None else round((at - self.started) * 1000, 1)
+
+
+@dataclass
+class RecordedSearch:
+    """A :class:`~luminad.providers.base.WebSearch` answering the web results a reply used
+    (a replay never goes online)."""
+
+    results: list[SearchResult]
+    name: str = "recorded"
+
+    async def search(self, query: str, *, limit: int = 5) -> list[SearchResult]:
+        return self.results[:limit]
+
+    async def health(self) -> protocol.EngineHealth:
+        return protocol.EngineHealth(
+            ok=True, configured=True, reachable=True, model="recorded", detail="replay"
+        )
+
+
+@dataclass
+class Replayer:
+    """Re-runs recorded turns (see the module docstring); owns the models it loads."""
+
+    app: Lumina
+    settings: Settings
+    #: The daemon's chat model (used when no override names another).
+    llm: ChatModel
+    #: Loads another chat model for ``llm``/``model`` overrides (blocking).
+    load: Callable[[Settings], ChatModel]
+    history_limit: int = 20
+
+    async def replay(self, turn_id: UUID, request: protocol.ReplayRequest) -> protocol.TurnReplay:
+        turn = await asyncio.to_thread(find_turn, self.app, turn_id)
+        avatar_id = _avatar_override(request.avatar_id)
+        rebuilt = await asyncio.to_thread(self._rebuild, turn, avatar_id)
+        llm, owned = await self._model(request)
+        try:
+            run = await self._run(turn, rebuilt, llm, request)
+        finally:
+            if owned:
+                close_engine(llm)
+        return protocol.TurnReplay(
+            turn_id=str(turn.turn_id),
+            conversation_id=str(turn.conversation_id),
+            user_text=turn.user_text,
+            recorded=recorded_run(turn),
+            replayed=run,
+            record=turn.record,
+            context=rebuilt.described,
+            differences=rebuilt.differences,
+        )
+
+    def _rebuild(self, turn: RecordedTurn, avatar_id: UUID | None) -> Rebuilt:
+        with folded(self.app, turn.position - 1) as fold:
+            return rebuild(
+                self.app,
+                turn,
+                fold,
+                avatar_id=avatar_id,
+                recall=self._recall,
+                history_limit=self.history_limit,
+            )
+
+    def _recall(self, fold: ReadModels, text: str, avatar_id: UUID) -> list[protocol.Memory]:
+        """The memories the live turn's search finds, run on the fold (replies recorded
+        before records existed)."""
+        vector = self.app.embedder.embed([text])[0].astype("float32").tobytes()
+        hits = memories.search(fold.conn, vector, str(avatar_id), MEMORY_LIMIT)
+        return [m for m in hits if m.score is None or m.score >= MEMORY_MIN_SCORE]
+
+    async def _model(self, request: protocol.ReplayRequest) -> tuple[ChatModel, bool]:
+        if request.llm is None and request.model is None:
+            return self.llm, False
+        provider = (request.llm or self.llm.name).strip().lower()
+        changes: dict[str, Any] = {"llm": provider}
+        if request.model is not None:
+            key = "embedded_model" if provider == "embedded" else "llm_model"
+            changes[key] = request.model
+        llm = await asyncio.to_thread(self.load, self.settings.replace(**changes))
+        return llm, True
+
+    async def _run(
+        self,
+        turn: RecordedTurn,
+        rebuilt: Rebuilt,
+        llm: ChatModel,
+        request: protocol.ReplayRequest,
+    ) -> protocol.ReplayRun:
+        record = turn.record
+        web = [
+            SearchResult(title=w.title, url=w.url, snippet=w.snippet)
+            for w in (record.web_results if record else [])
+        ]
+        max_tokens = request.max_reply_tokens or (record.max_tokens if record else None)
+        max_tokens = max_tokens or self.settings.max_reply_tokens
+        responder = Responder(llm, RecordedSearch(web), max_tokens=max_tokens)
+        ctx = ReplyContext(
+            avatar=rebuilt.avatar,
+            preferred_name=rebuilt.preferred_name,
+            preferences=rebuilt.preferences,
+            history=rebuilt.history,
+            user_text=turn.user_text,
+            memories=rebuilt.memory_texts,
+            internet=bool(web),
+        )
+        watch = Stopwatch()
+        text = ""
+        stream: Any = responder.stream_reply(ctx)
+        async with contextlib.aclosing(stream) as deltas:
+            async for delta in deltas:
+                watch.tick()
+                text += delta
+        done = time.perf_counter()
+        return protocol.ReplayRun(
+            provider=responder.provider,
+            max_reply_tokens=max_tokens,
+            temperature=request.temperature,
+            text=text.strip(),
+            first_token_ms=watch.ms(watch.first),
+            total_ms=watch.ms(done),
+        )
+
+
+def _avatar_override(raw: str | None) -> UUID | None:
+    if raw is None:
+        return None
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise AvatarNotFound(f"no avatar {raw[:64]!r}") from None
