@@ -415,6 +415,8 @@ class ReplayRequest(msgspec.Struct, frozen=True, kw_only=True):
 class ReplayMemory(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     score: float | None = None
+    #: The memory's text (empty when gone).
+    text: str = ""
     #: Deleted since the turn: left out of the replayed context.
     gone: bool = False
 
@@ -425,6 +427,7 @@ class ReplayContext(msgspec.Struct, frozen=True, kw_only=True):
     #: The log position the read models were folded up to (just before the utterance).
     position: int
     avatar_id: str
+    preferred_name: str | None = None
     #: Turn ids of the history window, oldest first.
     history: list[str] = []
     memories: list[ReplayMemory] = []

@@ -173,11 +173,12 @@ def rebuild(
             differences.append(f"memory {memory_id} was deleted since: left out")
             continue
         assert text is not None
-        used.append(protocol.ReplayMemory(id=memory_id, score=score))
+        used.append(protocol.ReplayMemory(id=memory_id, score=score, text=text))
         texts.append(text)
     described = protocol.ReplayContext(
         position=turn.position - 1,
         avatar_id=avatar.id,
+        preferred_name=who.preferred_name,
         history=history_ids,
         memories=used,
     )
@@ -193,7 +194,9 @@ def rebuild(
 
 
 def _history_ids(conn: Any, conversation_id: UUID, limit: int) -> list[str]:
-    return [t for t, _ in conversations.history_turns(conn, str(conversation_id), limit)]
+    """The distinct turn ids of the history window, oldest first."""
+    turns = conversations.history_turns(conn, str(conversation_id), limit)
+    return list(dict.fromkeys(turn for turn, _ in turns))
 
 
 def recorded_run(turn: RecordedTurn) -> protocol.ReplayRun:

@@ -27,6 +27,7 @@ PLUGINS: tuple[str, ...] = (
     "lumina_cli.doctor",
     "lumina_cli.user_data",
     "lumina_cli.events",
+    "lumina_cli.replay",
     "lumina_cli.talk",
 )
 

@@ -1,0 +1,92 @@
+"""``lumina replay`` against a private daemon with the default configuration's real models: a
+recorded three-turn conversation is replayed from the log, compared with a second model,
+exported for the dialogue bench; deletions and forget-me are respected."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lumina_cli.main import main
+
+from tests.support.daemon import Daemon
+
+
+def run(daemon: Daemon, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv), settings=daemon.settings)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.e2e
+def test_replay_a_recorded_conversation(
+    start_daemon: Callable[..., AbstractContextManager[Daemon]],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    with start_daemon() as daemon:
+        run(daemon, capsys, "memories", "add", "The user's sister is called Ana.")
+        _, out, _ = run(daemon, capsys, "memories", "list", "--json")
+        (memory,) = json.loads(out)
+        code, _, _ = run(daemon, capsys, "say", "Hello, I like green tea.")
+        assert code == 0
+        with daemon.unix() as http:
+            conversation_id = http.get("/v1/conversations").json()[0]["id"]
+        for text in ("I have one sister.", "What is my sister called?"):
+            code, _, _ = run(daemon, capsys, "say", text, "--conversation", conversation_id)
+            assert code == 0
+        with daemon.unix() as http:
+            turns = http.get(f"/v1/conversations/{conversation_id}").json()["turns"]
+        users = [t["turn_id"] for t in turns if t["role"] == "user"]
+        replies = [t["text"] for t in turns if t["role"] == "assistant"]
+        assert len(users) == 3
+
+        code, out, _ = run(daemon, capsys, "replay", users[2], "--json")
+        (replay,) = json.loads(out)
+        assert code == 0
+        assert replay["user_text"] == "What is my sister called?"
+        assert replay["recorded"]["text"] == replies[2]
+        assert replay["replayed"]["text"].strip()
+        assert replay["replayed"]["total_ms"] > 0
+        assert replay["context"]["history"] == users[:2]
+        assert memory["id"] in [m["id"] for m in replay["context"]["memories"]]
+        with daemon.unix() as http:  # nothing was written by the replay
+            after = http.get(f"/v1/conversations/{conversation_id}").json()["turns"]
+            assert after == turns
+            assert http.get("/v1/events/verify").json()["ok"]
+
+        code, out, _ = run(daemon, capsys, "replay", users[2])
+        assert code == 0 and "recorded" in out and "replayed" in out and "first token" in out
+
+        export = tmp_path / "dialogue.json"
+        code, out, _ = run(
+            daemon, capsys, "replay", "--conversation", conversation_id, "--export", str(export)
+        )
+        assert code == 0
+        (dialogue,) = json.loads(export.read_text())["dialogues"]
+        assert [t["user"] for t in dialogue["turns"]] == [
+            "Hello, I like green tea.",
+            "I have one sister.",
+            "What is my sister called?",
+        ]
+        assert [t["reply"] for t in dialogue["turns"]] == replies
+        assert "The user's sister is called Ana." in dialogue["turns"][2]["memories"]
+
+        code, _, _ = run(daemon, capsys, "memories", "delete", memory["id"])
+        assert code == 0
+        code, out, _ = run(daemon, capsys, "replay", users[2], "--json")
+        (replay,) = json.loads(out)
+        gone: list[dict[str, Any]] = [m for m in replay["context"]["memories"] if m["gone"]]
+        assert code == 0 and [m["id"] for m in gone] == [memory["id"]]
+        assert f"memory {memory['id']} was deleted since: left out" in replay["differences"]
+
+        code, _, err = run(daemon, capsys, "replay", "0" * 32)
+        assert code == 1 and "turn_not_found" in err
+        code, _, _ = run(daemon, capsys, "forget-me", "--confirm", "forget me")
+        assert code == 0
+        code, _, err = run(daemon, capsys, "replay", users[2])
+        assert code == 1 and "turn_not_found" in err
