@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from luminad.errors import AvatarNotFound, TurnNotFound
 from luminad.keystore import SHREDDED
 from luminad.projections import avatars, conversations, memories, profile
 from luminad.projections.runner import ReadModels
-from luminad.providers.base import ChatMessage, ChatModel, SearchResult, close_engine
+from luminad.providers.base import ChatModel, SearchResult, close_engine
 from luminad.settings import Settings
 from luminad.voice.core import MEMORY_MIN_SCORE
 
@@ -122,11 +123,7 @@ def folded(app: Lumina, stop: int) -> Iterator[ReadModels]:
 class Rebuilt:
     """A turn's context rebuilt from the fold: what the agent gets, and what it is made of."""
 
-    avatar: protocol.Avatar
-    preferred_name: str | None
-    preferences: Mapping[str, str]
-    history: list[ChatMessage]
-    memory_texts: list[str]
+    reply: ReplyContext
     described: protocol.ReplayContext
     differences: list[str]
 
@@ -182,15 +179,15 @@ def rebuild(
         history=history_ids,
         memories=used,
     )
-    return Rebuilt(
+    reply = ReplyContext(
         avatar=avatar,
         preferred_name=who.preferred_name,
         preferences=dict(who.preferences),
         history=history,
-        memory_texts=texts,
-        described=described,
-        differences=differences,
+        user_text=turn.user_text,
+        memories=texts,
     )
+    return Rebuilt(reply=reply, described=described, differences=differences)
 
 
 def _history_ids(conn: Any, conversation_id: UUID, limit: int) -> list[str]:
@@ -323,15 +320,7 @@ class Replayer:
         max_tokens = request.max_reply_tokens or (record.max_tokens if record else None)
         max_tokens = max_tokens or self.settings.max_reply_tokens
         responder = Responder(llm, RecordedSearch(web), max_tokens=max_tokens)
-        ctx = ReplyContext(
-            avatar=rebuilt.avatar,
-            preferred_name=rebuilt.preferred_name,
-            preferences=rebuilt.preferences,
-            history=rebuilt.history,
-            user_text=turn.user_text,
-            memories=rebuilt.memory_texts,
-            internet=bool(web),
-        )
+        ctx = dataclasses.replace(rebuilt.reply, internet=bool(web))
         watch = Stopwatch()
         text = ""
         stream: Any = responder.stream_reply(ctx)

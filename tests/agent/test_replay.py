@@ -79,14 +79,14 @@ def test_the_third_turn_is_rebuilt_as_it_stood(app: Lumina) -> None:
     assert described.history == [str(t1), str(t2)] == turn.record.history
     assert [m.id for m in described.memories] == [str(memory)]
     assert described.memories[0].text == "The user's sister is called Ana."
-    assert rebuilt.memory_texts == ["The user's sister is called Ana."]
-    assert [m.content for m in rebuilt.history] == [
+    assert rebuilt.reply.memories == ["The user's sister is called Ana."]
+    assert [m.content for m in rebuilt.reply.history] == [
         "My sister is called Ana.",
         "Nice, Ana is a lovely name.",
         "I like green tea.",
         "Green tea is great.",
     ]
-    assert rebuilt.preferred_name is None  # set after the turn
+    assert rebuilt.reply.preferred_name is None  # set after the turn
     assert rebuilt.differences == []
 
 
@@ -107,7 +107,7 @@ def test_a_memory_deleted_since_is_reported_gone_not_used(app: Lumina) -> None:
     _, rebuilt = context_of(app, t3)
     (gone,) = rebuilt.described.memories
     assert gone.id == str(memory) and gone.gone and gone.text == ""
-    assert rebuilt.memory_texts == []
+    assert rebuilt.reply.memories == []
     assert rebuilt.differences == [f"memory {memory} was deleted since: left out"]
 
 
