@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from luminad.settings import REPO_ROOT, Settings
+from luminad.settings import Settings, package_data
 
 LABEL = "com.lumina.luminad"
 UNIT_NAME = "luminad.service"
-PLIST_TEMPLATE = REPO_ROOT / "launchd" / f"{LABEL}.plist"
+PLIST_TEMPLATE = package_data("launchd", f"{LABEL}.plist")
 READY_PREFIX = "luminad ready:"
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -67,7 +67,6 @@ def render_systemd_unit(*, python: str, workdir: Path, env: Mapping[str, str] = 
     lines = [
         "[Unit]",
         "Description=Lumina voice assistant daemon (luminad)",
-        "Documentation=file://" + str(REPO_ROOT / "README.md"),
         "",
         "[Service]",
         "Type=simple",
@@ -124,7 +123,9 @@ def _launchd(settings: Settings, uninstall: bool, home: Path, run: Runner) -> in
     log_dir.mkdir(parents=True, exist_ok=True)
     agents.mkdir(parents=True, exist_ok=True)
     plist_path.write_bytes(
-        render_plist(python=sys.executable, workdir=REPO_ROOT, log_dir=log_dir, env=service_env())
+        render_plist(
+            python=sys.executable, workdir=settings.data_dir, log_dir=log_dir, env=service_env()
+        )
     )
     cmd = ["launchctl", "bootstrap", domain, str(plist_path)]
     result = run(cmd, capture_output=True, text=True)
@@ -147,7 +148,7 @@ def _systemd(settings: Settings, uninstall: bool, home: Path, run: Runner) -> in
         return 0
     unit_dir.mkdir(parents=True, exist_ok=True)
     unit_path.write_text(
-        render_systemd_unit(python=sys.executable, workdir=REPO_ROOT, env=service_env())
+        render_systemd_unit(python=sys.executable, workdir=settings.data_dir, env=service_env())
     )
     for cmd in (
         ["systemctl", "--user", "daemon-reload"],
@@ -195,7 +196,7 @@ def _background(settings: Settings, uninstall: bool, *, wait_s: float = 600.0) -
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=log,
-        cwd=REPO_ROOT,
+        cwd=settings.data_dir,
         start_new_session=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
@@ -231,6 +232,8 @@ def install_service(
 ) -> int:
     """Install (or remove) the login service for this platform; the exit code."""
     home = home or Path.home()
+    if not uninstall:
+        settings.ensure_dirs()  # the data dir is the service's working directory
     if platform == "darwin":
         return _launchd(settings, uninstall, home, run)
     if platform.startswith("linux") and user_systemd_available(run):

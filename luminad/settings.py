@@ -13,6 +13,7 @@ import tomllib
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from importlib import resources
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -20,6 +21,14 @@ import platformdirs
 
 APP_NAME = "lumina"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def package_data(*parts: str) -> Path:
+    """A file or dir shipped inside the ``luminad`` package: ``web/`` (the page), ``migrations/``,
+    ``launchd/``, ``data/``, ``agent/intents/``. Found with importlib.resources, so the same in a
+    wheel and in a checkout (where ``web``, ``migrations`` and ``launchd`` are links to the
+    repository's own dirs)."""
+    return Path(str(resources.files("luminad").joinpath(*parts)))
 
 
 def _bool(value: str | bool) -> bool:
@@ -87,8 +96,14 @@ class Settings:
     #: Search endpoint (SearXNG-compatible JSON API) used by the opt-in web-search tool.
     search_url: str = ""
 
+    #: Serve the Wyoming protocol (Home Assistant) on ``host``:``wyoming_port`` (0: any free port).
+    wyoming: bool = False
+    wyoming_port: int = 10700
+    #: ``wyoming-satellite``s to drive, as ``tcp://host:port`` (comma separated in the env).
+    satellites: tuple[str, ...] = ()
+
     #: Where the web front end's static files are.
-    web_dir: Path = REPO_ROOT / "frontends" / "web"
+    web_dir: Path = field(default_factory=lambda: package_data("web"))
     log_level: str = "INFO"
 
     # ----------------------------------------------------------------- derived paths

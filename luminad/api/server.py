@@ -40,6 +40,7 @@ from luminad.api.security import (
     load_or_create_token,
     peer_allowed,
 )
+from luminad.api.wyoming import Wyoming
 from luminad.protocol import MAX_FRAME_BYTES
 from luminad.settings import Settings
 
@@ -313,14 +314,22 @@ async def _serve(
                 runtime.lumina, runtime.engines, runtime.status = lumina, engines, "ready"
                 took = time.perf_counter() - progress.started
                 log.info("models loaded in %.1f s", took)
+                wyoming = Wyoming(runtime)
+                try:
+                    await wyoming.start()
+                except (errors.LuminaError, OSError) as exc:
+                    await wyoming.stop()
+                    raise StartupError(f"Wyoming could not start: {exc}") from exc
+                extra = f" wyoming={wyoming.url}" if wyoming.url else ""
                 print(
-                    f"luminad ready: unix={settings.socket_path} http={settings.http_url}",
+                    f"luminad ready: unix={settings.socket_path} http={settings.http_url}{extra}",
                     flush=True,
                 )
                 follower = asyncio.create_task(_follow_log(lumina), name="follow-log")
                 await stopped
                 follower.cancel()
                 await asyncio.gather(follower, return_exceptions=True)
+                await wyoming.stop()
         stopped.cancel()
     finally:
         for srv in servers:

@@ -27,11 +27,11 @@ from luminad.projections.memories import Memories
 from luminad.projections.profile import ProfileView
 from luminad.projections.timings import Timings
 from luminad.providers.base import Embedder
-from luminad.settings import REPO_ROOT, Settings
+from luminad.settings import Settings, package_data
 from luminad.sqlite import compact, connect
 
 log = logging.getLogger(__name__)
-MIGRATIONS_DIR = REPO_ROOT / "migrations"
+MIGRATIONS_DIR = package_data("migrations")
 BATCH = 1000
 
 

@@ -72,6 +72,8 @@ class SessionCore:
     prime_llm: bool = True
     #: Silence (ms) after which the turn starts speculatively.
     pause_ms: int = PAUSE_MS
+    #: Recorded as every utterance's source instead of "voice"/"text" (e.g. "wyoming").
+    source: str | None = None
 
     def __init__(self, *, app: Lumina, engines: Engines, settings: Settings, send: Send) -> None:
         self.app = app

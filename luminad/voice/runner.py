@@ -199,7 +199,7 @@ class TurnRunner(SessionCore):
                     self.conversation_id,
                     turn.text,
                     turn_id=turn.turn_id,
-                    source=turn.source,
+                    source=self.source or turn.source,
                 )
             )
             await asyncio.shield(turn.record)

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +101,8 @@ class Daemon:
     process: subprocess.Popen[str]
     log_path: Path
     output: list[str] = field(default_factory=list)
+    #: The ``key=value`` fields of the ready line (``unix``, ``http``, ``wyoming`` when served).
+    ready: dict[str, str] = field(default_factory=dict)
 
     @property
     def port(self) -> int:
@@ -158,8 +160,11 @@ def run_daemon(
     env: Mapping[str, str] | None = None,
     net_audit: Path | None = None,
     timeout: float = READY_TIMEOUT_S,
+    command: Sequence[str] | None = None,
+    cwd: Path = REPO_ROOT,
 ) -> Iterator[Daemon]:
-    """Start ``luminad serve`` for ``home``; yield it once ready; SIGTERM it at exit."""
+    """Start ``luminad serve`` for ``home``; yield it once ready; SIGTERM it at exit.
+    ``command`` replaces ``python -m luminad serve`` (e.g. an installed ``luminad`` script)."""
     home.mkdir(parents=True, exist_ok=True)
     full_env = daemon_env(home, **dict(env or {}))
     settings = load_settings(full_env)
@@ -167,11 +172,11 @@ def run_daemon(
     if net_audit is not None:
         cmd = [sys.executable, "-c", _AUDIT_PRELUDE, str(net_audit)]
     else:
-        cmd = [sys.executable, "-m", "luminad", "serve"]
+        cmd = list(command or [sys.executable, "-m", "luminad", "serve"])
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             cmd,
-            cwd=REPO_ROOT,
+            cwd=cwd,
             env=full_env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -199,6 +204,7 @@ def run_daemon(
             process=proc,
             log_path=log_path,
             output=lines,
+            ready=parts,
         )
         yield daemon
     finally:
