@@ -367,7 +367,7 @@ class RecordedMemory(msgspec.Struct, frozen=True, kw_only=True):
 
 class ToolCallRecord(msgspec.Struct, frozen=True, kw_only=True):
     name: str
-    args: dict[str, Any] = {}
+    arguments: dict[str, Any] = {}
     result: str = ""
 
 
@@ -394,8 +394,8 @@ class ReplyRecord(msgspec.Struct, frozen=True, kw_only=True):
     max_tokens: int | None = None
     temperature: float | None = None
     seed: int | None = None
+    #: Tools the model was offered (each call and its result is a ``ToolCalled`` event).
     tools_offered: list[str] = []
-    tool_calls: list[ToolCallRecord] = []
     web_results: list[WebResult] = []
 
 
@@ -442,8 +442,13 @@ class ReplayRun(msgspec.Struct, frozen=True, kw_only=True):
     temperature: float | None = None
     text: str
     interrupted: bool = False
+    #: Tools called during this reply, with what they answered (in a replay: the recorded
+    #: answer of the same tool; a replay runs no tool).
+    tool_calls: list[ToolCallRecord] = []
     first_token_ms: float | None = None
     total_ms: float | None = None
+    #: The recorded turn's stage timings (ms), as ``turn_timing`` reported them.
+    timings_ms: dict[str, float] = {}
 
 
 class TurnReplay(msgspec.Struct, frozen=True, kw_only=True):

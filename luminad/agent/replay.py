@@ -208,6 +208,7 @@ def recorded_run(turn: RecordedTurn) -> protocol.ReplayRun:
         interrupted=turn.interrupted,
         first_token_ms=turn.timings_ms.get("llm_first_token_ms"),
         total_ms=turn.timings_ms.get("total_ms"),
+        timings_ms=dict(turn.timings_ms),
     )
 
 
