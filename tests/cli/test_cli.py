@@ -156,3 +156,31 @@ def test_say_and_chat_stream_a_reply(
     code, out, err = _run(daemon, capsys, "chat")
     assert code == 0 and "Lumina:" in out, err
     assert "conversation" in err
+
+
+@pytest.mark.e2e
+def test_internet_switch_is_refused_when_web_search_is_not_set_up(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = _run(daemon, capsys, "say", "--internet", "Hello.")
+    assert code == 1 and "internet_disabled" in err and "LUMINA_INTERNET" in err
+    assert out == ""  # nothing was asked
+
+    lines: Iterator[str] = iter(["/internet on", "/quit"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(lines))
+    code, _, err = _run(daemon, capsys, "chat")
+    assert code == 0 and "internet_disabled" in err and "Internet mode is ON" not in err
+
+
+@pytest.mark.e2e
+def test_internet_switch_turns_web_search_on_and_off(
+    start_daemon: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {"LUMINA_INTERNET": "1", "LUMINA_SEARCH_URL": "http://127.0.0.1:9/search"}
+    with start_daemon(env=env) as own:
+        lines: Iterator[str] = iter(["/internet on", "/internet off", "/quit"])
+        monkeypatch.setattr("builtins.input", lambda prompt="": next(lines))
+        code, _, err = _run(own, capsys, "chat", "--internet")
+        assert code == 0, err
+        assert err.count("Internet mode is ON") == 2 and "Internet mode is off" in err
+        assert "error" not in err.lower()

@@ -13,10 +13,18 @@ from lumina_cli.output import print_error
 from lumina_cli.registry import Context, command
 from luminad import protocol
 
+INTERNET_ON = "[bold yellow]Internet mode is ON:[/bold yellow] web searches leave this computer."
+INTERNET_OFF = "[dim]Internet mode is off: nothing leaves this computer.[/dim]"
+
 
 def _chat_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--conversation", help="resume this conversation id")
     p.add_argument("--avatar", help="talk to this avatar id")
+    p.add_argument(
+        "--internet",
+        action="store_true",
+        help="switch internet mode on: Lumina may search the web (every request is logged)",
+    )
 
 
 async def _turn(session: Any, text: str, ctx: Context, prefix: str) -> protocol.AssistantDone:
@@ -58,12 +66,15 @@ async def _chat(args: argparse.Namespace, ctx: Context, once: str | None) -> int
         )
         name = ready.avatar.name
         prefix = f"[bold magenta]{name}:[/bold magenta] "
+        if args.internet:
+            await session.set_internet(True)
+            ctx.err.print(INTERNET_ON)
         if once is not None:
             await _turn(session, once, ctx, prefix)
             return 0
         ctx.err.print(
             f"[dim]conversation {ready.conversation_id} with {name}; "
-            "type /quit (or Ctrl-D) to leave[/dim]"
+            "/internet on|off switches web search; type /quit (or Ctrl-D) to leave[/dim]"
         )
         for turn in ready.history:
             who = name if turn.role == "assistant" else "you"
@@ -79,6 +90,14 @@ async def _chat(args: argparse.Namespace, ctx: Context, once: str | None) -> int
                 continue
             if line in {"/quit", "/exit"}:
                 return 0
+            if line in {"/internet on", "/internet off"}:
+                try:
+                    await session.set_internet(line.endswith("on"))
+                except ApiError as exc:
+                    print_error(ctx, exc)
+                else:
+                    ctx.err.print(INTERNET_ON if line.endswith("on") else INTERNET_OFF)
+                continue
             turn_task = asyncio.ensure_future(_turn(session, line, ctx, prefix))
             try:
                 await turn_task

@@ -125,6 +125,18 @@ class SessionClient:
             if isinstance(message, protocol.Error):
                 raise ApiError(400, message.code, message.message, message.action)
 
+    async def set_internet(self, on: bool) -> None:
+        """Switch internet mode (web search) for this session; waits for the daemon's answer
+        (a ``ping`` sent behind the ``config`` comes back once it was applied or refused)."""
+        await self.send(protocol.Config(internet=on))
+        await self.send(protocol.Ping(nonce="internet"))
+        while True:
+            message = await self.receive()
+            if isinstance(message, protocol.Pong) and message.nonce == "internet":
+                return
+            if isinstance(message, protocol.Error):
+                raise ApiError(400, message.code, message.message, message.action)
+
 
 @asynccontextmanager
 async def open_session(settings: Settings) -> AsyncIterator[SessionClient]:

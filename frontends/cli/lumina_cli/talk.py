@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from lumina_cli.chat import INTERNET_ON
 from lumina_cli.client import SessionClient, open_session
 from lumina_cli.registry import Context, command
 from luminad import protocol
@@ -47,6 +48,11 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--avatar", help="talk to this avatar id")
     p.add_argument("--voice", help="speak with this Piper voice")
     p.add_argument("--no-tts", action="store_true", help="text replies only")
+    p.add_argument(
+        "--internet",
+        action="store_true",
+        help="switch internet mode on: Lumina may search the web (every request is logged)",
+    )
     p.add_argument(
         "--timeout", type=float, default=120.0, help="seconds to wait for a reply (--wav)"
     )
@@ -320,6 +326,9 @@ async def _hello(session: SessionClient, turns: Turns, rate: int) -> None:
     )
     turns.name = ready.avatar.name
     turns.ctx.err.print(f"[dim]conversation {ready.conversation_id} with {ready.avatar.name}[/dim]")
+    if args.internet:
+        await session.set_internet(True)
+        turns.ctx.err.print(INTERNET_ON)
 
 
 async def _talk(args: argparse.Namespace, ctx: Context) -> int:

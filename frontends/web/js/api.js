@@ -42,6 +42,8 @@ async function request(method, path, body) {
 export const api = {
   health: () => request("GET", "/v1/health"),
   avatars: () => request("GET", "/v1/avatars"),
+  createAvatar: (avatar) => request("POST", "/v1/avatars", avatar),
+  updateAvatar: (id, changes) => request("PATCH", `/v1/avatars/${encodeURIComponent(id)}`, changes),
   latency: () => request("GET", "/v1/metrics/latency"),
   conversation: (id) => request("GET", `/v1/conversations/${encodeURIComponent(id)}`),
   memories: (q) => request("GET", q ? `/v1/memories?q=${encodeURIComponent(q)}` : "/v1/memories"),

@@ -74,6 +74,13 @@ const avatars = new AvatarPicker({
     localStorage.setItem(STORE.avatar, avatar.id);
     newConversation();
   },
+  onEdited(avatar) {
+    if (avatar.id !== avatars.current) return;
+    transcript.assistantName = avatar.name;
+    $("empty-avatar-name").textContent = avatar.name;
+    // persona, style and voice apply from the next session on: reconnect to the same conversation
+    connect();
+  },
 });
 const memories = new MemoryPanel({
   onForgotten() {

@@ -14,6 +14,9 @@ export class MemoryPanel {
     this.count = $("memory-count");
     this.query = "";
     this.seq = 0;
+    // conversation id -> Promise of its user turns by id (null when it is gone): each render
+    // looks up the utterances its memories came from once per conversation
+    this.conversations = new Map();
     this.timer = null;
     this.search.addEventListener("input", () => {
       clearTimeout(this.timer);
@@ -40,6 +43,7 @@ export class MemoryPanel {
   }
 
   render(memories) {
+    this.conversations = new Map();
     this.list.replaceChildren();
     this.count.textContent = String(memories.length);
     if (!memories.length) {
@@ -68,6 +72,7 @@ export class MemoryPanel {
         },
         "×",
       );
+      const source = h("div", { class: "memory-source" });
       const item = h(
         "li",
         { class: "memory", dataset: { memoryId: memory.id } },
@@ -78,10 +83,37 @@ export class MemoryPanel {
           h("time", { datetime: memory.created_at }, formatTime(memory.created_at)),
           score,
         ),
+        source,
         del,
       );
       this.list.append(item);
+      this.showSource(memory.source || {}, source);
     }
+  }
+
+  /** Where a memory came from: the utterance it was taken from (its provenance). */
+  async showSource({ conversation_id: conversationId, turn_id: turnId }, el) {
+    if (!conversationId || !turnId) {
+      el.textContent = "added by hand";
+      return;
+    }
+    if (!this.conversations.has(conversationId)) {
+      this.conversations.set(
+        conversationId,
+        api.conversation(conversationId).then(
+          (c) => new Map((c.turns || []).filter((t) => t.role === "user").map((t) => [t.turn_id, t])),
+          () => null,
+        ),
+      );
+    }
+    const turns = await this.conversations.get(conversationId);
+    const turn = turns && turns.get(turnId);
+    if (!turn) {
+      el.textContent = "from a conversation that was deleted";
+      return;
+    }
+    el.replaceChildren("from “", h("span", { class: "memory-utterance" }, turn.text), "”");
+    el.title = `said ${formatTime(turn.at)}`;
   }
 
   async remove(memory, item, button) {

@@ -1,0 +1,86 @@
+"""The page's second-wave features in real headless Chromium against the real daemon: where each
+memory came from, and avatars created and edited in the page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.browser.web_harness import Daemon, PageProbe, dump, open_page
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+
+def test_memory_inspector_shows_the_utterance_each_memory_came_from(
+    lumina_page: PageProbe,
+) -> None:
+    p = lumina_page
+    said = "Remember that my bike is the blue one."
+    p.page.fill("#text-input", said)
+    p.page.click("#send")
+    p.wait_js("lumina.log.done.length > 0", timeout=120)
+    with p.daemon.api() as api:
+        by_hand = api.post("/v1/memories", json={"text": "My dentist is Dr Lee"}).json()
+        memories = api.get("/v1/memories").json()
+    spoken = [m for m in memories if m["source"]["turn_id"]]
+    assert len(spoken) == 1 and "bike" in spoken[0]["text"], (memories, dump(p))
+    p.page.fill("#memory-search", "bike")  # refresh the panel
+    p.page.fill("#memory-search", "")
+    source = p.page.locator(f'li[data-memory-id="{spoken[0]["id"]}"] .memory-source')
+    source.filter(has_text="bike").wait_for(timeout=15_000)
+    assert source.inner_text() == f"from “{said}”"
+    manual = p.page.locator(f'li[data-memory-id="{by_hand["id"]}"] .memory-source')
+    manual.filter(has_text="by hand").wait_for(timeout=15_000)
+    p.shot("20-memory-sources.png")
+    assert p.problems == [], p.problems
+
+
+def test_avatars_are_created_and_edited_in_the_page(browser: Any, daemon: Daemon) -> None:
+    p = open_page(browser, daemon)
+    try:
+        before = p.js("lumina.conversationId")
+        p.page.click("#avatar-new")
+        p.page.fill("#avatar-name", "Orla")
+        p.page.fill("#avatar-persona", "A cheerful gardener from Cork.")
+        p.page.fill("#avatar-style", "Short answers.")
+        p.shot("21-avatar-new.png")
+        p.page.click("#avatar-save")
+        # the page switches to the new avatar in a new conversation
+        p.wait_js(f"lumina.ready && lumina.conversationId !== '{before}'", timeout=30)
+        assert p.page.locator("#empty-avatar-name").inner_text() == "Orla"
+        with daemon.api() as api:
+            (orla,) = [a for a in api.get("/v1/avatars").json() if a["name"] == "Orla"]
+            conversation = api.get(f"/v1/conversations/{p.js('lumina.conversationId')}").json()
+        assert orla["persona"] == "A cheerful gardener from Cork."
+        assert orla["style"] == "Short answers." and orla["voice"] == "joe"
+        assert conversation["avatar_id"] == orla["id"]
+        assert p.page.locator("#avatar-select").input_value() == orla["id"]
+
+        # edit it: the form shows what is stored, the change is saved and shown
+        p.page.click("#avatar-edit")
+        assert p.page.locator("#avatar-persona").input_value() == orla["persona"]
+        p.page.fill("#avatar-name", "Orla Byrne")
+        p.page.fill("#avatar-style", "Answers in one sentence.")
+        p.page.click("#avatar-save")
+        p.wait_js("document.querySelector('#empty-avatar-name').textContent === 'Orla Byrne'")
+        p.wait_js("lumina.ready", timeout=30)
+        with daemon.api() as api:
+            edited = api.get(f"/v1/avatars/{orla['id']}").json()
+        assert (edited["name"], edited["style"]) == ("Orla Byrne", "Answers in one sentence.")
+        assert edited["persona"] == orla["persona"]
+        options = p.page.locator("#avatar-select option").all_inner_texts()
+        assert "Orla Byrne · joe" in options, options
+
+        # a nameless avatar is refused in the form, nothing is sent
+        p.page.click("#avatar-new")
+        p.page.fill("#avatar-name", "   ")
+        p.page.click("#avatar-save")
+        assert p.page.locator("#avatar-error").inner_text() == "An avatar needs a name."
+        p.page.click("#avatar-cancel")
+        with daemon.api() as api:
+            assert len(api.get("/v1/avatars").json()) == 2
+        assert p.problems == [], p.problems
+    finally:
+        p.page.context.close()
