@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,9 @@ CHUNK_S = 0.5
 TURN_TIMEOUT_S = 300.0
 #: Wait before reconnecting to a satellite that went away or refused (s).
 RECONNECT_S = 3.0
+#: A satellite's microphone hears its own speaker: its audio is not listened to while the reply
+#: plays, and this long after (s).
+ECHO_TAIL_S = 0.3
 _ATTRIBUTION = Attribution(name="Lumina", url="")
 _LANGUAGES = ["en"]
 
@@ -151,6 +155,8 @@ class SessionBridge:
     session: VoiceSession | None = None
     _rate: int = 0
     _audio_open: bool = False
+    #: When the reply audio sent so far will have finished playing (``time.monotonic()``).
+    playing_until: float = 0.0
 
     async def open(
         self, *, tts: bool, conversation_id: str | None = None, prime: bool = True
@@ -204,6 +210,8 @@ class SessionBridge:
                 pass
 
     async def _audio(self, pcm: bytes) -> None:
+        start = max(self.playing_until, time.monotonic())
+        self.playing_until = start + len(pcm) / 2 / max(self._rate, 1)
         if not self._audio_open:
             self._audio_open = True
             await self.write(AudioStart(rate=self._rate, width=2, channels=1).event())
@@ -394,6 +402,8 @@ class SatelliteLink:
                     streaming = True
                 elif AudioChunk.is_type(event.type) and streaming:
                     chunk = converter.convert(AudioChunk.from_event(event))
+                    if time.monotonic() < bridge.playing_until + ECHO_TAIL_S:
+                        continue  # its own voice, from its speaker
                     await bridge.session.feed_audio(chunk.audio)
                 elif AudioStop.is_type(event.type) and streaming:
                     streaming = False
