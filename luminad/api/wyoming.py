@@ -295,19 +295,25 @@ class WyomingHandler(AsyncEventHandler):
     async def _handle(self, transcript: Transcript) -> Event:
         """One agent turn: ``handled`` with the reply, or ``not-handled`` with what went wrong."""
         context = transcript.context or {}
-        conversation_id = context.get("conversation_id")
+        wanted = context.get("conversation_id")
         bridge = SessionBridge(self.runtime, _discard)  # the answer is `handled`, nothing else
         try:
-            ready = await bridge.open(
-                tts=False,
-                conversation_id=conversation_id if isinstance(conversation_id, str) else None,
-                prime=False,
-            )
+            try:
+                ready = await bridge.open(
+                    tts=False,
+                    conversation_id=wanted if isinstance(wanted, str) else None,
+                    prime=False,
+                )
+            except (errors.ConversationNotFound, errors.BadMessage):
+                # a context from elsewhere, or a conversation deleted since: start a new one
+                ready = await bridge.open(tts=False, prime=False)
             assert bridge.session is not None
             await bridge.session.handle(protocol.Text(text=transcript.text))
             end = await asyncio.wait_for(bridge.ends.get(), TURN_TIMEOUT_S)
         except errors.LuminaError as exc:
             return NotHandled(text=exc.message).event()
+        except TimeoutError:
+            return NotHandled(text="Lumina did not answer in time.").event()
         finally:
             await bridge.close()
         context = {"conversation_id": ready.conversation_id}

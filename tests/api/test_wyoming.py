@@ -150,3 +150,10 @@ def test_handle_continues_a_conversation_given_its_context(wyoming_daemon: Daemo
     second = _handle(wyoming_daemon, "Which city did I just mention?", first.context)
     assert second.context == first.context
     assert "lisbon" in (second.text or "").lower(), second.text
+
+
+def test_handle_with_a_stale_context_starts_a_new_conversation(wyoming_daemon: Daemon) -> None:
+    stale = {"conversation_id": "00000000-0000-4000-8000-000000000000"}
+    reply = _handle(wyoming_daemon, "Hello there.", stale)
+    assert reply.text and reply.context
+    assert reply.context["conversation_id"] != stale["conversation_id"]
