@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -229,10 +230,15 @@ class WyomingHandler(AsyncEventHandler):
     """One Wyoming client (Home Assistant): speech recognition, speech, and agent turns."""
 
     def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, runtime: Runtime
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        runtime: Runtime,
+        conversations: ConversationIds,
     ) -> None:
         super().__init__(reader, writer)
         self.runtime = runtime
+        self.conversations = conversations
         self._converter = AudioChunkConverter(rate=STT_SAMPLE_RATE, width=2, channels=1)
         self._audio: list[bytes] = []
 
@@ -295,18 +301,18 @@ class WyomingHandler(AsyncEventHandler):
     async def _handle(self, transcript: Transcript) -> Event:
         """One agent turn: ``handled`` with the reply, or ``not-handled`` with what went wrong."""
         context = transcript.context or {}
-        wanted = context.get("conversation_id")
+        given = context.get("conversation_id")
+        given = given if isinstance(given, str) else None
         bridge = SessionBridge(self.runtime, _discard)  # the answer is `handled`, nothing else
         try:
             try:
                 ready = await bridge.open(
-                    tts=False,
-                    conversation_id=wanted if isinstance(wanted, str) else None,
-                    prime=False,
+                    tts=False, conversation_id=self.conversations.ours(given), prime=False
                 )
             except (errors.ConversationNotFound, errors.BadMessage):
-                # a context from elsewhere, or a conversation deleted since: start a new one
+                # a conversation deleted since, or a client's id seen for the first time
                 ready = await bridge.open(tts=False, prime=False)
+            self.conversations.remember(given, ready.conversation_id)
             assert bridge.session is not None
             await bridge.session.handle(protocol.Text(text=transcript.text))
             end = await asyncio.wait_for(bridge.ends.get(), TURN_TIMEOUT_S)
@@ -324,12 +330,37 @@ class WyomingHandler(AsyncEventHandler):
 
 
 @dataclass
+class ConversationIds:
+    """A client's conversation ids -> ours. Home Assistant sends its own id (a ULID) in
+    ``transcript.context`` and never ours back; the same id continues the same conversation
+    (while the daemon runs; ids only, no content)."""
+
+    limit: int = 1000
+    _ids: OrderedDict[str, str] = field(default_factory=OrderedDict)
+
+    def ours(self, given: str | None) -> str | None:
+        """Our conversation for a client's id (which may already be one of ours)."""
+        if given is None:
+            return None
+        return self._ids.get(given, given)
+
+    def remember(self, given: str | None, ours: str) -> None:
+        if given is None or given == ours:
+            return
+        self._ids[given] = ours
+        self._ids.move_to_end(given)
+        while len(self._ids) > self.limit:
+            self._ids.popitem(last=False)
+
+
+@dataclass
 class WyomingServer:
     """The Wyoming listener: one :class:`WyomingHandler` task per connection."""
 
     runtime: Runtime
     server: asyncio.Server | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    conversations: ConversationIds = field(default_factory=ConversationIds)
 
     async def start(self, host: str, port: int) -> int:
         """Listen; the port bound (``port`` 0 picks a free one)."""
@@ -343,7 +374,7 @@ class WyomingServer:
         assert task is not None
         self.tasks.add(task)
         try:
-            await WyomingHandler(reader, writer, self.runtime).run()
+            await WyomingHandler(reader, writer, self.runtime, self.conversations).run()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:

@@ -152,6 +152,21 @@ def test_handle_continues_a_conversation_given_its_context(wyoming_daemon: Daemo
     assert "lisbon" in (second.text or "").lower(), second.text
 
 
+def test_home_assistants_own_conversation_id_continues_one_conversation(
+    wyoming_daemon: Daemon,
+) -> None:
+    # Home Assistant sends its own conversation id (a ULID) and never ours back
+    ha = {"conversation_id": "01JD5Q3W7Z9X8V6T4R2P0N8M6K"}
+    first = _handle(wyoming_daemon, "My favourite fruit is the mango.", ha)
+    second = _handle(wyoming_daemon, "Which fruit did I just mention?", ha)
+    assert first.context and second.context
+    assert first.context["conversation_id"] == second.context["conversation_id"]
+    assert "mango" in (second.text or "").lower(), second.text
+    with wyoming_daemon.unix() as http:
+        turns = http.get(f"/v1/conversations/{first.context['conversation_id']}").json()["turns"]
+    assert [t["role"] for t in turns] == ["user", "assistant", "user", "assistant"]
+
+
 def test_handle_with_a_stale_context_starts_a_new_conversation(wyoming_daemon: Daemon) -> None:
     stale = {"conversation_id": "00000000-0000-4000-8000-000000000000"}
     reply = _handle(wyoming_daemon, "Hello there.", stale)
