@@ -78,6 +78,8 @@ CHUNK_S = 0.5
 TURN_TIMEOUT_S = 300.0
 #: Wait before reconnecting to a satellite that went away or refused (s).
 RECONNECT_S = 3.0
+#: See :attr:`SatelliteLink.idle_s`.
+IDLE_S = 15.0
 #: A satellite's microphone hears its own speaker: its audio is not listened to while the reply
 #: plays, and this long after (s).
 ECHO_TAIL_S = 0.3
@@ -397,6 +399,9 @@ class SatelliteLink:
     runtime: Runtime
     uri: str
     reconnect_s: float = RECONNECT_S
+    #: After this long without an event the satellite is asked to ``describe`` itself; after
+    #: twice this long it is taken for gone and reconnected (s).
+    idle_s: float = IDLE_S
     host: str = field(init=False)
     port: int = field(init=False)
 
@@ -426,12 +431,23 @@ class SatelliteLink:
         bridge = SessionBridge(self.runtime, client.write_event)
         converter = AudioChunkConverter(rate=STT_SAMPLE_RATE, width=2, channels=1)
         streaming = False
+        reading: asyncio.Task[Event | None] | None = None
         try:
             await bridge.open(tts=True)
             await client.write_event(RunSatellite().event())
             log.info("satellite %s: connected", self.uri)
+            probing = False
             while True:
-                event = await client.read_event()
+                # a read is never cancelled half-way (that would lose the stream's framing)
+                reading = reading or asyncio.ensure_future(client.read_event())
+                done, _ = await asyncio.wait({reading}, timeout=self.idle_s)
+                if not done:  # quiet (waiting for its wake word?), or gone without a word
+                    if probing:
+                        raise TimeoutError("the satellite stopped answering")
+                    probing = True
+                    await client.write_event(Describe().event())  # every version answers info
+                    continue
+                event, reading, probing = reading.result(), None, False
                 if event is None:
                     raise EOFError("satellite disconnected")
                 assert bridge.session is not None
@@ -448,6 +464,8 @@ class SatelliteLink:
                 elif Ping.is_type(event.type):
                     await client.write_event(Pong(text=Ping.from_event(event).text).event())
         finally:
+            if reading is not None:
+                reading.cancel()
             await bridge.close()
             with contextlib.suppress(Exception):
                 await client.disconnect()
