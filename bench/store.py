@@ -26,9 +26,11 @@ if __package__ in (None, ""):
 
 from luminad.app import Lumina, open_lumina
 from luminad.domain import Conversation, Memory
+from luminad.keystore import KeyStore
 from luminad.projections import memories
 from luminad.providers.embeddings import MiniLmEmbedder
 from luminad.settings import load_settings
+from luminad.store import EventLog
 
 ROWS: list[tuple[str, str, str]] = []
 
@@ -86,6 +88,36 @@ def bench_commits(app: Lumina, n_single: int, n_batch: int, repeats: int) -> Non
     )
 
 
+def bench_chain_cost(root: Path, embedder: MiniLmEmbedder, n: int, repeats: int) -> None:
+    """One-event commits with our chained recorder vs eventsourcing's own SQLite recorder, the
+    two alternated in each repeat so both see the same machine load."""
+    chained = open_app(root / "chained", embedder)
+    plain_settings = load_settings({"LUMINA_HOME": str(root / "plain")})
+    plain_settings.ensure_dirs()
+    env = plain_settings.store_env() | {"AGGREGATE_CACHE_MAXSIZE": "256"}
+    plain = EventLog(env, KeyStore.open(plain_settings))
+    rates: dict[str, list[float]] = {"chained": [], "plain": []}
+    try:
+        for _ in range(repeats):
+            for name, log in (("chained", chained.log), ("plain", plain)):
+                conversation = Conversation(None)
+                log.save(conversation)
+                started = time.perf_counter()
+                for i in range(n):
+                    conversation.transcribe(uuid4(), f"utterance number {i}", "voice")
+                    log.save(conversation)
+                rates[name].append(n / (time.perf_counter() - started))
+    finally:
+        chained.close()
+        plain.close()
+    best = {name: max(r) for name, r in rates.items()}
+    row(
+        "one-event commits, hash chain vs eventsourcing's own recorder (same run, alternated)",
+        f"{best['chained']:,.0f} vs {best['plain']:,.0f} events/s "
+        f"({best['chained'] / best['plain'] - 1:+.0%})",
+    )
+
+
 def fill_10k(app: Lumina) -> int:
     """About 10k events: 100 conversations of 45 turns (utterance + reply), timings, memories."""
     aggregates: list[Conversation | Memory] = []
@@ -125,6 +157,12 @@ def bench_replay_and_forget(home: Path, embedder: MiniLmEmbedder) -> None:
             f"full replay: rebuild every read model from {events:,} events",
             f"{time.perf_counter() - started:.2f} s",
         )
+        started = time.perf_counter()
+        chain = app.verify_events()
+        row(
+            f"verify the hash chain of {chain.events:,} events (recompute every link)",
+            f"{time.perf_counter() - started:.2f} s, ok={chain.ok}",
+        )
         receipt = app.forget_user()
         row(
             f"forget-me over {events:,} events ({receipt.events_shredded:,} shredded, "
@@ -138,6 +176,7 @@ def bench_replay_and_forget(home: Path, embedder: MiniLmEmbedder) -> None:
             "forget-me audit (key, decrypt every event, read models, byte scan)",
             f"{(time.perf_counter() - audit_started) * 1000:,.0f} ms, ok={ok}",
         )
+        row("hash chain after forget-me", f"ok={app.verify_events().ok}")
     finally:
         app.close()
 
@@ -216,6 +255,7 @@ def main() -> int:
             )
         finally:
             app.close()
+        bench_chain_cost(root / "chain", embedder, 500 if args.quick else 2000, repeats=5)
         bench_replay_and_forget(root / "replay", embedder)
         bench_search(root / "s10k", embedder, 10_000, 50 if args.quick else 200)
         bench_search(
