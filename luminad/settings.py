@@ -87,7 +87,13 @@ class Settings:
     #: Tokens the LLM may write for one reply.
     max_reply_tokens: int = 200
 
-    #: Silence after speech that ends an utterance (ms).
+    #: How an utterance ends: ``smart`` (the smart-turn model and the words judge each pause;
+    #: a complete turn ends at once, else ``turn_hangover_ms`` of silence) or ``silence``
+    #: (``vad_hangover_ms`` of silence, always).
+    end_of_turn: str = "smart"
+    #: Silence that ends an utterance the judge did not find complete (ms), with ``smart``.
+    turn_hangover_ms: int = 1000
+    #: Silence after speech that ends an utterance (ms), with ``end_of_turn=silence``.
     vad_hangover_ms: int = 500
     #: webrtcvad aggressiveness 0..3.
     vad_aggressiveness: int = 2

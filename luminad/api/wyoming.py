@@ -170,8 +170,8 @@ class SessionBridge:
         session = VoiceSession(
             app=app, engines=engines, settings=self.runtime.settings, send=self.send
         )
-        session.source = SOURCE
-        session.prime_llm = prime
+        session.state.source = SOURCE
+        session.tuning.prime_llm = prime
         try:
             ready = await session.start(
                 protocol.Hello(

@@ -2,7 +2,8 @@
 
 - :func:`load_engines`: STT (whisper.cpp, converting the bundled weights on first use), TTS
   (Piper), LLM (``auto``/``embedded``/``ollama``/``openai``, see :mod:`.llm_choice`),
-  embeddings (CORE's MiniLM) and the optional web search; reports progress through a callback.
+  embeddings (CORE's MiniLM), the end-of-turn judge (:mod:`.smart_turn`) and the optional web
+  search; reports progress through a callback.
 - :func:`prepare_models` (:mod:`.prepare`): ``luminad prepare-models``.
 - :func:`check_health` (:mod:`.health`): every engine's health, optionally deep.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from luminad.errors import ModelMissing
 from luminad.providers.base import (
     STT_SAMPLE_RATE,
     ChatMessage,
@@ -30,6 +32,7 @@ from luminad.providers.blocking import run_blocking
 from luminad.providers.health import check_health
 from luminad.providers.llm_choice import AutoChat, load_llm
 from luminad.providers.prepare import prepare_models
+from luminad.providers.smart_turn import SmartTurn, TurnJudge
 from luminad.providers.speech_setup import ensure_verified, load_stt, load_tts
 from luminad.settings import Settings
 
@@ -39,6 +42,7 @@ __all__ = [
     "check_health",
     "load_engines",
     "load_llm",
+    "load_turn_judge",
     "prepare_models",
     "warm_up",
 ]
@@ -53,6 +57,8 @@ class Engines:
     tts: TextToSpeech
     embedder: Embedder
     search: WebSearch | None = None
+    #: The end-of-turn judge (``end_of_turn=smart``); None: silence alone ends a turn.
+    turn: TurnJudge | None = None
     #: How the LLM was chosen (``auto`` explains its pick here).
     llm_choice: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -113,12 +119,31 @@ def load_engines(settings: Settings, progress: ProgressFn | None = None) -> Engi
     run_blocking(warm_up(stt, tts, llm))
     timed("warmup", t)
 
+    t = time.perf_counter()
+    turn = load_turn_judge(settings)
+    if turn is not None:
+        turn.model.probability(np.zeros(STT_SAMPLE_RATE, dtype=np.int16))  # warm-up
+        timed("turn", t)
+
     search: WebSearch | None = None
     if settings.search_url:
         from luminad.providers.search import SearxngSearch
 
         search = SearxngSearch(settings.search_url)
     return Engines(
-        stt=stt, llm=llm, tts=tts, embedder=embedder, search=search, llm_choice=choice,
-        timings_ms=timings,
+        stt=stt, llm=llm, tts=tts, embedder=embedder, search=search, turn=turn,
+        llm_choice=choice, timings_ms=timings,
     )  # fmt: skip
+
+
+def load_turn_judge(settings: Settings) -> TurnJudge | None:
+    """The smart-turn judge for ``end_of_turn=smart``; None for ``silence``."""
+    choice = settings.end_of_turn.strip().lower()
+    if choice == "silence":
+        return None
+    if choice != "smart":
+        raise ModelMissing(
+            f"LUMINA_END_OF_TURN={settings.end_of_turn!r} is neither smart nor silence",
+            action="Set LUMINA_END_OF_TURN to smart (the default) or silence.",
+        )
+    return TurnJudge(SmartTurn())

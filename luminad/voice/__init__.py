@@ -8,12 +8,12 @@ Pure, synchronous cores (no I/O, tested with lists):
 - :mod:`~luminad.voice.memory_policy`: "remember that ..." / "my name is ..." and the
   do-not-store filter for secrets.
 
-Thin async stages (each a coroutine over a bounded queue, sending through the session):
-:mod:`~luminad.voice.transcribe` (sliding-window partials, final pass),
-:mod:`~luminad.voice.respond` (agent deltas -> chunker), :mod:`~luminad.voice.speak` (TTS ->
-``tts_chunk`` + frame, paced); :mod:`~luminad.voice.turn` holds one turn's state and timings.
-
-:mod:`~luminad.voice.session` wires them into one :class:`~luminad.voice.session.VoiceSession`
-per client: a listening loop for the whole session, bounded audio queue, control lane, one task
-per reply, barge-in as one cancel.
+Stages, each a small object owning its state, joined by the turn
+(:mod:`~luminad.voice.turn`) and bounded queues: :mod:`~luminad.voice.intake` (resample, VAD,
+endpoint), :mod:`~luminad.voice.transcribe` (partials, final pass), :mod:`~luminad.voice.runner`
+(the turn in flight: words stored first, then the reply), :mod:`~luminad.voice.respond` (agent
+-> chunker), :mod:`~luminad.voice.speak` (TTS -> paced frames); :mod:`~luminad.voice.outlet`
+holds the send path and the session's tasks. :mod:`~luminad.voice.session` wires them into one
+:class:`~luminad.voice.session.VoiceSession` per client; its docstring says where a frame is
+at any moment.
 """

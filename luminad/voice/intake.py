@@ -1,189 +1,298 @@
-"""The audio intake of a voice session: the listening loop and the endpoint's events.
+"""The intake: client audio -> 16 kHz frames -> where utterances start, pause and end.
 
-Binary frames are queued (bounded; dropped and counted when full) and the listening loop, alive
-for the whole session, resamples, frames and endpoints them synchronously; the endpoint's events
-start the partial ticker (while the user speaks) and the turn: speculatively at the first pause,
-gated until the end of speech confirms it.
+:class:`Intake` owns the audio lane of a session: a bounded queue of the client's frames
+(dropped and counted when full, the client told once per congested spell), the streaming
+resampler, the 20 ms framer, the endpointer, the pre-roll and the samples of the utterance being
+spoken. Its loop, alive for the whole session, handles one queued frame at a time, synchronously,
+and hands what the endpointer saw to the session as :data:`IntakeEvent` values (it never waits
+on a turn); ``vad`` messages for the UI it sends itself.
+
+The end of an utterance: with a :class:`~luminad.providers.smart_turn.TurnJudge` (the
+default), each pause of ``pause_ms`` asks the judge whether the turn is complete, from the sound
+of the utterance and its words (the speculative turn's final transcript when it is there, else
+the latest partial), and asks once more after ``RECHECK_MS`` of silence: complete ends the
+utterance at once, otherwise the endpointer's long hangover (``LUMINA_TURN_HANGOVER_MS``)
+decides, so a thinking pause does not cut the user off.
+Without a judge the fixed hangover (``LUMINA_VAD_HANGOVER_MS``) alone ends it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 from uuid import UUID
 
 import numpy as np
 
 from luminad import protocol
-from luminad.errors import (
-    RateLimited,
-)
+from luminad.errors import RateLimited
 from luminad.providers.base import STT_SAMPLE_RATE, Pcm16
-from luminad.voice import transcribe as transcribe_stage
-from luminad.voice.core import (
-    MAX_UTTERANCE_S,
-    PARTIAL_HOLD_SILENCE_MS,
-    SessionCore,
-    log,
-)
+from luminad.providers.smart_turn import TurnJudge
+from luminad.settings import Settings
+from luminad.voice.audio import Framer, Resampler
 from luminad.voice.endpoint import (
+    Endpointer,
+    EndpointEvent,
     SpeechEnded,
     SpeechStarted,
     VadChanged,
+    make_classifier,
 )
-from luminad.voice.turn import Turn, now
+from luminad.voice.outlet import Tasks
+from luminad.voice.tuning import (
+    AUDIO_QUEUE_FRAMES,
+    MAX_UTTERANCE_S,
+    PARTIAL_HOLD_SILENCE_MS,
+    PREROLL_MS,
+    Tuning,
+)
+from luminad.voice.turn import now
+
+log = logging.getLogger("luminad.voice")
 
 
-class AudioIntake(SessionCore):
-    """The audio lane (see the module docstring)."""
+@dataclass(frozen=True, slots=True)
+class UtteranceStarted:
+    """The user began speaking; the utterance (and the turn it becomes) is ``turn_id``."""
 
-    def _enqueue(self, data: bytes) -> None:
+    turn_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class UtterancePaused:
+    """The user went silent mid-utterance; ``audio`` is everything said so far."""
+
+    turn_id: UUID
+    audio: Pcm16
+
+
+@dataclass(frozen=True, slots=True)
+class UtteranceResumed:
+    """The user spoke again within the hangover: the same utterance goes on."""
+
+    turn_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class UtteranceEnded:
+    """The endpoint: the utterance is over. ``speech_end`` and ``endpoint`` are monotonic
+    times (the end of speech placed on the wall clock from the audio stream)."""
+
+    turn_id: UUID
+    audio: Pcm16
+    speech_end: float
+    endpoint: float
+
+
+IntakeEvent = UtteranceStarted | UtterancePaused | UtteranceResumed | UtteranceEnded
+
+#: Longest wait for the speculative turn's final transcript when the judge needs the words (s).
+WORDS_WAIT_S = 1.5
+#: The judge is asked again after this much silence (ms) when the first answer was not
+#: complete (the model hears a finished turn better after a longer silence).
+RECHECK_MS = 400
+
+
+class Words(Protocol):
+    """The words of the utterance being spoken, for the end-of-turn judge."""
+
+    def now(self, turn_id: UUID) -> tuple[str, bool]:
+        """The best text at hand and whether it is the final transcript."""
+        ...
+
+    async def final(self, turn_id: UUID) -> str:
+        """The final transcript of the speculative turn (waits for it)."""
+        ...
+
+
+class Intake:
+    """The audio lane of one session (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        tuning: Tuning,
+        tasks: Tasks,
+        on_event: Callable[[IntakeEvent], None],
+        session_id: UUID,
+        *,
+        judge: TurnJudge | None = None,
+        words: Words | None = None,
+    ) -> None:
+        self._settings = settings
+        self._judge = judge if words is not None else None
+        self._words = words
+        self._tuning = tuning
+        self._tasks = tasks
+        self._on_event = on_event
+        self._session_id = session_id
+        self._queue: asyncio.Queue[Pcm16] = asyncio.Queue(maxsize=AUDIO_QUEUE_FRAMES)
+        self._congested = False
+        self._resampler: Resampler | None = None
+        self._framer = Framer()
+        self._endpointer: Endpointer | None = None
+        self._preroll: deque[Pcm16] = deque(maxlen=max(1, PREROLL_MS // 20))
+        self._frames: list[Pcm16] = []
+        self._samples = 0
+        #: The utterance being spoken (None between utterances).
+        self.turn_id: UUID | None = None
+        #: Client frames received, and dropped because the queue was full.
+        self.frames_in = 0
+        self.dropped = 0
+        #: Pauses judged, and how many of them ended the turn.
+        self.judged = 0
+        self.judged_complete = 0
+        self._pause_mark = 0  # changes whenever the user speaks again or the utterance ends
+
+    def open(self, sample_rate: int) -> None:
+        """Start listening to audio at ``sample_rate`` (after ``hello``)."""
+        self._resampler = Resampler(sample_rate)
+        self._endpointer = Endpointer(
+            make_classifier(self._settings.vad_aggressiveness),
+            hangover_ms=self._settings.turn_hangover_ms
+            if self._judge is not None
+            else self._settings.vad_hangover_ms,
+            pause_ms=self._tuning.pause_ms,
+        )
+        self._tasks.spawn(self._run(), name="voice-intake")
+
+    # ------------------------------------------------------------------ the lane
+    def enqueue(self, data: bytes) -> None:
+        """One client frame (validated PCM16); never blocks."""
         pcm = np.frombuffer(data, dtype="<i2").astype(np.int16)
         self.frames_in += 1
         try:
-            self._audio_q.put_nowait(pcm)
+            self._queue.put_nowait(pcm)
         except asyncio.QueueFull:
-            self.dropped_frames += 1
+            self.dropped += 1
             if not self._congested:  # once per congested spell: tell the client
                 self._congested = True
-                self._spawn(
-                    self.error(
+                self._tasks.spawn(
+                    self._tasks.outlet.error(
                         RateLimited(
                             "audio arrives faster than it can be processed: frames are dropped"
                         )
                     ),
                     name="voice-congested",
                 )
-            if self.dropped_frames in (1, 10, 100) or self.dropped_frames % 1000 == 0:
+            if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
                 log.warning(
                     "voice session %s: audio queue full, %d frames dropped",
-                    self.session_id,
-                    self.dropped_frames,
+                    self._session_id,
+                    self.dropped,
                 )
 
-    async def _listen(self) -> None:
-        """The listening loop: lives for the whole session."""
+    async def _run(self) -> None:
         while True:
-            pcm = await self._audio_q.get()
-            if self._audio_q.empty():
+            pcm = await self._queue.get()
+            if self._queue.empty():
                 self._congested = False
             try:
                 self._ingest(pcm)
             except Exception:
-                log.exception("voice session %s: audio frame failed", self.session_id)
+                log.exception("voice session %s: audio frame failed", self._session_id)
 
-    def _drain_audio(self) -> None:
+    def end(self) -> None:
+        """The client said ``end``: what is queued is heard, then the utterance ends now."""
         while True:
             try:
-                pcm = self._audio_q.get_nowait()
+                pcm = self._queue.get_nowait()
             except asyncio.QueueEmpty:
-                return
+                break
             self._ingest(pcm)
+        if self._endpointer is not None:
+            self._handle(self._endpointer.finish())
 
     def _ingest(self, pcm: Pcm16) -> None:
-        """Resample, frame, endpoint (synchronous; events start tasks, never wait)."""
-        assert self._resampler is not None
+        assert self._resampler is not None and self._endpointer is not None
         for frame in self._framer.add(self._resampler.process(pcm)):
             if self._endpointer.in_speech:
-                self._utt.append(frame)
-                self._utt_samples += len(frame)
+                self._frames.append(frame)
+                self._samples += len(frame)
             else:
                 self._preroll.append(frame)
-            events = self._endpointer.add(frame)
-            if events:
-                self._on_events(events)
-            if self._endpointer.in_speech and self._utt_samples > MAX_UTTERANCE_S * STT_SAMPLE_RATE:
-                self._on_events(self._endpointer.finish())
+            self._handle(self._endpointer.add(frame))
+            if self._endpointer.in_speech and self._endpointer.silence_ms == RECHECK_MS:
+                self._ask_judge(self.audio())
+            if self._endpointer.in_speech and self._samples > MAX_UTTERANCE_S * STT_SAMPLE_RATE:
+                self._handle(self._endpointer.finish())
 
-    def _on_events(self, events: Sequence[SpeechStarted | SpeechEnded | VadChanged]) -> None:
+    # ------------------------------------------------------------------ the utterance
+    def audio(self) -> Pcm16:
+        """The utterance so far (16 kHz), pre-roll included."""
+        if not self._frames:
+            return np.zeros(0, dtype=np.int16)
+        return np.concatenate(self._frames)
+
+    def paused(self) -> bool:
+        """The user has been silent long enough that no partial pass should start."""
+        e = self._endpointer
+        return e is not None and e.silence_ms >= PARTIAL_HOLD_SILENCE_MS
+
+    def _handle(self, events: list[EndpointEvent]) -> None:
+        assert self._endpointer is not None
+        started = False
         for ev in events:
             if isinstance(ev, SpeechStarted):
-                self._on_speech_start()
+                started = True
+                self._frames = list(self._preroll)
+                self._samples = sum(len(f) for f in self._frames)
+                self._preroll.clear()
+                self.turn_id = uuid.uuid4()
+                self._on_event(UtteranceStarted(self.turn_id))
             elif isinstance(ev, VadChanged):
-                self._spawn(self.emit(protocol.Vad(state=ev.state)), name="voice-vad")
+                self._tasks.send(protocol.Vad(state=ev.state), name="voice-vad")
+                if self.turn_id is None:
+                    continue
                 if ev.state == "silence" and self._endpointer.in_speech:
-                    self._on_pause()
-                elif ev.state == "speech":
-                    self._on_resume()
+                    audio = self.audio()
+                    self._on_event(UtterancePaused(self.turn_id, audio))
+                    self._ask_judge(audio)
+                elif ev.state == "speech" and not started:
+                    self._pause_mark += 1
+                    self._on_event(UtteranceResumed(self.turn_id))
             elif isinstance(ev, SpeechEnded):
-                self._on_speech_end(ev)
+                self._pause_mark += 1
+                t = now()
+                self._on_event(
+                    UtteranceEnded(
+                        turn_id=self.turn_id or uuid.uuid4(),
+                        audio=self.audio(),
+                        speech_end=t - max(0.0, ev.at_ms - ev.end_ms) / 1000.0,
+                        endpoint=t,
+                    )
+                )
+                self._frames = []
+                self._samples = 0
+                self.turn_id = None
 
-    def _on_speech_start(self) -> None:
-        # The user speaks while a reply is in flight: barge-in.
-        turn = self._turn
-        if turn is not None and turn.task is not None and not turn.finished:
-            self._turn = None
-            self._cancelling = self._spawn(
-                self._cancel_turn(turn, "barge_in"), name="voice-barge-in"
-            )
-        self._utt = list(self._preroll)
-        self._utt_samples = sum(len(f) for f in self._utt)
-        self._preroll.clear()
-        self._utt_turn_id = uuid.uuid4()
-        self._partial_task = self._spawn(self._partials(self._utt_turn_id), name="voice-partials")
-
-    def _utterance_audio(self) -> Pcm16:
-        if not self._utt:
-            return np.zeros(0, dtype=np.int16)
-        return np.concatenate(self._utt)
-
-    def _on_pause(self) -> None:
-        """The user paused: start the turn speculatively (gated until the endpoint)."""
-        self._drop_speculative()
-        if self._utt_turn_id is None:
-            return
-        if self._partial_task is not None:  # free whisper for the final pass at once
-            self._partial_task.cancel()
-            self._partial_task = None
-        turn = Turn(turn_id=self._utt_turn_id, source="voice", audio=self._utterance_audio())
-        self.speculative_started += 1
-        self._start_turn(turn)
-
-    def _on_resume(self) -> None:
-        self._drop_speculative()
-        if self._utt_turn_id is not None and self._partial_task is None:
-            self._partial_task = self._spawn(
-                self._partials(self._utt_turn_id), name="voice-partials"
+    # ------------------------------------------------------------------ end of turn
+    def _ask_judge(self, audio: Pcm16) -> None:
+        if self._judge is not None and self.turn_id is not None:
+            self._tasks.spawn(
+                self._ask(self._judge, self.turn_id, audio, self._pause_mark), name="voice-judge"
             )
 
-    def _drop_speculative(self) -> None:
-        turn = self._turn
-        if turn is not None and not turn.gate.is_set() and turn.task is not None:
-            self._turn = None
-            turn.task.cancel()
-            self.speculative_dropped += 1
-
-    def _on_speech_end(self, ev: SpeechEnded) -> None:
-        t = now()
-        if self._partial_task is not None:
-            self._partial_task.cancel()
-            self._partial_task = None
-        turn = self._turn
-        if turn is None or turn.gate.is_set() or turn.turn_id != self._utt_turn_id:
-            # no speculative turn for this utterance (e.g. `end` while speaking): start one now
-            self._drop_speculative()
-            turn = Turn(
-                turn_id=self._utt_turn_id or uuid.uuid4(),
-                source="voice",
-                audio=self._utterance_audio(),
-            )
-            self._start_turn(turn)
-        turn.t_endpoint = t
-        turn.t_speech_end = t - max(0.0, ev.at_ms - ev.end_ms) / 1000.0
-        turn.gate.set()
-        self._utt = []
-        self._utt_samples = 0
-        self._utt_turn_id = None
-
-    # ------------------------------------------------------------------ partials
-    async def _partials(self, turn_id: UUID) -> None:
-        await transcribe_stage.partials(
-            self.engines.stt,
-            str(turn_id),
-            self._utterance_audio,
-            lambda: self._endpointer.silence_ms >= PARTIAL_HOLD_SILENCE_MS,
-            self,
-            interval_s=self.partial_interval_s,
-            window_s=self.partial_window_s,
-        )
+    async def _ask(self, judge: TurnJudge, turn_id: UUID, audio: Pcm16, mark: int) -> None:
+        """Ask the judge about a pause; a complete turn ends the utterance now."""
+        assert self._words is not None
+        p = await asyncio.to_thread(judge.model.probability, audio)
+        if mark != self._pause_mark:
+            return  # the user spoke again (or the utterance ended) meanwhile
+        text, final = self._words.now(turn_id)
+        verdict = judge.verdict(p, text, final=final)
+        if verdict is None:
+            try:
+                text = await asyncio.wait_for(self._words.final(turn_id), WORDS_WAIT_S)
+            except TimeoutError:
+                return
+            verdict = judge.verdict(p, text, final=True)
+        self.judged += 1
+        if verdict and mark == self._pause_mark and self._endpointer is not None:
+            self.judged_complete += 1
+            self._handle(self._endpointer.finish())

@@ -1,9 +1,12 @@
-"""The respond stage: the agent's text deltas -> ``assistant_delta`` + sentence chunks.
+"""The replier: a turn's context -> the agent's text deltas -> ``assistant_delta`` + sentences.
 
-Deltas go to the client as they arrive (kept in order until the turn opens, when the turn
-started speculatively); the :class:`~luminad.voice.chunker.SentenceChunker` hands each ready
-chunk to the speak stage over a bounded queue, while the model is still writing. An LLM failure
-is answered with ``error`` (``llm_unavailable``); the text so far stays the reply.
+:class:`Replier` owns the agent (:class:`~luminad.agent.agent.Responder`) of a session. It builds
+each turn's :class:`~luminad.agent.agent.ReplyContext` (history and profile, read while the
+final STT pass runs, and the memories the words recall), then streams the reply: deltas go to
+the client as they arrive (kept in order until the turn opens, when the turn started
+speculatively), and a :class:`~luminad.voice.chunker.SentenceChunker` hands each ready chunk to
+the speaker over a bounded queue while the model is still writing. An LLM failure is answered
+with ``error`` (``llm_unavailable``); the text so far stays the reply.
 """
 
 from __future__ import annotations
@@ -12,11 +15,22 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from luminad import protocol
 from luminad.errors import LlmUnavailable, LuminaError
+from luminad.providers.base import ChatMessage
 from luminad.voice.chunker import SentenceChunker
-from luminad.voice.turn import Outlet, Turn, now
+from luminad.voice.outlet import Outlet
+from luminad.voice.tuning import MEMORY_MIN_SCORE
+from luminad.voice.turn import Turn, now
+
+if TYPE_CHECKING:
+    from luminad.agent.agent import ReplyContext, Responder
+    from luminad.app import Lumina
+
+Base = tuple[list[ChatMessage], protocol.Profile]
 
 log = logging.getLogger("luminad.voice")
 
@@ -32,7 +46,8 @@ async def produce(
     sentences: asyncio.Queue[str | None] | None,
     out: Outlet,
 ) -> None:
-    """Consume ``stream``; ends the sentence queue with ``None``."""
+    """Consume ``stream`` into ``turn.reply``, deltas and sentences; ends the queue with
+    ``None``."""
     chunker = SentenceChunker(first_max_words=FIRST_CHUNK_MAX_WORDS)
     turn.t_llm_start = now()
     try:
@@ -57,12 +72,98 @@ async def produce(
             for s in rest:
                 await sentences.put(s)
     except LuminaError as exc:
+        turn.outcome = "failed"
         await turn.opened.wait()
         await out.error(exc, turn)
     except Exception as exc:
         log.exception("turn %s: reply failed", turn.id)
+        turn.outcome = "failed"
         await turn.opened.wait()
         await out.error(LlmUnavailable(f"the language model failed: {exc}"), turn)
     turn.reply = turn.reply.strip()
     if sentences is not None:
         await sentences.put(None)
+
+
+class Replier:
+    """The agent of one session, and how a turn's context is built (module docstring)."""
+
+    def __init__(self, app: Lumina, agent: Responder, outlet: Outlet) -> None:
+        self._app = app
+        self.agent = agent
+        self._outlet = outlet
+
+    @property
+    def provider(self) -> str:
+        return self.agent.provider
+
+    async def base(self, conversation_id: UUID) -> Base:
+        """History and profile, read before the utterance is stored (they need no words)."""
+        history, profile = await asyncio.gather(
+            asyncio.to_thread(self._app.history_messages, conversation_id),
+            asyncio.to_thread(self._app.get_profile),
+        )
+        return history, profile
+
+    async def context(
+        self,
+        turn: Turn,
+        base: asyncio.Future[Base],
+        *,
+        conversation_id: UUID,
+        avatar: protocol.Avatar,
+        internet: bool,
+    ) -> ReplyContext:
+        """The turn's reply context: ``base`` and the memories its words recall (the place
+        where everything a reply may use for ``turn`` in ``conversation_id`` is gathered)."""
+        from luminad.agent.agent import ReplyContext
+
+        found = await asyncio.to_thread(self._memories, turn.text, UUID(avatar.id))
+        history, profile = await base
+        if history and history[-1].role == "user" and history[-1].content == turn.text:
+            history = history[:-1]  # read after the words were stored: they are the question
+        return ReplyContext(
+            avatar=avatar,
+            preferred_name=profile.preferred_name,
+            preferences=dict(profile.preferences),
+            history=history,
+            user_text=turn.text,
+            memories=found,
+            internet=internet,
+        )
+
+    def _memories(self, text: str, avatar_id: UUID) -> list[str]:
+        try:
+            hits = self._app.search_memories(text, avatar_id=avatar_id, limit=5)
+        except Exception as exc:  # memory recall is best effort
+            log.warning("memory search failed: %s", type(exc).__name__)
+            return []
+        return [m.text for m in hits if m.score is None or m.score >= MEMORY_MIN_SCORE]
+
+    async def reply(
+        self, turn: Turn, ctx: ReplyContext, sentences: asyncio.Queue[str | None] | None
+    ) -> None:
+        """Stream the reply into ``turn`` (and ``sentences``, when spoken)."""
+        turn.provider = self.provider
+        await produce(turn, self.agent.stream_reply(ctx), sentences, self._outlet)
+        turn.sources = list(self.agent.last_sources)
+
+    async def prime(self, avatar: protocol.Avatar, profile: protocol.Profile) -> None:
+        """Evaluate the persona's system prompt once (first token, then stop); best effort."""
+        from luminad.agent.agent import ReplyContext
+
+        ctx = ReplyContext(
+            avatar=avatar,
+            preferred_name=profile.preferred_name,
+            preferences=dict(profile.preferences),
+            history=[],
+            user_text="Hello.",
+        )
+        try:
+            async with asyncio.timeout(20):
+                stream: Any = self.agent.stream_reply(ctx)
+                async with contextlib.aclosing(stream) as deltas:
+                    async for _ in deltas:
+                        break
+        except Exception as exc:  # the first real turn will report a broken LLM
+            log.info("LLM prime failed: %s", type(exc).__name__)

@@ -1,21 +1,35 @@
 """One voice session: audio in, transcripts, a streamed spoken reply, barge-in.
 
-Shape (DESIGN.md rules 6-8)::
+:class:`VoiceSession` is the public face (``start``, ``handle``, ``feed_audio``,
+``cancel_reply``, ``close``) of small collaborators, each owning its state:
 
-    feed_audio --(bounded queue; dropped+counted when full)--> listen loop (whole session)
-        resample -> 20 ms frames -> Endpointer --vad/speech_start/pause/speech_end-->
-            partial ticker (sliding window STT, >= 3/s)      while the user speaks
-            turn task (ONE per reply)                        from the first pause on
-    handle(control) -- cancel / end / text / config / ping: never queued behind audio
+==================  ===========================================================================
+:class:`Intake`     client frames -> bounded queue -> resample -> 20 ms frames -> endpointer
+                    (+ the end-of-turn judge at each pause)
+:class:`Transcriber` partials of the utterance being spoken; each turn's final pass
+:class:`TurnRunner` the one turn in flight: its words (stored first) and its reply
+:class:`Replier`    context -> agent -> chunker -> bounded sentence queue
+:class:`Speaker`    sentences -> TTS -> ``tts_chunk`` + frame, paced
+:class:`Outlet`     the ordered, shielded send path;  :class:`Tasks`: every task, one close
+==================  ===========================================================================
 
-A turn task does final STT -> context -> Responder.stream_reply -> SentenceChunker -> TTS ->
-``tts_chunk`` + binary frame, as a TaskGroup of a producer (LLM) and a speaker (TTS). It starts
-*speculatively* when the user pauses: everything it would send waits on the turn's gate, which
-the endpoint opens (hangover over, or the client's ``end``). Speech that resumes within the
-hangover cancels it silently, so the final transcript, the LLM's first tokens and the first
-audio are usually ready by the time the hangover ends. Cancelling a turn (``cancel``, or the user
-speaking while it plays) cancels that one task; the canceller then reports ``cancelled`` with
-the text of the audio frames already sent and stores only that (``interrupt_reply``).
+Where a frame is (DESIGN.md rules 6-8)::
+
+    feed_audio -> Intake queue (128 frames; dropped+counted when full)
+      -> Intake loop: resample, frame, Endpointer   (one frame at a time, never waits on a turn)
+         -> UtteranceStarted  : Transcriber.follow (partials >= 3/s); barge-in over a reply
+         -> UtterancePaused   : partials halt; TurnRunner.speculate (final STT, context, LLM,
+                                TTS start now; everything they send waits on the turn's gate)
+         -> UtteranceResumed  : the speculative turn is dropped; partials go on
+         -> UtteranceEnded    : TurnRunner.confirm opens the gate (the endpoint)
+    turn words: final STT -> stored -> final_transcript  (never cancelled once confirmed)
+    turn reply: Replier --sentences (16)--> Speaker --tts_chunk+PCM--> Outlet -> client
+    handle(control): cancel / end / text / config / ping; never queued behind audio
+
+A typed ``text`` is stored before anything else happens to it; a new turn interrupts the reply
+in flight (stored as interrupted with what was heard), never the user's words. One cancel
+(``cancel``, speech over the reply, a newer turn) stops the reply's LLM, TTS and sending; closing
+the session cancels every task through :class:`Tasks`.
 
 Timings (``turn_timing`` and ``Lumina.time_turn``, ms): ``endpoint_ms`` end of speech ->
 endpoint; ``stt_ms`` the final transcription pass; ``llm_first_token_ms`` request -> first
@@ -28,45 +42,83 @@ clock from the audio stream (the endpoint fired ``hangover`` of audio after it).
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import uuid
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from luminad import protocol
-from luminad.errors import (
-    BadMessage,
-    InternetDisabled,
-    UnsupportedProtocol,
+from luminad.errors import BadMessage, InternetDisabled, LuminaError, UnsupportedProtocol
+from luminad.providers.base import STT_SAMPLE_RATE
+from luminad.voice.audio import check_sample_rate, decode_b64_pcm16, validate_pcm16
+from luminad.voice.intake import (
+    Intake,
+    IntakeEvent,
+    UtteranceEnded,
+    UtterancePaused,
+    UtteranceResumed,
+    UtteranceStarted,
 )
-from luminad.voice.audio import Resampler, check_sample_rate, decode_b64_pcm16
-from luminad.voice.audio import validate_pcm16 as _validate_pcm16
-from luminad.voice.core import (  # noqa: F401  (re-exported: the session's tunables)
-    AUDIO_LEAD_S,
-    AUDIO_QUEUE_FRAMES,
-    CANCEL_WAIT_S,
-    MAX_UTTERANCE_S,
-    PARTIAL_INTERVAL_S,
-    PARTIAL_WINDOW_S,
-    PAUSE_MS,
-    PREROLL_MS,
-    TTS_FRAME_S,
-    Send,
-    log,
-)
-from luminad.voice.intake import AudioIntake
-from luminad.voice.runner import TurnRunner
+from luminad.voice.outlet import Outlet, Send, Tasks
+from luminad.voice.respond import Replier
+from luminad.voice.runner import SessionState, TurnRunner
+from luminad.voice.speak import Speaker
+from luminad.voice.transcribe import Transcriber
+from luminad.voice.tuning import Tuning
 from luminad.voice.turn import Turn, now
+
+if TYPE_CHECKING:
+    from luminad.app import Lumina
+    from luminad.providers.registry import Engines
+    from luminad.settings import Settings
 
 __all__ = ["VoiceSession"]
 
+log = logging.getLogger("luminad.voice")
 
-class VoiceSession(AudioIntake, TurnRunner):
-    """One client's voice session (see the module docstring); the API adapter is thin.
 
-    The audio lane is :class:`~luminad.voice.intake.AudioIntake`, the reply task
-    :class:`~luminad.voice.runner.TurnRunner`, the shared state and the send path
-    :class:`~luminad.voice.core.SessionCore`; this class is the public API.
-    """
+class VoiceSession:
+    """One client's voice session (see the module docstring); the API adapter is thin."""
+
+    def __init__(self, *, app: Lumina, engines: Engines, settings: Settings, send: Send) -> None:
+        from luminad.agent.agent import Responder
+
+        self.app = app
+        self.engines = engines
+        self.settings = settings
+        self.session_id = uuid.uuid4()
+        self.tuning = Tuning()
+        self.state = SessionState()
+        self.sample_rate = STT_SAMPLE_RATE
+        self.started = False
+        self.closed = False
+        self.outlet = Outlet(send, self.session_id)
+        self.tasks = Tasks(self.outlet, self.session_id)
+        self.transcriber = Transcriber(engines.stt, self.outlet, self.tasks, self.tuning)
+        agent = Responder(engines.llm, engines.search, max_tokens=settings.max_reply_tokens)
+        self.replier = Replier(app, agent, self.outlet)
+        self.turns = TurnRunner(
+            app=app,
+            state=self.state,
+            outlet=self.outlet,
+            tasks=self.tasks,
+            transcriber=self.transcriber,
+            replier=self.replier,
+            speaker=Speaker(engines.tts, self.outlet, self.tuning),
+        )
+        self.intake = Intake(
+            settings,
+            self.tuning,
+            self.tasks,
+            self._on_intake,
+            self.session_id,
+            judge=engines.turn,
+            words=SpokenWords(self.turns, self.transcriber),
+        )
+
+    @property
+    def conversation_id(self) -> UUID | None:
+        return self.state.conversation_id
 
     # ------------------------------------------------------------------ public API
     async def start(self, hello: protocol.Hello) -> protocol.Ready:
@@ -79,9 +131,9 @@ class VoiceSession(AudioIntake, TurnRunner):
                 f"{protocol.PROTOCOL_VERSION})"
             )
         self.sample_rate = check_sample_rate(hello.sample_rate)
-        self._resampler = Resampler(self.sample_rate)
         avatar_id = _parse_uuid(hello.avatar_id, "avatar_id")
         history: list[protocol.HistoryTurn] = []
+        state = self.state
         if hello.conversation_id is not None:
             conv_id = _parse_uuid(hello.conversation_id, "conversation_id")
             assert conv_id is not None
@@ -92,39 +144,34 @@ class VoiceSession(AudioIntake, TurnRunner):
             ]
             if avatar_id is None and conv.avatar_id:
                 avatar_id = UUID(conv.avatar_id)
-            self.conversation_id = conv_id
+            state.conversation_id = conv_id
         if avatar_id is None:
             avatar_id = self.app.default_avatar_id
-        self.avatar = await asyncio.to_thread(self.app.get_avatar, avatar_id)
-        if self.conversation_id is None:
-            self.conversation_id = await asyncio.to_thread(self.app.start_conversation, avatar_id)
-        self.voice = hello.voice
-        self.tts_enabled = hello.tts
-        from luminad.agent.agent import Responder
-
-        self._responder = Responder(
-            self.engines.llm, self.engines.search, max_tokens=self.settings.max_reply_tokens
-        )
+        state.avatar = await asyncio.to_thread(self.app.get_avatar, avatar_id)
+        if state.conversation_id is None:
+            state.conversation_id = await asyncio.to_thread(self.app.start_conversation, avatar_id)
+        state.voice = hello.voice
+        state.tts = hello.tts
         health = await self._health()
         self.started = True
-        self._listen_task = self._spawn(self._listen(), name="voice-listen")
-        if self.prime_llm:
-            self._spawn(self._prime(), name="voice-prime")
+        self.intake.open(self.sample_rate)
+        if self.tuning.prime_llm:
+            self.tasks.spawn(self._prime(), name="voice-prime")
         log.info(
             "voice session %s started: conversation %s, %d Hz",
             self.session_id,
-            self.conversation_id,
+            state.conversation_id,
             self.sample_rate,
         )
         return protocol.Ready(
             session_id=str(self.session_id),
-            conversation_id=str(self.conversation_id),
+            conversation_id=str(state.conversation_id),
             avatar=protocol.AvatarRef(
-                id=self.avatar.id, name=self.avatar.name, voice=self._voice() or ""
+                id=state.avatar.id, name=state.avatar.name, voice=state.voice_name() or ""
             ),
             history=history,
             health=health,
-            internet=self.internet,
+            internet=state.internet,
         )
 
     async def handle(self, message: protocol.ClientMessage) -> None:
@@ -135,22 +182,13 @@ class VoiceSession(AudioIntake, TurnRunner):
             case _ if not self.started:
                 raise BadMessage("send hello first")
             case protocol.Ping(nonce=nonce):
-                await self.emit(protocol.Pong(nonce=nonce))
+                await self.outlet.emit(protocol.Pong(nonce=nonce))
             case protocol.Cancel(reason=reason):
                 await self.cancel_reply(reason)
             case protocol.End():
-                self._drain_audio()
-                self._on_events(self._endpointer.finish())
+                self.intake.end()
             case protocol.Text(text=text):
-                text = text.strip()
-                if not text:
-                    raise BadMessage("text is empty")
-                await self.cancel_reply("user")
-                turn = Turn(turn_id=uuid.uuid4(), source="text", text=text)
-                t0 = now()
-                turn.t_speech_end = turn.t_endpoint = t0
-                turn.gate.set()
-                self._start_turn(turn)
+                await self._typed(text)
             case protocol.Config(voice=voice, tts=tts, internet=internet):
                 if internet and not (self.settings.internet and self.engines.search is not None):
                     raise InternetDisabled(
@@ -158,18 +196,18 @@ class VoiceSession(AudioIntake, TurnRunner):
                         action="Set LUMINA_INTERNET=1 and LUMINA_SEARCH_URL, then restart.",
                     )
                 if voice is not None:
-                    self.voice = voice or None
+                    self.state.voice = voice or None
                 if tts is not None:
-                    self.tts_enabled = tts
+                    self.state.tts = tts
                 if internet is not None:
-                    self.internet = internet
+                    self.state.internet = internet
             case protocol.Audio(pcm16_b64=b64, sample_rate=rate):
                 if rate is not None and rate != self.sample_rate:
                     raise BadMessage(
                         f"audio at {rate} Hz but hello declared {self.sample_rate} Hz",
                         action="Send audio at the sample_rate declared in hello.",
                     )
-                self._enqueue(decode_b64_pcm16(b64))
+                self.intake.enqueue(decode_b64_pcm16(b64))
             case _:
                 raise BadMessage(f"unexpected message {type(message).__name__}")
 
@@ -177,43 +215,109 @@ class VoiceSession(AudioIntake, TurnRunner):
         """Data lane: one binary frame at ``hello.sample_rate``; never blocks."""
         if not self.started:
             raise BadMessage("send hello before audio")
-        _validate_pcm16(pcm)
-        self._enqueue(pcm)
+        validate_pcm16(pcm)
+        self.intake.enqueue(pcm)
 
     async def cancel_reply(self, reason: str = "user") -> None:
         """Barge-in: stop the reply in flight, report and store what was heard."""
-        turn = self._turn
-        if turn is None or turn.task is None or turn.finished:
-            return
-        self._turn = None
-        await self._cancel_turn(turn, reason)
+        await self.turns.cancel(reason)
 
     async def close(self) -> None:
         """Cancel everything, bounded; store what was heard of a reply in flight."""
         if self.closed:
             return
         self.closed = True
-        turn = self._turn
-        self._turn = None
-        if turn is not None and not turn.finished:
-            turn.cancelled = True
-        tasks = [t for t in self._tasks if not t.done()]
-        for t in tasks:
-            t.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=CANCEL_WAIT_S)
-        if turn is not None and turn.gate.is_set() and not turn.finished:
-            heard = turn.heard_text
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    self._store_interrupt(turn, heard, "disconnect"), CANCEL_WAIT_S
-                )
+        await self.turns.close()
+        await self.tasks.close()
         log.info(
             "voice session %s closed: %d frames in, %d dropped",
             self.session_id,
-            self.frames_in,
-            self.dropped_frames,
+            self.intake.frames_in,
+            self.intake.dropped,
         )
+
+    # ------------------------------------------------------------------ lanes
+    async def _typed(self, text: str) -> None:
+        """A typed turn: stored first, then it interrupts the reply in flight and runs."""
+        text = text.strip()
+        if not text:
+            raise BadMessage("text is empty")
+        turn = Turn(turn_id=uuid.uuid4(), source="text", text=text)
+        assert self.state.conversation_id is not None
+        try:
+            await asyncio.to_thread(
+                self.app.record_utterance,
+                self.state.conversation_id,
+                text,
+                turn_id=turn.turn_id,
+                source=self.state.source or "text",
+            )
+        except LuminaError as exc:
+            await self.outlet.error(exc, turn)
+            return
+        turn.recorded = True
+        await self.turns.cancel("user")
+        turn.t_speech_end = turn.t_endpoint = now()
+        turn.gate.set()
+        self.turns.start(turn)
+
+    def _on_intake(self, event: IntakeEvent) -> None:
+        """What the endpointer saw, routed to the transcriber and the turn runner."""
+        audio, paused = self.intake.audio, self.intake.paused
+        match event:
+            case UtteranceStarted(turn_id=turn_id):
+                self.turns.barge_in()
+                self.transcriber.reset()
+                self.transcriber.follow(turn_id, audio, paused)
+            case UtterancePaused(turn_id=turn_id, audio=pcm):
+                self.transcriber.halt()  # whisper is free for the final pass at once
+                self.turns.speculate(turn_id, pcm)
+            case UtteranceResumed(turn_id=turn_id):
+                self.turns.drop_speculative()
+                self.transcriber.resume(turn_id, audio, paused)
+            case UtteranceEnded(turn_id=turn_id, audio=pcm, speech_end=end, endpoint=at):
+                self.transcriber.halt()
+                self.turns.confirm(turn_id, pcm, end, at)
+
+    async def _prime(self) -> None:
+        assert self.state.avatar is not None
+        profile = await asyncio.to_thread(self.app.get_profile)
+        await self.replier.prime(self.state.avatar, profile)
+
+    async def _health(self) -> protocol.Health:
+        try:
+            from luminad.providers.registry import check_health
+
+            return await asyncio.wait_for(check_health(self.engines), 2.0)
+        except Exception as exc:
+            log.info("health check for ready failed: %s", type(exc).__name__)
+            return protocol.Health(ok=False, engines={}, status="unknown")
+
+
+class SpokenWords:
+    """The words the end-of-turn judge reads: the speculative turn's final transcript of the
+    utterance when it is there, else the latest partial."""
+
+    def __init__(self, turns: TurnRunner, transcriber: Transcriber) -> None:
+        self._turns = turns
+        self._transcriber = transcriber
+
+    def _turn(self, turn_id: UUID) -> Turn | None:
+        turn = self._turns.current
+        return turn if turn is not None and turn.turn_id == turn_id else None
+
+    def now(self, turn_id: UUID) -> tuple[str, bool]:
+        turn = self._turn(turn_id)
+        if turn is not None and turn.transcribed.is_set():
+            return turn.text, True
+        return self._transcriber.partial_text, False
+
+    async def final(self, turn_id: UUID) -> str:
+        turn = self._turn(turn_id)
+        if turn is None:
+            return self._transcriber.partial_text
+        await turn.transcribed.wait()
+        return turn.text
 
 
 def _parse_uuid(value: str | None, what: str) -> UUID | None:

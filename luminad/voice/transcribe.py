@@ -1,21 +1,29 @@
-"""The transcribe stage: sliding-window partials while the user speaks, and the final pass.
+"""The transcriber: sliding-window partials while the user speaks, and the final pass.
 
-A partial pass starts every ``interval_s`` on the last ``window_s`` of the utterance (greedy;
-longer utterances are shown whole by stitching each window onto the previous partial);
-when one takes longer, the ticks it overlaps are skipped (the next starts as soon as it is
-done), so the stream keeps up in real time on two cores. Engine failures become
+:class:`Transcriber` owns the speech-to-text engine's time. While the user speaks, a partial
+pass starts every ``interval_s`` on the last ``window_s`` of the utterance (greedy; longer
+utterances are shown whole by stitching each window onto the previous partial); when one
+takes longer, the ticks it overlaps are skipped, so the stream keeps up in real time on two
+cores. No partial pass starts once the user went silent, and the final pass never waits behind
+one: it aborts a partial pass in flight, and partials wait while a final pass runs. The final
+pass of a turn started speculatively at a pause is the turn's transcript when the endpoint
+confirms it (nothing is decoded twice). Engine failures become
 :class:`~luminad.errors.SttUnavailable`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
+from uuid import UUID
 
 from luminad import protocol
 from luminad.errors import LuminaError, SttUnavailable
 from luminad.providers.base import STT_SAMPLE_RATE, Pcm16, SpeechToText
-from luminad.voice.turn import Outlet, now
+from luminad.voice.outlet import Outlet, Tasks
+from luminad.voice.tuning import Tuning
+from luminad.voice.turn import Turn, now
 
 #: While the user is silent, how often the partial loop looks whether speech resumed (s).
 RECHECK_S = 0.04
@@ -50,49 +58,114 @@ def stitch(previous: str, window_text: str) -> str:
     return f"{previous} … {window_text}"
 
 
-async def transcribe(stt: SpeechToText, audio: Pcm16, *, partial: bool) -> str:
-    try:
-        text = await stt.transcribe(audio, partial=partial)
-    except (asyncio.CancelledError, LuminaError):
-        raise
-    except Exception as exc:
-        raise SttUnavailable(f"speech recognition failed: {exc}") from exc
-    return " ".join(text.split())
+class Transcriber:
+    """Partials of the utterance being spoken, and each turn's final pass (module docstring)."""
 
+    def __init__(self, stt: SpeechToText, outlet: Outlet, tasks: Tasks, tuning: Tuning) -> None:
+        self._stt = stt
+        self._outlet = outlet
+        self._tasks = tasks
+        self._tuning = tuning
+        self._loop: asyncio.Task[None] | None = None
+        self._pass: asyncio.Task[str] | None = None
+        self._finals = 0
+        #: The latest partial transcript of the utterance being spoken ("" at its start).
+        self.partial_text = ""
+        #: Partial transcripts sent in this session.
+        self.partials_sent = 0
 
-async def partials(
-    stt: SpeechToText,
-    turn_id: str,
-    utterance: Callable[[], Pcm16],
-    paused: Callable[[], bool],
-    out: Outlet,
-    *,
-    interval_s: float,
-    window_s: float,
-) -> None:
-    """Send ``partial_transcript`` at a fixed cadence until cancelled (errors: the final pass
-    reports them). No pass starts while ``paused()`` (the user went silent)."""
-    next_start = now() + interval_s
-    shown = ""
-    window_samples = int(window_s * STT_SAMPLE_RATE)
-    while True:
-        await asyncio.sleep(max(0.0, next_start - now()))
-        next_start = max(next_start + interval_s, now())
-        if paused():
-            # the user may be done: leave whisper free for the final pass (a pass started now
-            # would hold it ~150 ms, its encoder cannot be aborted); look again soon
-            next_start = now() + min(interval_s, RECHECK_S)
-            continue
-        audio = utterance()
-        window = audio[-window_samples:]
-        if len(window) < STT_SAMPLE_RATE // 4:
-            continue
+    # ------------------------------------------------------------------ partials
+    def follow(self, turn_id: UUID, audio: Callable[[], Pcm16], paused: Callable[[], bool]) -> None:
+        """Send partials of the utterance ``turn_id`` (``audio()`` so far) until :meth:`halt`;
+        no pass starts while ``paused()``."""
+        self.halt()
+        self._loop = self._tasks.spawn(
+            self._partials(turn_id, audio, paused), name="voice-partials"
+        )
+
+    def resume(self, turn_id: UUID, audio: Callable[[], Pcm16], paused: Callable[[], bool]) -> None:
+        """Go on with the partials of the same utterance (the user spoke again after a pause)."""
+        if self._loop is None:
+            shown = self.partial_text
+            self._loop = self._tasks.spawn(
+                self._partials(turn_id, audio, paused, shown=shown), name="voice-partials"
+            )
+
+    def halt(self) -> None:
+        """Stop the partials (the user paused, or the utterance ended)."""
+        if self._loop is not None:
+            self._loop.cancel()
+            self._loop = None
+
+    def reset(self) -> None:
+        """A new utterance begins: forget the previous one's partial text."""
+        self.halt()
+        self.partial_text = ""
+
+    async def _partials(
+        self,
+        turn_id: UUID,
+        audio: Callable[[], Pcm16],
+        paused: Callable[[], bool],
+        *,
+        shown: str = "",
+    ) -> None:
+        interval_s = self._tuning.partial_interval_s
+        window_samples = int(self._tuning.partial_window_s * STT_SAMPLE_RATE)
+        next_start = now() + interval_s
+        while True:
+            await asyncio.sleep(max(0.0, next_start - now()))
+            next_start = max(next_start + interval_s, now())
+            if paused() or self._finals:
+                # the user may be done, or a final pass runs: leave whisper to the final pass
+                next_start = now() + min(interval_s, RECHECK_S)
+                continue
+            utterance = audio()
+            window = utterance[-window_samples:]
+            if len(window) < STT_SAMPLE_RATE // 4:
+                continue
+            job = self._pass = asyncio.ensure_future(self.transcribe(window, partial=True))
+            try:
+                await asyncio.wait([job])
+            finally:
+                if not job.done():
+                    job.cancel()
+                self._pass = None
+            if job.cancelled() or job.exception() is not None:
+                continue  # aborted by a final pass, or failed (the final pass reports errors)
+            text = job.result()
+            if not text:
+                continue
+            shown = stitch(shown, text) if len(utterance) > window_samples else text
+            self.partial_text = shown
+            self.partials_sent += 1
+            # every pass, changed or not: the client sees that it keeps up
+            await self._outlet.emit(protocol.PartialTranscript(turn_id=str(turn_id), text=shown))
+
+    # ------------------------------------------------------------------ final pass
+    async def final(self, turn: Turn) -> str:
+        """The turn's transcript (greedy with fallback, every core when quiet); aborts a partial
+        pass in flight so it never waits behind one."""
+        assert turn.audio is not None
+        self._finals += 1
         try:
-            text = await transcribe(stt, window, partial=True)
-        except LuminaError:
-            continue
-        if not text:
-            continue
-        shown = stitch(shown, text) if len(audio) > window_samples else text
-        # every pass, changed or not: the client sees that it keeps up
-        await out.emit(protocol.PartialTranscript(turn_id=turn_id, text=shown))
+            if self._pass is not None and not self._pass.done():
+                self._pass.cancel()
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait([self._pass], timeout=1.0)
+            turn.t_stt_start = now()
+            try:
+                return await self.transcribe(turn.audio, partial=False)
+            finally:
+                turn.t_stt_end = now()
+        finally:
+            self._finals -= 1
+
+    async def transcribe(self, audio: Pcm16, *, partial: bool) -> str:
+        try:
+            text = await self._stt.transcribe(audio, partial=partial)
+        except (asyncio.CancelledError, LuminaError):
+            raise
+        except Exception as exc:
+            raise SttUnavailable(f"speech recognition failed: {type(exc).__name__}") from exc
+        return " ".join(text.split())

@@ -1,36 +1,24 @@
-"""One user turn and its reply: state, timings, and what stages need to send.
+"""One user turn and its reply: the state the stages hand along, and its timings.
 
-The session owns a :class:`Turn`; the stages (:mod:`~luminad.voice.transcribe`,
-:mod:`~luminad.voice.respond`, :mod:`~luminad.voice.speak`) mutate it and send through an
-:class:`Outlet` (the session).
+The turn runner (:mod:`~luminad.voice.runner`) owns the :class:`Turn` in flight; the stages
+(:mod:`~luminad.voice.transcribe`, :mod:`~luminad.voice.respond`, :mod:`~luminad.voice.speak`)
+fill in its text, reply, heard words and time marks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Literal
 from uuid import UUID
 
 from luminad import protocol
-from luminad.errors import LuminaError
 from luminad.providers.base import Pcm16
 
-
-class Outlet(Protocol):
-    """How stages send: in order, a ``tts_chunk`` header adjacent to its frame."""
-
-    async def emit(
-        self, *items: protocol.ServerMessage | bytes, on_sent: Callable[[], None] | None = None
-    ) -> None: ...
-
-    async def turn_emit(self, turn: Turn, *items: protocol.ServerMessage | bytes) -> None:
-        """Send now if the turn is open (its final transcript is out), else keep for later."""
-        ...
-
-    async def error(self, exc: LuminaError, turn: Turn | None = None) -> None: ...
+#: How a turn ended: its reply was complete, cut short (cancel, barge-in, a newer turn, the
+#: client left), or failed (an engine or the store).
+Outcome = Literal["completed", "interrupted", "failed"]
 
 
 def now() -> float:
@@ -53,10 +41,15 @@ class Turn:
     text: str = ""
     #: Set when the endpoint confirmed the utterance: the turn may send and store.
     gate: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set once ``text`` is final (transcribed, or typed).
+    transcribed: asyncio.Event = field(default_factory=asyncio.Event)
     #: Set once ``final_transcript`` is out: replies may stream.
     opened: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The user's words: final STT -> (endpoint) -> stored -> ``final_transcript``. Never
+    #: cancelled once the endpoint confirmed the turn (the user's words are never dropped).
+    words: asyncio.Task[None] | None = None
+    #: The reply: context -> LLM -> chunker -> TTS -> send -> store (cancel stops it).
     task: asyncio.Task[None] | None = None
-    record: asyncio.Future[Any] | None = None
     recorded: bool = False
     reply: str = ""
     heard: list[str] = field(default_factory=list)
@@ -65,6 +58,7 @@ class Turn:
     audio_sent_s: float = 0.0
     finished: bool = False
     cancelled: bool = False
+    outcome: Outcome = "completed"
     provider: str = ""
     # wall-clock marks (monotonic s)
     t_speech_end: float | None = None

@@ -170,6 +170,30 @@ def test_text_turn_streams_is_stored_and_comes_back_on_reconnect(daemon: Daemon)
         assert _recv(ws)["code"] in {"conversation_not_found", "bad_message"}
 
 
+def test_sixty_typed_turns_back_to_back_keep_every_word(daemon: Daemon) -> None:
+    """A new turn interrupts the reply in flight, never the user's words."""
+    texts = [f"Message {i}: please just say okay." for i in range(60)]
+    with connect(daemon.ws_url(), open_timeout=30, max_size=None) as ws:
+        ready = _hello(ws)
+        for text in texts:
+            ws.send(json.dumps({"type": "text", "text": text}))
+        last_turn: str | None = None
+        while True:  # the last turn runs to its end
+            msg = _recv(ws, timeout=180)
+            assert msg["type"] != "error", msg
+            if msg["type"] == "final_transcript" and msg["text"] == texts[-1]:
+                last_turn = msg["turn_id"]
+            if msg["type"] == "turn_timing" and msg["turn_id"] == last_turn:
+                break
+    with daemon.unix() as client:
+        conv = client.get(f"/v1/conversations/{ready['conversation_id']}").json()
+    users = [t for t in conv["turns"] if t["role"] == "user"]
+    assert [t["text"] for t in users] == texts
+    replies = {t["turn_id"]: t for t in conv["turns"] if t["role"] == "assistant"}
+    assert set(replies) == {t["turn_id"] for t in users}  # each answered or marked interrupted
+    assert not replies[last_turn]["interrupted"]
+
+
 # ---------------------------------------------------------------------------- fuzzing
 _TAGS = ["hello", "audio", "end", "text", "cancel", "config", "ping"]
 _json_values = st.recursive(

@@ -47,6 +47,12 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
 
+def _voiced(pcm: np.ndarray) -> np.ndarray:
+    """``pcm`` without espeak's leading and trailing silence (so a pause is what it says)."""
+    loud = np.flatnonzero(np.abs(pcm) > 300)
+    return pcm[loud[0] : loud[-1] + 1]
+
+
 def _transcribe(daemon: Daemon, pcm: bytes, rate: int) -> str:
     from luminad.providers.whisper import WhisperSTT, ensure_ggml, whisper_source
 
@@ -110,7 +116,30 @@ async def test_spoken_question_streams_a_spoken_answer(
             f"voice-to-voice seen by the client: {v2v_client:.0f} ms "
             f"(daemon: {timing.voice_to_voice_ms} ms)"
         )
-        assert timing.voice_to_voice_ms is not None and timing.voice_to_voice_ms > 0
+        # every stage is there, and they fit together: the first audio follows the endpoint
+        # and the final STT pass, and comes before the end of the reply
+        stages = {
+            name: getattr(timing, name)
+            for name in (
+                "endpoint_ms",
+                "stt_ms",
+                "llm_first_token_ms",
+                "first_sentence_ms",
+                "tts_first_audio_ms",
+                "voice_to_voice_ms",
+                "total_ms",
+            )
+        }
+        missing = [name for name, v in stages.items() if v is None]
+        assert not missing, f"stages missing from turn_timing: {missing}"
+        v2v, total = stages["voice_to_voice_ms"], stages["total_ms"]
+        assert 0 < stages["stt_ms"] <= v2v <= total
+        assert stages["endpoint_ms"] <= v2v
+        assert stages["llm_first_token_ms"] <= stages["first_sentence_ms"]
+        # the client saw the first audio no sooner than the daemon sent it (the client's clock
+        # starts after espeak's trailing silence, the daemon's at the last voiced frame)
+        trailing_ms = 1000 * (len(question) - len(_voiced(question))) / RATE
+        assert v2v_client + trailing_ms + 100 >= v2v
         # closed loop: whisper hears the reply's words in the reply audio
         heard = _transcribe(daemon, pcm, rate_out)
         spoken = " ".join(c.text for c in c.of(protocol.TtsChunk) if c.text)
@@ -163,6 +192,34 @@ async def test_cancel_mid_reply_stops_audio_and_keeps_only_heard(daemon: Daemon)
         # the session goes on: a new turn works
         await c.send(protocol.Text(text="Thanks, that is enough."))
         await c.wait_for(protocol.AssistantDone, within=120)
+    finally:
+        await c.close()
+
+
+async def test_a_thinking_pause_mid_sentence_stays_one_turn(daemon: Daemon, tmp_path: Path) -> None:
+    """600 ms of silence in the middle of a sentence: the end-of-turn judge (smart-turn and
+    the words) keeps listening, so the user is not cut off: one turn, with both halves."""
+    first, second = (
+        _voiced(speak_pcm16(text, tmp_path, rate=RATE))
+        for text in ("So I was thinking that maybe we could", "go to the beach this weekend.")
+    )
+    c = await VoiceClient.connect(daemon.ws_url())
+    try:
+        await c.hello(sample_rate=RATE)
+        await c.stream(silence(0.3, RATE), RATE)
+        await c.stream(first, RATE)
+        await c.stream(silence(0.6, RATE), RATE)
+        t_end = await c.stream(second, RATE)
+        await c.stream(silence(1.5, RATE), RATE)
+        await c.wait_for(protocol.TurnTiming, within=180)
+        await c.stream(silence(0.5, RATE), RATE)
+        finals = c.timed(protocol.FinalTranscript)
+        print(f"\nfinal transcripts: {[m.text for _, m in finals]}")
+        assert len(finals) == 1, "the pause split the utterance into two turns"
+        assert finals[0][0] >= t_end  # no endpoint before the user had finished
+        words = _words(finals[0][1].text)
+        assert "thinking" in words and "beach" in words
+        assert not c.of(protocol.Cancelled)
     finally:
         await c.close()
 

@@ -83,6 +83,7 @@ class FakeLumina:
         )
 
     def time_turn(self, cid: UUID, turn_id: UUID, timings_ms: Mapping[str, float]) -> None:
+        self._turns(cid)
         self.timings.append((turn_id, dict(timings_ms)))
 
     def remember(
@@ -243,6 +244,7 @@ def fake_engines(**kw: Any) -> SimpleNamespace:
         tts=kw.get("tts", ToneTTS()),
         embedder=None,
         search=None,
+        turn=kw.get("turn"),
     )
 
 

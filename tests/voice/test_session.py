@@ -31,8 +31,8 @@ def make(tmp_path: Any, **engines: Any) -> tuple[VoiceSession, FakeLumina, Recor
     eng = fake_engines(**engines)
     settings = load_settings({"LUMINA_HOME": str(tmp_path)})
     s = VoiceSession(app=app, engines=eng, settings=settings, send=rec)  # type: ignore[arg-type]
-    s.audio_lead_s = 0.2
-    s.prime_llm = False  # tests count LLM calls; priming has its own test
+    s.tuning.audio_lead_s = 0.2
+    s.tuning.prime_llm = False  # tests count LLM calls; priming has its own test
     return s, app, rec, eng
 
 
@@ -97,7 +97,7 @@ async def test_text_turn_streams_reply_audio_and_stores(tmp_path: Any) -> None:
 
 async def test_voice_turn_with_partials_and_endpoint(tmp_path: Any) -> None:
     s, app, rec, eng = make(tmp_path)
-    s.partial_interval_s = 0.1
+    s.tuning.partial_interval_s = 0.1
     await s.start(protocol.Hello(client="test", sample_rate=RATE))
     speech = espeak(QUESTION, RATE)
     t0 = asyncio.get_running_loop().time()
@@ -300,7 +300,7 @@ async def test_congested_audio_is_dropped_and_counted_control_still_answers(
     frame = np.zeros(960, dtype="<i2").tobytes()
     for _ in range(500):  # the listen loop gets no turn to run: the queue fills up
         await s.feed_audio(frame)
-    assert s.dropped_frames == 500 - 128
+    assert s.intake.dropped == 500 - 128
     await s.handle(protocol.Ping(nonce="p"))
     assert rec.of(protocol.Pong)[0].nonce == "p"
     errors = await rec.wait_for(protocol.Error)
@@ -382,4 +382,25 @@ async def test_llm_is_primed_with_the_persona_at_start(tmp_path: Any) -> None:
         await asyncio.sleep(0.01)
     assert llm.started == 1 and llm.closed == 1  # one token read, then the stream is closed
     assert "You are Lumina." in llm.seen[0][0].content
+    await s.close()
+
+
+async def test_typed_turns_back_to_back_keep_every_word(tmp_path: Any) -> None:
+    llm = ScriptedLLM(reply="A reply that takes a little while to write out.", delay=0.01)
+    s, app, rec, _eng = make(tmp_path, llm=llm)
+    await s.start(protocol.Hello(sample_rate=RATE))
+    texts = [f"typed message number {i}" for i in range(60)]
+    for text in texts:
+        await s.handle(protocol.Text(text=text))
+    await rec.wait_for(protocol.TurnTiming)  # the last one runs to its end
+    await asyncio.sleep(0.1)
+    conv = app.conversations[s.conversation_id]  # type: ignore[index]
+    users = [t for t in conv if t["role"] == "user"]
+    assert [t["text"] for t in users] == texts
+    replies = {t["turn_id"]: t for t in conv if t["role"] == "assistant"}
+    assert set(replies) == {t["turn_id"] for t in users}  # each answered or marked interrupted
+    assert all(r["int"] for tid, r in replies.items() if tid != users[-1]["turn_id"])
+    assert not replies[users[-1]["turn_id"]]["int"]
+    # every turn counted: the interrupted ones are timed too
+    assert len(app.timings) == 60
     await s.close()

@@ -1,0 +1,172 @@
+"""A semantic end of turn: has the user finished, judged from the sound and the words?
+
+**Sound**: the smart-turn v3.2 model (Daily/pipecat, BSD-2-Clause, 8.7 MB, CPU ONNX) reads
+whisper-style log-mel features of the last 8 s of 16 kHz audio (zero-padded in front) and gives
+the probability that the speaker has finished their turn. The model file ships inside the
+``pipecat-ai`` wheel, installed with ``--no-deps`` (nothing of pipecat is imported; the file is
+found on disk through importlib and never downloaded); it runs on our onnxruntime, one thread.
+
+**Words**: a sentence ending in a word that needs a continuation ("for", "and", "the", "to",
+...) is not finished, whatever the sound says (:func:`unfinished`).
+
+:class:`TurnJudge` combines both: ``complete`` ends the turn now, ``unsure`` keeps listening
+(the long hangover then decides), see :meth:`TurnJudge.verdict`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from luminad.errors import ModelMissing
+from luminad.providers.base import STT_SAMPLE_RATE, Pcm16
+
+MODEL_FILE = Path("audio", "turn", "smart_turn", "data", "smart-turn-v3.2-cpu.onnx")
+#: The model reads this much audio (s), the end of the utterance.
+WINDOW_S = 8
+_N_FFT = 400  # 25 ms windows
+_HOP = 160  # 10 ms hop
+_N_MELS = 80
+
+#: Words after which a sentence cannot end (articles, prepositions, conjunctions, modals...).
+CONTINUATIONS = frozenset(
+    {
+     "a", "an", "the", "and", "or", "but", "nor", "so", "because", "if", "when", "while",
+     "whereas", "although", "though", "than", "that", "which", "who", "whom", "whose", "where",
+     "to", "for", "of", "with", "without", "in", "on", "at", "by", "from", "about", "into",
+     "onto", "over", "under", "after", "before", "between", "through", "during", "like", "as",
+     "my", "your", "his", "her", "its", "our", "their", "this", "these", "those", "some", "any",
+     "each", "every", "no", "can", "could", "would", "should", "will", "shall", "might", "must",
+     "may", "am", "is", "are", "was", "were", "i", "we", "you", "they", "he", "she", "it's",
+     "i'm", "let's", "um", "uh", "er",
+    }
+)  # fmt: skip
+_WORD = re.compile(r"[a-z']+")
+
+
+def unfinished(text: str) -> bool:
+    """Whether ``text`` stops on a word that needs more words after it."""
+    words = _WORD.findall(text.lower().replace("’", "'"))
+    return bool(words) and words[-1] in CONTINUATIONS
+
+
+def model_path() -> Path:
+    """The smart-turn ONNX file inside the installed ``pipecat-ai`` wheel."""
+    spec = importlib.util.find_spec("pipecat")  # finds the package without importing it
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for base in locations:
+        path = Path(base) / MODEL_FILE
+        if path.is_file():
+            return path
+    raise ModelMissing(
+        "the smart-turn end-of-turn model is not installed (it ships in the pipecat-ai wheel)",
+        action="Rerun ./install.sh, or: .venv/bin/pip install --no-deps pipecat-ai==1.14.0 "
+        "(or set LUMINA_END_OF_TURN=silence to end turns on silence alone).",
+    )
+
+
+# ---------------------------------------------------------------------- features
+def _slaney_mel(hz: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Hz -> mel on the Slaney scale (linear below 1 kHz, logarithmic above)."""
+    mel = 3.0 * hz / 200.0
+    log = hz >= 1000.0
+    mel[log] = 15.0 + np.log(hz[log] / 1000.0) * 27.0 / np.log(6.4)
+    return mel
+
+
+def _slaney_hz(mel: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    hz = 200.0 * mel / 3.0
+    log = mel >= 15.0
+    hz[log] = 1000.0 * np.exp((mel[log] - 15.0) * np.log(6.4) / 27.0)
+    return hz
+
+
+def _mel_filters() -> npt.NDArray[np.float64]:
+    """(n_fft/2+1, 80) triangular filters, area-normalised (whisper's filterbank)."""
+    edges = _slaney_hz(
+        np.linspace(0.0, float(_slaney_mel(np.array([STT_SAMPLE_RATE / 2.0]))[0]), _N_MELS + 2)
+    )
+    bins = np.linspace(0.0, STT_SAMPLE_RATE // 2, _N_FFT // 2 + 1)
+    lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
+    rising = (bins[:, None] - lower) / (centre - lower)
+    falling = (upper - bins[:, None]) / (upper - centre)
+    filters = np.clip(np.minimum(rising, falling), 0.0, None)
+    return filters * (2.0 / (upper - lower))
+
+
+_FILTERS = _mel_filters()
+_HANN = np.hanning(_N_FFT + 1)[:-1]  # periodic
+
+
+def log_mel(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Whisper-style log-mel features (80 x 800) of exactly 8 s of 16 kHz float audio: waveform
+    normalised to zero mean and unit variance, centred 25 ms Hann frames every 10 ms, power
+    spectrum, mel filters, log10 clipped to 8 decades below the peak, scaled by (x + 4) / 4."""
+    x = audio.astype(np.float32)
+    x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
+    padded = np.pad(x.astype(np.float64), _N_FFT // 2, mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(padded, _N_FFT)[::_HOP]
+    power = np.abs(np.fft.rfft(frames * _HANN, axis=-1)) ** 2
+    mel = np.log10(np.maximum(power @ _FILTERS, 1e-10)).T[:, :-1]
+    mel = np.maximum(mel, mel.max() - 8.0)
+    features: npt.NDArray[np.float32] = ((mel + 4.0) / 4.0).astype(np.float32)
+    return features
+
+
+def last_window(pcm: Pcm16) -> npt.NDArray[np.float32]:
+    """The last 8 s of 16 kHz PCM16 as float audio, zero-padded in front to exactly 8 s."""
+    n = WINDOW_S * STT_SAMPLE_RATE
+    x = np.asarray(pcm[-n:], dtype=np.float32) / 32768.0
+    return np.pad(x, (n - x.size, 0)) if x.size < n else x
+
+
+# ---------------------------------------------------------------------- the model
+class SmartTurn:
+    """The smart-turn ONNX model (thread-safe; one inference at a time)."""
+
+    def __init__(self, path: Path | None = None, *, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        self.path = path or model_path()
+        options = ort.SessionOptions()
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.inter_op_num_threads = 1
+        options.intra_op_num_threads = threads
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session: Any = ort.InferenceSession(
+            str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._lock = threading.Lock()
+
+    def probability(self, pcm: Pcm16) -> float:
+        """P(the speaker has finished) for an utterance of 16 kHz PCM16 (blocking)."""
+        features = log_mel(last_window(pcm))[None, :, :]
+        with self._lock:
+            out = self._session.run(None, {"input_features": features})
+        return float(np.asarray(out[0]).reshape(-1)[0])
+
+
+@dataclass(frozen=True)
+class TurnJudge:
+    """Sound and words together (see the module docstring)."""
+
+    model: SmartTurn
+    #: From this probability on the sound alone ends the turn (unless the words need more).
+    sure: float = 0.9
+
+    def verdict(self, p: float, text: str, *, final: bool) -> bool | None:
+        """``True``: the turn is complete; ``False``: keep listening; ``None``: ask again with
+        the final transcript. Below 0.5 the sound says unfinished; a sentence stopping on a
+        continuation word is unfinished; between 0.5 and ``sure`` the words must be final."""
+        if p < 0.5 or unfinished(text):
+            return False
+        if p >= self.sure or final:
+            return True
+        return None

@@ -1,0 +1,67 @@
+"""The end-of-turn judge on real speech (espeak-ng): the smart-turn model hears a finished
+question as complete and an obviously unfinished sentence as not; the words rule catches what
+the sound alone misses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from luminad.providers.smart_turn import SmartTurn, TurnJudge, log_mel, unfinished
+from tests.support.speech import speak_pcm16
+
+TRAILING_SILENCE_S = 0.2  # the judge is asked after a short pause
+WPM = 175  # espeak-ng's own default rate (slower espeak speech sounds unfinished to the model)
+
+
+@pytest.fixture(scope="module")
+def model() -> SmartTurn:
+    return SmartTurn()
+
+
+def _utterance(text: str, tmp: Path) -> np.ndarray:
+    pcm = speak_pcm16(text, tmp, wpm=WPM)
+    loud = np.flatnonzero(np.abs(pcm) > 300)
+    speech = pcm[loud[0] : loud[-1] + 1]
+    return np.concatenate([speech, np.zeros(int(16000 * TRAILING_SILENCE_S), np.int16)])
+
+
+def test_complete_question_scores_above_an_unfinished_sentence(
+    model: SmartTurn, tmp_path: Path
+) -> None:
+    complete = [
+        model.probability(_utterance(t, tmp_path))
+        for t in ("What time is it?", "Set a timer for ten minutes.")
+    ]
+    cut = [
+        model.probability(_utterance(t, tmp_path))
+        for t in ("I need a name for my new cat, and she is",)
+    ]
+    print(f"\np(complete): finished {complete}, unfinished {cut}")
+    assert min(complete) > 0.5
+    assert max(cut) < 0.5
+    assert min(complete) > max(cut) + 0.3
+
+
+def test_words_hold_a_turn_the_sound_finds_complete(model: SmartTurn) -> None:
+    judge = TurnJudge(model)
+    assert judge.verdict(0.95, "What time is it?", final=False) is True
+    assert judge.verdict(0.83, "I would like to book a table for", final=True) is False
+    assert judge.verdict(0.83, "I would like to book a table for two.", final=False) is None
+    assert judge.verdict(0.83, "I would like to book a table for two.", final=True) is True
+    assert judge.verdict(0.3, "What time is it?", final=True) is False
+    assert unfinished("Set a timer for") and unfinished("and the")
+    assert not unfinished("Set a timer for ten minutes.") and not unfinished("")
+
+
+def test_features_are_whisper_shaped_and_bounded() -> None:
+    rng = np.random.default_rng(0)
+    audio = np.zeros(8 * 16000, np.float32)
+    audio[-16000:] = rng.normal(0, 0.1, 16000).astype(np.float32)
+    mel = log_mel(audio)
+    assert mel.shape == (80, 800) and mel.dtype == np.float32
+    # log10 power clipped to 8 decades below the peak, then (x + 4) / 4
+    assert mel.max() - mel.min() <= 2.0 + 1e-6
+    assert np.ptp(mel[:, -50:]) > np.ptp(mel[:, :50])  # the sound is where the noise was
