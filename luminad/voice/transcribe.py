@@ -162,10 +162,16 @@ class Transcriber:
             self._finals -= 1
 
     async def transcribe(self, audio: Pcm16, *, partial: bool) -> str:
-        try:
-            text = await self._stt.transcribe(audio, partial=partial)
-        except (asyncio.CancelledError, LuminaError):
-            raise
-        except Exception as exc:
-            raise SttUnavailable(f"speech recognition failed: {type(exc).__name__}") from exc
-        return " ".join(text.split())
+        return await transcribe(self._stt, audio, partial=partial)
+
+
+async def transcribe(stt: SpeechToText, audio: Pcm16, *, partial: bool) -> str:
+    """One pass of ``stt`` over ``audio``, white space collapsed; engine failures become
+    :class:`~luminad.errors.SttUnavailable`."""
+    try:
+        text = await stt.transcribe(audio, partial=partial)
+    except (asyncio.CancelledError, LuminaError):
+        raise
+    except Exception as exc:
+        raise SttUnavailable(f"speech recognition failed: {type(exc).__name__}") from exc
+    return " ".join(text.split())
