@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -27,12 +28,19 @@ from luminad.domain import (
     Conversation,
     Memory,
     Profile,
+    Timer,
     User,
 )
-from luminad.errors import AvatarNotFound, ConversationNotFound, MemoryNotFound, NotFound
+from luminad.errors import (
+    AvatarNotFound,
+    ConversationNotFound,
+    MemoryNotFound,
+    NotFound,
+    TimerNotFound,
+)
 from luminad.keystore import KeyStore
 from luminad.privacy import PrivateMapper
-from luminad.projections import avatars, conversations, memories, profile, timings
+from luminad.projections import avatars, conversations, memories, profile, timers, timings
 from luminad.projections.log import EVENT_TOPICS, logged_event
 from luminad.projections.runner import ReadModels
 from luminad.providers.base import ChatMessage, Embedder
@@ -227,6 +235,56 @@ class Lumina:
             conversation.time_turn(turn_id, timings_ms)
             self._commit(conversation)
 
+    def call_tool(
+        self,
+        conversation_id: UUID,
+        turn_id: UUID,
+        name: str,
+        arguments: Mapping[str, Any],
+        result: str,
+        *,
+        ok: bool = True,
+    ) -> None:
+        """Record that a tool ran in the turn and what it answered."""
+        with self._writing():
+            conversation = self._conversation(conversation_id)
+            conversation.call_tool(turn_id, name, arguments, result, ok)
+            self._commit(conversation)
+
+    # ------------------------------------------------------------------ timer commands
+    def set_timer(
+        self,
+        seconds: int,
+        label: str = "",
+        *,
+        conversation_id: UUID | None = None,
+        now: datetime | None = None,
+    ) -> protocol.Timer:
+        """Start a timer of ``seconds``; answers it as the read model lists it."""
+        with self._writing():
+            timer = Timer.start(seconds, label, now or datetime.now(UTC), conversation_id)
+            self._commit(timer)
+            return self.get_timer(timer.id)
+
+    def fire_timer(self, timer_id: UUID) -> protocol.Timer:
+        return self._end_timer(timer_id, fired=True)
+
+    def cancel_timer(self, timer_id: UUID) -> protocol.Timer:
+        return self._end_timer(timer_id, fired=False)
+
+    def _end_timer(self, timer_id: UUID, *, fired: bool) -> protocol.Timer:
+        with self._writing():
+            error = TimerNotFound(f"no timer {timer_id}")
+            if timers.get(self.read.conn, str(timer_id)) is None:
+                raise error
+            timer = self._load(Timer, timer_id, error)
+            if fired:
+                timer.fire()
+            else:
+                timer.cancel()
+            self._commit(timer)
+            return self.get_timer(timer_id)
+
     # ------------------------------------------------------------------ memory commands
     def remember(
         self,
@@ -345,6 +403,18 @@ class Lumina:
         vector = self.embedder.embed([query])[0].astype("float32").tobytes()
         with self.lock:
             return memories.search(self.read.conn, vector, _str(avatar_id), limit)
+
+    def get_timer(self, timer_id: UUID) -> protocol.Timer:
+        with self.lock:
+            found = timers.get(self.read.conn, str(timer_id))
+        if found is None:
+            raise TimerNotFound(f"no timer {timer_id}")
+        return found
+
+    def list_timers(self, *, running: bool = False) -> list[protocol.Timer]:
+        """Every timer, newest first; ``running``: only those still set, soonest first."""
+        with self.lock:
+            return timers.list_all(self.read.conn, running=running)
 
     def get_avatar(self, avatar_id: UUID) -> protocol.Avatar:
         with self.lock:

@@ -219,6 +219,31 @@ class MemoryWritten(_Msg, tag="memory_written", frozen=True, kw_only=True):
     text: str
 
 
+class ToolCall(_Msg, tag="tool_call", frozen=True, kw_only=True):
+    """A tool ran in this turn (a local intent or the model called it)."""
+
+    turn_id: str
+    name: str
+    arguments: dict[str, Any] = {}
+    #: What the tool answered, a short sentence.
+    result: str
+    #: False when the tool failed (the result says why).
+    ok: bool = True
+
+
+TimerState = Literal["set", "fired", "cancelled"]
+
+
+class TimerChanged(_Msg, tag="timer", frozen=True, kw_only=True):
+    """A timer was set, fired or cancelled; when one fires the daemon also speaks it."""
+
+    timer_id: str
+    label: str
+    state: TimerState
+    #: ISO 8601 UTC time the timer is (or was) due.
+    due_at: str
+
+
 class Error(_Msg, tag="error", frozen=True, kw_only=True):
     code: ErrorCode
     message: str
@@ -241,6 +266,8 @@ ServerMessage = (
     | TurnTiming
     | Cancelled
     | MemoryWritten
+    | ToolCall
+    | TimerChanged
     | Error
     | Pong
 )
@@ -288,6 +315,16 @@ class Memory(msgspec.Struct, frozen=True, kw_only=True):
     created_at: str
     #: Cosine similarity, present in search results.
     score: float | None = None
+
+
+class Timer(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    label: str
+    state: TimerState
+    #: ISO 8601 UTC time the timer is (or was) due.
+    due_at: str
+    #: ISO 8601 UTC time the timer was set.
+    created_at: str
 
 
 class MemoryCreate(msgspec.Struct, frozen=True, kw_only=True):
@@ -508,6 +545,7 @@ SCHEMA_TYPES: dict[str, object] = {
     "profile": Profile,
     "memory": Memory,
     "memory_create": MemoryCreate,
+    "timer": Timer,
     "conversation": Conversation,
     "forget_me_request": ForgetMeRequest,
     "forget_receipt": ForgetReceipt,

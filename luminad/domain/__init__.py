@@ -10,6 +10,7 @@ from luminad.domain.avatar import BUILTIN_AVATAR_ID, Avatar
 from luminad.domain.conversation import Conversation
 from luminad.domain.memory import Memory
 from luminad.domain.profile import PROFILE_ID, USER_ID, Profile, User
+from luminad.domain.timer import Timer
 
 USER_CONTENT: dict[str, tuple[str, ...]] = {
     "UtteranceTranscribed": ("text",),
@@ -23,6 +24,8 @@ USER_CONTENT: dict[str, tuple[str, ...]] = {
     "AvatarStyleChanged": ("style",),
     "PreferredNameSet": ("name",),
     "PreferenceSet": ("key", "value"),
+    "ToolCalled": ("arguments", "result"),
+    "TimerSet": ("label",),
 }
 
 __all__ = [
@@ -34,5 +37,6 @@ __all__ = [
     "Conversation",
     "Memory",
     "Profile",
+    "Timer",
     "User",
 ]

@@ -14,6 +14,7 @@ from luminad.domain.errors import TurnConflict, require_text
 OPEN, REPLIED, INTERRUPTED = "open", "replied", "interrupted"
 MAX_UTTERANCE = 10_000
 MAX_REPLY = 50_000
+MAX_TOOL_RESULT = 2_000
 
 
 class Conversation(Aggregate):
@@ -69,6 +70,13 @@ class Conversation(Aggregate):
             clean[str(key)] = ms
         self._turn_timed(turn_id, clean)
 
+    def call_tool(
+        self, turn_id: UUID, name: str, arguments: Mapping[str, Any], result: str, ok: bool
+    ) -> None:
+        """A tool ran in the turn (a local intent or the model called it) and answered."""
+        self.check_turn_exists(turn_id)
+        self._tool_called(turn_id, name, dict(arguments), result[:MAX_TOOL_RESULT], ok)
+
     # ------------------------------------------------------------------ invariants
     def check_turn_exists(self, turn_id: UUID) -> None:
         if turn_id not in self.turns:
@@ -97,6 +105,12 @@ class Conversation(Aggregate):
     @event("ReplyRecorded")
     def _reply_recorded(self, turn_id: UUID, record: dict[str, Any]) -> None:
         """What made the reply: model and settings, memories, history, tools (replay)."""
+
+    @event("ToolCalled")
+    def _tool_called(
+        self, turn_id: UUID, name: str, arguments: dict[str, Any], result: str, ok: bool
+    ) -> None:
+        pass
 
     @event("TurnTimed")
     def _turn_timed(self, turn_id: UUID, timings_ms: dict[str, float]) -> None:

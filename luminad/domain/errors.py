@@ -25,6 +25,10 @@ class AlreadyGone(Conflict):
     """A command on something already deleted or forgotten."""
 
 
+class BadTimerLength(BadMessage):
+    """A timer shorter than a second or longer than a day."""
+
+
 def require_text(value: str, what: str, *, limit: int) -> str:
     """``value`` stripped; raises :class:`EmptyText` or :class:`TextTooLong`."""
     text = value.strip()

@@ -25,6 +25,7 @@ from luminad.projections.base import USER_FORGOTTEN, Fact, Projection
 from luminad.projections.conversations import Conversations
 from luminad.projections.memories import Memories
 from luminad.projections.profile import ProfileView
+from luminad.projections.timers import Timers
 from luminad.projections.timings import Timings
 from luminad.providers.base import Embedder
 from luminad.settings import Settings, package_data
@@ -102,6 +103,7 @@ class ReadModels:
             Avatars(),
             ProfileView(),
             Timings(),
+            Timers(),
         ]
         self.conn.executemany(
             "INSERT OR IGNORE INTO tracking VALUES (?, 0)", [(p.name,) for p in self.projections]
