@@ -8,7 +8,8 @@ Every call goes through :func:`_act`: it waits until the turn is committed (a sp
 never acts), runs the tool, records ``ToolCalled`` on the conversation (arguments and result are
 user content, sealed like every other), and sends a ``tool_call`` message to the client. A tool
 that cannot do what was asked (unknown avatar, bad timer length, web down) answers a sentence
-saying so and sends an ``error`` with code ``tool_failed``; it never raises into the session
+saying so and sends an ``error`` with code ``tool_failed`` (without ``turn_id``: the turn goes
+on); it never raises into the session
 and never touches a stored fact it was not asked to change.
 """
 
@@ -146,13 +147,9 @@ async def _record(
     await tools.notify(message)
     if failure is not None:
         error = ToolFailed(failure.sentence, action=failure.action)
+        # no turn_id: an error with one ends the turn, and this turn goes on (it says why)
         await tools.notify(
-            protocol.Error(
-                code=error.code,
-                message=error.message,
-                action=error.action,
-                turn_id=str(tools.turn_id),
-            )
+            protocol.Error(code=error.code, message=error.message, action=error.action)
         )
 
 
