@@ -32,7 +32,7 @@ import soxr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from luminad.providers.base import ChatMessage, ChatModel  # noqa: E402
+from luminad.providers.base import ChatModel, stream_text  # noqa: E402
 from luminad.providers.piper import PiperTTS  # noqa: E402
 from luminad.providers.wer import wer  # noqa: E402
 from luminad.providers.whisper import WhisperSTT, ensure_ggml, whisper_source  # noqa: E402
@@ -57,7 +57,7 @@ TTS_TEXTS = {
         "You have two meetings this afternoon, the first one at two o'clock."
     ),
 }
-LLM_SYSTEM = ChatMessage("system", "You are Lumina, a friendly personal assistant.")
+LLM_SYSTEM = "You are Lumina, a friendly personal assistant."
 LLM_TOPICS = ["a lighthouse keeper", "a clockmaker", "a lost kitten", "a mountain guide", "a baker"]
 NO_EOS = {0: -100.0, 2: -100.0}  # SmolLM2: run every benchmark generation to max_tokens
 
@@ -161,11 +161,11 @@ async def measure_llm(llm: ChatModel, max_tokens: int) -> tuple[float, int, floa
     global _calls
     _calls += 1
     topic = LLM_TOPICS[_calls % len(LLM_TOPICS)]
-    prompt = [LLM_SYSTEM, ChatMessage("user", f"Tell me a short story about {topic} (#{_calls}).")]
+    prompt = f"Tell me a short story about {topic} (#{_calls})."
     t0 = time.perf_counter()
     first = 0.0
     n = 0
-    async for _ in llm.stream_chat(prompt, max_tokens=max_tokens):
+    async for _ in stream_text(llm, prompt, max_tokens=max_tokens, system=LLM_SYSTEM):
         if n == 0:
             first = time.perf_counter() - t0
         n += 1
@@ -182,14 +182,15 @@ def _free_port() -> int:
 def bench_llm(reps: int, max_tokens: int, log: Callable[[str], None]) -> str:
     import httpx
 
-    from luminad.providers.llamacpp import EmbeddedLLM, bundled_gguf_path
-    from luminad.providers.ollama import OllamaChat
-    from luminad.providers.openai_compat import OpenAIChat
+    from luminad.providers.gguf_files import smollm2_path
+    from luminad.providers.llamacpp import EmbeddedLLM
+    from luminad.providers.ollama import OllamaLLM
+    from luminad.providers.openai_compat import OpenAICompatLLM
     from luminad.providers.threads import engine_threads
     from tests.support.ollama_server import OllamaStub
 
     threads = engine_threads(load_settings({}).stt_threads)
-    embedded = EmbeddedLLM(bundled_gguf_path(), threads=threads)
+    embedded = EmbeddedLLM(smollm2_path(), threads=threads)
     embedded.logit_bias = NO_EOS
     rows = []
 
@@ -203,12 +204,12 @@ def bench_llm(reps: int, max_tokens: int, log: Callable[[str], None]) -> str:
 
     run("embedded (llama.cpp in-process)", embedded)
     with OllamaStub(embedded) as stub:
-        run("ollama API (local stub server)", OllamaChat(stub.url, "llama3.2"))
+        run("ollama API (local stub server)", OllamaLLM(stub.url, "llama3.2"))
     embedded.close()
 
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_gguf_path()),
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path()),
          "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
          "--n_threads", str(threads), "--n_threads_batch", str(threads), "--n_ctx", "4096"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -226,7 +227,7 @@ def bench_llm(reps: int, max_tokens: int, log: Callable[[str], None]) -> str:
                 raise RuntimeError("llama_cpp.server did not start")
         run(
             "openai (llama_cpp.server)",
-            OpenAIChat(url, "smollm2", extra_body={"logit_bias": {"0": -100, "2": -100}}),
+            OpenAICompatLLM(url, "smollm2", extra_body={"logit_bias": {"0": -100, "2": -100}}),
         )
     finally:
         proc.terminate()

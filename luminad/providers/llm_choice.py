@@ -6,14 +6,17 @@ model otherwise; :class:`AutoChat` keeps the reason for health.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from luminad.errors import LuminaError
+from luminad.errors import LlmUnavailable, LuminaError
 from luminad.protocol import EngineHealth
-from luminad.providers.base import ChatMessage, ChatModel, ProgressFn, close_engine, no_progress
+from luminad.providers.base import ChatModel, ProgressFn, close_engine, no_progress
 from luminad.settings import Settings
+
+if TYPE_CHECKING:
+    from pydantic_ai.models import Model
 
 
 class AutoChat:
@@ -25,10 +28,15 @@ class AutoChat:
         self.name = inner.name
         self.model = inner.model
 
-    def stream_chat(
-        self, messages: Sequence[ChatMessage], *, max_tokens: int = 200
-    ) -> AsyncIterator[str]:
-        return self.inner.stream_chat(messages, max_tokens=max_tokens)
+    @property
+    def tool_calling(self) -> bool:
+        return self.inner.tool_calling
+
+    def agent_model(self) -> Model:
+        return self.inner.agent_model()
+
+    def failure(self, exc: Exception) -> LlmUnavailable:
+        return self.inner.failure(exc)
 
     async def health(self) -> EngineHealth:
         h = await self.inner.health()
@@ -40,11 +48,13 @@ class AutoChat:
         close_engine(self.inner)
 
 
-def load_embedded(settings: Settings) -> ChatModel:
-    """The embedded llama.cpp model of ``settings.embedded_model``."""
-    from luminad.providers.llamacpp import EmbeddedLLM, resolve_gguf
+def load_embedded(settings: Settings, progress: ProgressFn = no_progress) -> ChatModel:
+    """The embedded llama.cpp model of ``settings.embedded_model`` (assembled on first use)."""
+    from luminad.providers.gguf_files import resolve_gguf
+    from luminad.providers.llamacpp import EmbeddedLLM
 
-    return EmbeddedLLM(resolve_gguf(settings.embedded_model), threads=settings.stt_threads)
+    path = resolve_gguf(settings.embedded_model, settings.models_cache_dir, progress)
+    return EmbeddedLLM(path, threads=settings.stt_threads)
 
 
 def load_llm(settings: Settings, progress: ProgressFn = no_progress) -> tuple[ChatModel, str]:
@@ -52,18 +62,16 @@ def load_llm(settings: Settings, progress: ProgressFn = no_progress) -> tuple[Ch
     choice = settings.llm.strip().lower()
     if choice == "embedded":
         progress("llm", None, "loading the embedded model")
-        llm = load_embedded(settings)
+        llm = load_embedded(settings, progress)
         return llm, f"embedded {llm.model}"
     if choice == "ollama":
-        from luminad.providers.ollama import OllamaChat
+        from luminad.providers.ollama import OllamaLLM
 
-        return OllamaChat(
-            settings.ollama_host, settings.llm_model
-        ), f"ollama {settings.ollama_host}"
+        return OllamaLLM(settings.ollama_host, settings.llm_model), f"ollama {settings.ollama_host}"
     if choice == "openai":
-        from luminad.providers.openai_compat import OpenAIChat
+        from luminad.providers.openai_compat import OpenAICompatLLM
 
-        llm_o = OpenAIChat(
+        llm_o = OpenAICompatLLM(
             settings.openai_base_url, settings.llm_model, api_key=settings.openai_api_key
         )
         return llm_o, f"openai {settings.openai_base_url}"
@@ -72,12 +80,12 @@ def load_llm(settings: Settings, progress: ProgressFn = no_progress) -> tuple[Ch
             f"unknown LLM provider {settings.llm!r}",
             action="Set LUMINA_LLM to auto, embedded, ollama or openai.",
         )
-    from luminad.providers.ollama import OllamaChat, probe_ollama
+    from luminad.providers.ollama import OllamaLLM, probe_ollama
 
     progress("llm", None, f"looking for Ollama at {settings.ollama_host}")
     _reachable, has, _names, detail = probe_ollama(settings.ollama_host, settings.llm_model)
     if has:
-        return AutoChat(OllamaChat(settings.ollama_host, settings.llm_model), detail), detail
+        return AutoChat(OllamaLLM(settings.ollama_host, settings.llm_model), detail), detail
     progress("llm", None, f"{detail}: loading the embedded model")
     reason = f"{detail}, using the embedded model"
-    return AutoChat(load_embedded(settings), reason), reason
+    return AutoChat(load_embedded(settings, progress), reason), reason

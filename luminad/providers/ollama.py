@@ -1,20 +1,23 @@
-"""Chat through an Ollama server: ``/api/chat`` streaming (NDJSON) with the ``ollama`` client.
+"""An Ollama server through PydanticAI's ``OpenAIChatModel`` + ``OllamaProvider``.
 
-``settings.ollama_host`` (or ``OLLAMA_HOST``) and ``settings.llm_model`` (default ``llama3.2``).
-Closing the stream closes the HTTP response, and Ollama stops generating when its client goes.
+Ollama serves OpenAI's chat API under ``/v1`` (streaming, native tool calling); the health
+probe reads ``/api/tags`` to say whether the model is pulled. ``settings.ollama_host`` (or
+``OLLAMA_HOST``) and ``settings.llm_model`` (default ``llama3.2``). Closing a reply stream
+closes the HTTP response, and Ollama stops generating when its client goes.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+import asyncio
 
 import httpx
+from pydantic_ai.exceptions import ModelHTTPError
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.providers.ollama import OllamaProvider
 
 from luminad.errors import LlmUnavailable
 from luminad.protocol import EngineHealth
-from luminad.providers.base import ChatMessage
+from luminad.providers.openai_compat import openai_client
 
 START_ACTION = "Start Ollama: `ollama serve` (or set LUMINA_LLM=embedded)."
 
@@ -44,54 +47,37 @@ def probe_ollama(host: str, model: str, timeout: float = 1.5) -> tuple[bool, boo
     return True, has, names, detail
 
 
-class OllamaChat:
-    """:class:`~luminad.providers.base.ChatModel` for an Ollama server."""
+class OllamaLLM:
+    """:class:`~luminad.providers.base.ChatModel` for an Ollama server (tools offered)."""
 
     name = "ollama"
+    tool_calling = True
 
     def __init__(self, host: str, model: str, *, temperature: float = 0.3) -> None:
-        self.host = host
+        self.host = host.rstrip("/")
         self.model = model
         self.temperature = temperature
 
-    async def stream_chat(
-        self, messages: Sequence[ChatMessage], *, max_tokens: int = 200
-    ) -> AsyncIterator[str]:
-        import ollama
+    def agent_model(self) -> OpenAIChatModel:
+        client = openai_client(f"{self.host}/v1", "ollama")
+        return OpenAIChatModel(
+            self.model,
+            provider=OllamaProvider(openai_client=client),
+            settings={"temperature": self.temperature},
+        )
 
-        client = ollama.AsyncClient(host=self.host, trust_env=False)
-        stream: Any = None
-        try:
-            stream = await client.chat(
-                model=self.model,
-                messages=[{"role": m.role, "content": m.content} for m in messages],
-                stream=True,
-                options={"num_predict": max_tokens, "temperature": self.temperature},
+    def failure(self, exc: Exception) -> LlmUnavailable:
+        if isinstance(exc, ModelHTTPError) and exc.status_code == 404:
+            return LlmUnavailable(
+                f"Ollama has no model {self.model!r}", action=pull_action(self.model)
             )
-            async for part in stream:
-                content = part.message.content if part.message else None
-                if content:
-                    yield content
-        except ollama.ResponseError as exc:
-            if exc.status_code == 404:
-                raise LlmUnavailable(
-                    f"Ollama has no model {self.model!r}", action=pull_action(self.model)
-                ) from exc
-            raise LlmUnavailable(f"Ollama failed: {exc.error}", action=START_ACTION) from exc
-        except (httpx.HTTPError, ConnectionError) as exc:
-            raise LlmUnavailable(
-                f"Ollama not reachable at {self.host}: {type(exc).__name__}", action=START_ACTION
-            ) from exc
-        finally:
-            if stream is not None:
-                with contextlib.suppress(Exception):
-                    await stream.aclose()  # closes the HTTP response: the server stops
-            with contextlib.suppress(Exception):
-                await client._client.aclose()
+        if isinstance(exc, ModelHTTPError):
+            return LlmUnavailable(f"Ollama failed: HTTP {exc.status_code}", action=START_ACTION)
+        return LlmUnavailable(
+            f"Ollama not reachable at {self.host}: {type(exc).__name__}", action=START_ACTION
+        )
 
     async def health(self) -> EngineHealth:
-        import asyncio
-
         reachable, has, names, detail = await asyncio.to_thread(probe_ollama, self.host, self.model)
         action = None if has else (pull_action(self.model) if reachable else START_ACTION)
         if reachable and not has and names:

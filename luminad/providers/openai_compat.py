@@ -1,20 +1,29 @@
-"""Chat through any OpenAI-compatible server (vLLM, llama.cpp's server, LM Studio...).
+"""Any OpenAI-compatible server (vLLM, llama.cpp's server, LM Studio…) through PydanticAI's
+``OpenAIChatModel`` + ``OpenAIProvider`` (streaming, native tool calling).
 
 ``settings.openai_base_url`` (e.g. ``http://127.0.0.1:8000/v1``), ``settings.llm_model`` and
-``settings.openai_api_key``. Streams ``/chat/completions``; closing the stream closes the HTTP
-response, which makes the server stop generating.
+``settings.openai_api_key``. Closing a reply stream closes the HTTP response, which makes the
+server stop generating. The health probe lists the server's models.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Sequence
 from typing import Any
+
+import openai
+from pydantic_ai.exceptions import ModelHTTPError
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.providers.openai import OpenAIProvider
+from pydantic_ai.settings import ModelSettings
 
 from luminad.errors import LlmUnavailable
 from luminad.protocol import EngineHealth
-from luminad.providers.base import ChatMessage
+
+
+def openai_client(base_url: str, api_key: str, timeout: float = 120.0) -> openai.AsyncOpenAI:
+    """An OpenAI SDK client that fails at once (no retries) when the server is not there."""
+    return openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout)
 
 
 def _start_action(base_url: str) -> str:
@@ -24,10 +33,11 @@ def _start_action(base_url: str) -> str:
     )
 
 
-class OpenAIChat:
+class OpenAICompatLLM:
     """:class:`~luminad.providers.base.ChatModel` for an OpenAI-compatible endpoint."""
 
     name = "openai"
+    tool_calling = True
 
     def __init__(
         self,
@@ -36,64 +46,39 @@ class OpenAIChat:
         *,
         api_key: str = "not-needed",
         temperature: float = 0.3,
-        extra_body: dict[str, object] | None = None,
+        extra_body: dict[str, Any] | None = None,
     ) -> None:
-        #: Server-specific request fields (vLLM/llama.cpp sampling options, logit_bias...).
-        self.extra_body = extra_body or {}
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key = api_key
         self.temperature = temperature
+        #: Server-specific request fields (vLLM/llama.cpp sampling options, logit_bias...).
+        self.extra_body = extra_body or {}
 
-    def _client(self, timeout: float = 120.0) -> Any:
-        import openai
-
-        return openai.AsyncOpenAI(
-            base_url=self.base_url, api_key=self.api_key, max_retries=0, timeout=timeout
+    def agent_model(self) -> OpenAIChatModel:
+        settings: ModelSettings = {"temperature": self.temperature}
+        if self.extra_body:
+            settings["extra_body"] = self.extra_body
+        client = openai_client(self.base_url, self.api_key)
+        return OpenAIChatModel(
+            self.model, provider=OpenAIProvider(openai_client=client), settings=settings
         )
 
-    async def stream_chat(
-        self, messages: Sequence[ChatMessage], *, max_tokens: int = 200
-    ) -> AsyncIterator[str]:
-        import openai
-
-        client = self._client()
-        stream: Any = None
-        try:
-            stream = await client.chat.completions.create(
-                model=self.model,
-                messages=[{"role": m.role, "content": m.content} for m in messages],
-                stream=True,
-                max_tokens=max_tokens,
-                temperature=self.temperature,
-                extra_body=self.extra_body or None,
-            )
-            async for chunk in stream:
-                if chunk.choices:
-                    content = chunk.choices[0].delta.content
-                    if content:
-                        yield content
-        except openai.NotFoundError as exc:
-            raise LlmUnavailable(
+    def failure(self, exc: Exception) -> LlmUnavailable:
+        if isinstance(exc, ModelHTTPError) and exc.status_code == 404:
+            return LlmUnavailable(
                 f"the server at {self.base_url} has no model {self.model!r}",
                 action="Set LUMINA_LLM_MODEL to a model the server serves.",
-            ) from exc
-        except openai.APIConnectionError as exc:
-            raise LlmUnavailable(
-                f"OpenAI-compatible server not reachable at {self.base_url}",
-                action=_start_action(self.base_url),
-            ) from exc
-        except openai.APIError as exc:
-            raise LlmUnavailable(f"OpenAI-compatible server failed: {exc}") from exc
-        finally:
-            if stream is not None:
-                with contextlib.suppress(Exception):
-                    await stream.close()  # drops the connection: the server stops generating
-            with contextlib.suppress(Exception):
-                await client.close()
+            )
+        if isinstance(exc, ModelHTTPError):
+            return LlmUnavailable(f"OpenAI-compatible server failed: HTTP {exc.status_code}")
+        return LlmUnavailable(
+            f"OpenAI-compatible server not reachable at {self.base_url}",
+            action=_start_action(self.base_url),
+        )
 
     async def list_models(self) -> list[str]:
-        client = self._client(timeout=3.0)
+        client = openai_client(self.base_url, self.api_key, timeout=3.0)
         try:
             page = await client.models.list()
             return [m.id for m in page.data]
@@ -101,8 +86,6 @@ class OpenAIChat:
             await client.close()
 
     async def health(self) -> EngineHealth:
-        import openai
-
         try:
             models = await asyncio.wait_for(self.list_models(), 5.0)
         except (openai.APIError, TimeoutError) as exc:

@@ -1,5 +1,6 @@
-"""``luminad prepare-models`` (run by install.sh): convert and verify whisper, check the
-other models load; progress on the console, an exit code.
+"""``luminad prepare-models`` (run by install.sh): convert and verify whisper, assemble and
+verify the embedded LLM's GGUF, check the other models load; progress on the console, an exit
+code.
 """
 
 from __future__ import annotations
@@ -45,9 +46,10 @@ def prepare_models(settings: Settings, progress: ProgressFn | None = None) -> in
     except LuminaError as exc:
         failures.append(_failure("STT", exc))
     try:
-        from luminad.providers.llamacpp import resolve_gguf
+        from luminad.providers.gguf_files import resolve_gguf
 
-        path = resolve_gguf(settings.embedded_model)
+        report("llm", None, "checking the embedded model")
+        path = resolve_gguf(settings.embedded_model, settings.models_cache_dir, report)
         report("llm", None, f"embedded model {path.name}")
         import llama_cpp  # noqa: F401
 

@@ -18,7 +18,6 @@ import numpy as np
 from luminad.errors import ModelMissing
 from luminad.providers.base import (
     STT_SAMPLE_RATE,
-    ChatMessage,
     ChatModel,
     Embedder,
     ProgressFn,
@@ -27,6 +26,7 @@ from luminad.providers.base import (
     WebSearch,
     close_engine,
     no_progress,
+    stream_text,
 )
 from luminad.providers.blocking import run_blocking
 from luminad.providers.health import check_health
@@ -74,9 +74,8 @@ async def warm_up(stt: SpeechToText, tts: TextToSpeech, llm: ChatModel) -> None:
     async for _ in tts.synthesize("Hello."):
         pass
     await stt.transcribe(np.zeros(STT_SAMPLE_RATE, dtype=np.int16), partial=True)
-    inner = getattr(llm, "inner", llm)
-    if getattr(inner, "name", "") == "embedded":
-        async for _ in llm.stream_chat([ChatMessage("user", "Hi")], max_tokens=1):
+    if llm.name == "embedded":
+        async for _ in stream_text(llm, "Hi", max_tokens=1):
             pass
 
 

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from luminad import protocol
@@ -149,7 +149,7 @@ class Replier:
         turn.sources = list(self.agent.last_sources)
 
     async def prime(self, avatar: protocol.Avatar, profile: protocol.Profile) -> None:
-        """Evaluate the persona's system prompt once (first token, then stop); best effort."""
+        """Evaluate the session's prompt once (one token, no tool runs); best effort."""
         from luminad.agent.agent import ReplyContext
 
         ctx = ReplyContext(
@@ -161,9 +161,6 @@ class Replier:
         )
         try:
             async with asyncio.timeout(20):
-                stream: Any = self.agent.stream_reply(ctx)
-                async with contextlib.aclosing(stream) as deltas:
-                    async for _ in deltas:
-                        break
+                await self.agent.prime(ctx)
         except Exception as exc:  # the first real turn will report a broken LLM
             log.info("LLM prime failed: %s", type(exc).__name__)

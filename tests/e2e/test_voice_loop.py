@@ -1,4 +1,4 @@
-"""End-to-end: the real daemon, real models (whisper.cpp, SmolLM2 via llama.cpp, Piper), a
+"""End-to-end: the real daemon, real models (whisper.cpp, Qwen2.5 0.5B via llama.cpp, Piper), a
 real socket, synthesized speech streamed at real-time pace.
 
 Numbers (partials per second, voice-to-voice, cancel -> last frame) are printed; run with
@@ -268,41 +268,23 @@ async def test_reconnect_replays_history(daemon: Daemon) -> None:
         await c.close()
 
 
-async def test_second_spoken_turn_has_the_first_as_context(
-    tmp_path: Path, question: np.ndarray
-) -> None:
-    """The daemon talks to the real model through Ollama's HTTP API (a loopback stub around
-    the embedded model), so the test can read the exact prompt of each turn."""
-    from luminad.providers.llamacpp import EmbeddedLLM, bundled_gguf_path
-    from tests.support.ollama_server import OllamaStub
-
-    with OllamaStub(EmbeddedLLM(bundled_gguf_path())) as stub:
-        env = {
-            "LUMINA_LLM": "ollama",
-            "LUMINA_OLLAMA_HOST": stub.url,
-            "LUMINA_LLM_MODEL": "llama3.2",
-            "LUMINA_MAX_REPLY_TOKENS": "32",
-        }
-        with run_daemon(tmp_path / "home", env=env) as d:
-            c = await VoiceClient.connect(d.ws_url())
-            try:
-                await c.hello(sample_rate=RATE)
-                await _voice_turn(c, question)
-                final1 = c.of(protocol.FinalTranscript)[0].text
-                reply1 = c.of(protocol.AssistantDone)[0].text
-                await c.stream(silence(0.5, RATE), RATE)
-                await _voice_turn(
-                    c, speak_pcm16("And what about tomorrow?", tmp_path, rate=RATE), turns_before=1
-                )
-                final2 = c.of(protocol.FinalTranscript)[1].text
-                assert "tomorrow" in final2.lower()
-            finally:
-                await c.close()
-    chats = [r for r in stub.requests if r.get("messages")]
-    last = chats[-1]["messages"]
-    print(f"\nsecond turn prompt: {[(m['role'], m['content'][:60]) for m in last]}")
-    roles_texts = [(m["role"], m["content"]) for m in last if m["role"] != "system"]
-    assert roles_texts[-3:] == [("user", final1), ("assistant", reply1), ("user", final2)]
+async def test_second_spoken_turn_has_the_first_as_context(daemon: Daemon, tmp_path: Path) -> None:
+    """On the default embedded model: what the first spoken turn said answers the second."""
+    c = await VoiceClient.connect(daemon.ws_url())
+    try:
+        await c.hello(sample_rate=RATE)
+        await _voice_turn(c, speak_pcm16("My dog is called Biscuit.", tmp_path, rate=RATE))
+        await c.stream(silence(0.5, RATE), RATE)
+        await _voice_turn(
+            c, speak_pcm16("What is my dog called?", tmp_path, rate=RATE), turns_before=1
+        )
+        final1, final2 = (f.text for f in c.of(protocol.FinalTranscript)[:2])
+        reply2 = c.of(protocol.AssistantDone)[1].text
+        print(f"\nheard {final1!r}, {final2!r}; second reply {reply2!r}")
+        assert "biscuit" in final1.lower() and "dog" in final2.lower()
+        assert "biscuit" in reply2.lower()
+    finally:
+        await c.close()
 
 
 def test_lumina_talk_wav(daemon: Daemon, tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from luminad.providers.llamacpp import EmbeddedLLM, bundled_gguf_path
 from luminad.providers.whisper import WhisperSTT, ensure_ggml, whisper_source
 from luminad.settings import Settings, load_settings
 
@@ -32,10 +31,3 @@ def tiny_stt(shared_settings: Settings) -> Iterator[WhisperSTT]:
 @pytest.fixture(scope="session")
 def speech_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("speech")
-
-
-@pytest.fixture(scope="session")
-def embedded_llm() -> Iterator[EmbeddedLLM]:
-    llm = EmbeddedLLM(bundled_gguf_path(), temperature=0.0)
-    yield llm
-    llm.close()

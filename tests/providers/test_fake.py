@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 
-from luminad.providers.base import ChatMessage, ChatModel, Embedder, SpeechToText, TextToSpeech
+from luminad.providers.base import ChatModel, Embedder, SpeechToText, TextToSpeech, stream_text
 from tests.support.fakes import FakeEmbedder, FakeLLM, FakeSTT, FakeTTS, fake_engines
 
 
@@ -12,7 +14,7 @@ async def test_fakes_follow_the_protocols() -> None:
     assert isinstance(engines.tts, TextToSpeech) and isinstance(engines.embedder, Embedder)
     assert await engines.stt.transcribe(np.zeros(10, np.int16), partial=True) == "hello there"
     assert await engines.stt.transcribe(np.zeros(10, np.int16)) == "hello there"
-    deltas = [d async for d in engines.llm.stream_chat([ChatMessage("user", "hi")])]
+    deltas = [d async for d in stream_text(engines.llm, "hi", max_tokens=20)]
     assert "".join(deltas) == "Hi. How are you?" and len(deltas) == 4
     chunks = [c async for c in engines.tts.synthesize("Hi. How are you?")]
     assert [c.text for c in chunks] == ["Hi.", "How are you?"]
@@ -27,9 +29,10 @@ def test_fake_embedder_is_deterministic_and_normalised() -> None:
 
 async def test_fake_llm_counts_tokens_and_stops() -> None:
     llm = FakeLLM(["one two three four five"], delay_s=0)
-    stream = llm.stream_chat([ChatMessage("user", "x")])
+    stream = stream_text(llm, "x", max_tokens=20)
     async for _ in stream:
         break
     await stream.aclose()  # type: ignore[attr-defined]
+    await asyncio.sleep(0.05)
     assert llm.tokens_generated == 1
     assert FakeSTT(default="x").default == "x" and FakeTTS().sample_rate == 16000

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from luminad.errors import ModelMissing
-from luminad.providers.base import ChatMessage, ChatModel
-from luminad.providers.llamacpp import EmbeddedLLM, resolve_gguf
+from luminad.providers import gguf_files
+from luminad.providers.base import ChatMessage, ChatModel, Progress
+from luminad.providers.gguf_files import QWEN_FILE, resolve_gguf, smollm2_path
+from luminad.providers.llamacpp import EmbeddedLLM
 
 #: SmolLM2 end-of-text / end-of-turn token ids, banned so a generation runs to max_tokens.
 NO_EOS = {0: -100.0, 2: -100.0}
@@ -17,7 +20,7 @@ async def test_streams_deltas(embedded_llm: EmbeddedLLM) -> None:
     assert isinstance(embedded_llm, ChatModel)
     deltas = [
         d
-        async for d in embedded_llm.stream_chat(
+        async for d in embedded_llm.stream_tokens(
             [
                 ChatMessage("system", "You are a helpful assistant. Answer briefly."),
                 ChatMessage("user", "What is the capital of France?"),
@@ -35,13 +38,13 @@ async def test_multi_turn_sees_history(embedded_llm: EmbeddedLLM) -> None:
         ChatMessage("assistant", "Okay, the secret word is banana."),
         ChatMessage("user", "What is the secret word?"),
     ]
-    reply = "".join([d async for d in embedded_llm.stream_chat(messages, max_tokens=30)])
+    reply = "".join([d async for d in embedded_llm.stream_tokens(messages, max_tokens=30)])
     assert "banana" in reply.lower()
 
 
 async def test_max_tokens_bounds_the_reply(embedded_llm: EmbeddedLLM) -> None:
     before = embedded_llm.tokens_generated
-    deltas = [d async for d in embedded_llm.stream_chat(COUNT, max_tokens=8)]
+    deltas = [d async for d in embedded_llm.stream_tokens(COUNT, max_tokens=8)]
     assert 1 <= len(deltas) <= 8
     assert embedded_llm.tokens_generated - before <= 8
 
@@ -50,7 +53,7 @@ async def test_closing_the_stream_stops_generation(
     embedded_llm: EmbeddedLLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(embedded_llm, "logit_bias", NO_EOS)  # would run all 1000 tokens
-    stream = embedded_llm.stream_chat(COUNT, max_tokens=1000)
+    stream = embedded_llm.stream_tokens(COUNT, max_tokens=1000)
     n = 0
     async for _ in stream:
         n += 1
@@ -69,7 +72,7 @@ async def test_cancelling_the_task_stops_generation(
     got: list[str] = []
 
     async def consume() -> None:
-        async for d in embedded_llm.stream_chat(COUNT, max_tokens=1000):
+        async for d in embedded_llm.stream_tokens(COUNT, max_tokens=1000):
             got.append(d)
 
     task = asyncio.create_task(consume())
@@ -84,11 +87,40 @@ async def test_cancelling_the_task_stops_generation(
     await asyncio.sleep(0.5)
     assert embedded_llm.tokens_generated - at_cancel <= 1
     # the model is free again: a new request is served at once
-    reply = [d async for d in embedded_llm.stream_chat(COUNT, max_tokens=3)]
+    reply = [d async for d in embedded_llm.stream_tokens(COUNT, max_tokens=3)]
     assert reply
 
 
-def test_missing_gguf_is_clear() -> None:
+def test_missing_gguf_is_clear(tmp_path: Path) -> None:
     with pytest.raises(ModelMissing) as exc:
-        resolve_gguf("/nope/model.gguf")
+        resolve_gguf("/nope/model.gguf", tmp_path)
     assert exc.value.action and "LUMINA_EMBEDDED_MODEL" in exc.value.action
+    assert resolve_gguf("smollm2", tmp_path) == smollm2_path()
+
+
+def test_qwen_is_assembled_once_and_checked(tmp_path: Path) -> None:
+    progress = Progress()
+    path = resolve_gguf("", tmp_path, progress)
+    assert path == tmp_path / QWEN_FILE and path.stat().st_size == gguf_files.QWEN_SIZE
+    fractions = [f for stage, f, _ in progress.events if stage == "llm" and f is not None]
+    assert len(fractions) >= 5 and fractions == sorted(fractions) and fractions[-1] == 1.0
+    again = Progress()
+    assert resolve_gguf("qwen", tmp_path, again) == path
+    assert again.events == []  # verified before: not assembled again
+
+
+def test_qwen_with_the_wrong_checksum_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gguf_files, "QWEN_SHA256", "0" * 64)
+    with pytest.raises(ModelMissing) as exc:
+        resolve_gguf("", tmp_path)
+    assert "SHA-256" in exc.value.message and exc.value.action
+    assert list(tmp_path.iterdir()) == []  # nothing half-written is left to load
+
+
+def test_tool_calling_follows_the_chat_template(
+    qwen_llm: EmbeddedLLM, embedded_llm: EmbeddedLLM
+) -> None:
+    assert qwen_llm.tool_calling  # Qwen's template has a tools section
+    assert not embedded_llm.tool_calling  # SmolLM2's has none

@@ -12,12 +12,21 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from luminad import protocol
+from luminad.agent.agent import ReplyContext, Responder
 from luminad.errors import LlmUnavailable
-from luminad.providers.base import ChatMessage
-from luminad.providers.llamacpp import bundled_gguf_path
-from luminad.providers.openai_compat import OpenAIChat
+from luminad.providers.base import ChatMessage, stream_text
+from luminad.providers.gguf_files import smollm2_path
+from luminad.providers.openai_compat import OpenAICompatLLM
 
-COUNT = [ChatMessage("user", "Count from 1 to 1000, separated by commas.")]
+COUNT = "Count from 1 to 1000, separated by commas."
+AVATAR = protocol.Avatar(id="a1", name="Lumina", persona="", style="", voice="joe", builtin=True)
+
+
+def ctx(text: str, history: list[ChatMessage]) -> ReplyContext:
+    return ReplyContext(
+        avatar=AVATAR, preferred_name=None, preferences={}, history=history, user_text=text
+    )
 
 
 def _free_port() -> int:
@@ -32,7 +41,7 @@ def server_url() -> Iterator[str]:
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "llama_cpp.server",
-            "--model", str(bundled_gguf_path()), "--model_alias", "smollm2",
+            "--model", str(smollm2_path()), "--model_alias", "smollm2",
             "--host", "127.0.0.1", "--port", str(port),
             "--n_ctx", "2048", "--n_threads", "2",
             # only a client disconnect may stop a generation (not the next request)
@@ -63,13 +72,13 @@ def server_url() -> Iterator[str]:
 
 
 async def test_streams_multi_turn(server_url: str) -> None:
-    llm = OpenAIChat(server_url, "smollm2")
-    messages = [
+    llm = OpenAICompatLLM(server_url, "smollm2")
+    history = [
         ChatMessage("user", "The secret word is banana."),
         ChatMessage("assistant", "Okay, the secret word is banana."),
-        ChatMessage("user", "What is the secret word?"),
     ]
-    deltas = [d async for d in llm.stream_chat(messages, max_tokens=30)]
+    responder = Responder(llm, max_tokens=30)
+    deltas = [d async for d in responder.stream_reply(ctx("What is the secret word?", history))]
     assert len(deltas) > 1
     assert "banana" in "".join(deltas).lower()
     assert (await llm.health()).ok
@@ -77,11 +86,11 @@ async def test_streams_multi_turn(server_url: str) -> None:
 
 async def test_cancel_stops_server_generation(server_url: str) -> None:
     # end-of-turn tokens banned: uncancelled, this generation would run all 1500 tokens
-    llm = OpenAIChat(server_url, "smollm2", extra_body={"logit_bias": {"0": -100, "2": -100}})
+    llm = OpenAICompatLLM(server_url, "smollm2", extra_body={"logit_bias": {"0": -100, "2": -100}})
     got: list[str] = []
 
     async def consume() -> None:
-        async for d in llm.stream_chat(COUNT, max_tokens=1500):
+        async for d in stream_text(llm, COUNT, max_tokens=1500):
             got.append(d)
 
     task = asyncio.create_task(consume())
@@ -95,18 +104,18 @@ async def test_cancel_stops_server_generation(server_url: str) -> None:
         await task
     # The server serialises generations: had it kept writing 1500 tokens, this would wait.
     t0 = time.perf_counter()
-    after = [d async for d in llm.stream_chat([ChatMessage("user", "Say hi.")], max_tokens=3)]
+    after = [d async for d in stream_text(llm, "Say hi.", max_tokens=3)]
     assert after
     assert time.perf_counter() - t0 < 6.0
 
 
 async def test_unknown_model_and_health(server_url: str) -> None:
-    h = await OpenAIChat(server_url, "gpt-9").health()
+    h = await OpenAICompatLLM(server_url, "gpt-9").health()
     assert h.reachable and not h.ok and h.action and "LUMINA_LLM_MODEL" in h.action
 
 
 async def test_unreachable_server() -> None:
-    llm = OpenAIChat("http://127.0.0.1:9/v1", "smollm2")
+    llm = OpenAICompatLLM("http://127.0.0.1:9/v1", "smollm2")
     with pytest.raises(LlmUnavailable) as exc:
-        _ = [d async for d in llm.stream_chat(COUNT, max_tokens=3)]
+        _ = [d async for d in stream_text(llm, COUNT, max_tokens=3)]
     assert exc.value.action and "llama_cpp.server" in exc.value.action

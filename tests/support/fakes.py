@@ -22,9 +22,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from pydantic_ai.messages import ModelMessage
+from pydantic_ai.models.function import AgentInfo, FunctionModel
 
+from luminad.errors import LlmUnavailable
 from luminad.protocol import EngineHealth
 from luminad.providers.base import AudioChunk, ChatMessage, Pcm16, SearchResult, VoiceInfo
+from luminad.providers.llamacpp_model import chat_messages
 from luminad.providers.registry import Engines
 
 _OK = EngineHealth(ok=True, configured=True, reachable=True, model="fake", detail="scripted fake")
@@ -55,10 +59,13 @@ class FakeSTT:
 
 
 class FakeLLM:
-    """Streams ``replies`` in turn (the last one repeats), one word-token per ``delay_s``."""
+    """Streams ``replies`` in turn (the last one repeats), one word-token per ``delay_s``.
+
+    ``requests`` holds each request as chat messages (system prompt first)."""
 
     name = "fake"
     model = "fake-llm"
+    tool_calling = False
 
     def __init__(
         self, replies: Iterable[str] = ("Hello from the fake model.",), *, delay_s: float = 0.01
@@ -69,12 +76,18 @@ class FakeLLM:
         self.requests: list[list[ChatMessage]] = []
         self._next = 0
 
-    async def stream_chat(
-        self, messages: Sequence[ChatMessage], *, max_tokens: int = 200
-    ) -> AsyncIterator[str]:
-        self.requests.append(list(messages))
+    def agent_model(self) -> FunctionModel:
+        return FunctionModel(stream_function=self._stream, model_name=self.model)
+
+    def failure(self, exc: Exception) -> LlmUnavailable:
+        return LlmUnavailable(f"fake model failed: {exc}")
+
+    async def _stream(self, messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:
+        self.requests.append(chat_messages(messages, info.instructions))
         reply = self.replies[min(self._next, len(self.replies) - 1)]
         self._next += 1
+        max_tokens = int((info.model_settings or {}).get("max_tokens") or 200)
+        yield ""  # PydanticAI needs one item; an empty reply is still a reply
         for token in re.findall(r"\S+\s*", reply)[:max_tokens]:
             await asyncio.sleep(self.delay_s)
             self.tokens_generated += 1

@@ -1,11 +1,13 @@
 """A small local server speaking Ollama's HTTP API, backed by the embedded model.
 
 No Ollama server exists in the package registries, so the ``ollama`` provider is tested against
-this: ``GET /api/version``, ``GET /api/tags``, ``POST /api/chat`` (NDJSON stream, or one JSON
-object with ``"stream": false``). It stops generating as soon as the client disconnects, like
-Ollama does. Usage::
+this: ``GET /api/version``, ``GET /api/tags`` (the health probe) and Ollama's OpenAI-compatible
+``POST /v1/chat/completions`` (server-sent events, or one JSON object with ``"stream": false``),
+which PydanticAI's ``OllamaProvider`` talks to. Tool schemas go to the model's chat template and
+its ``<tool_call>`` blocks come back as OpenAI ``tool_calls``, as Ollama does. It stops
+generating as soon as the client disconnects, like Ollama. Usage::
 
-    with OllamaStub(EmbeddedLLM(bundled_gguf_path())) as stub:
+    with OllamaStub(EmbeddedLLM(smollm2_path())) as stub:
         settings = settings.replace(llm="ollama", ollama_host=stub.url)
 """
 
@@ -20,8 +22,9 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from luminad.providers.base import ChatMessage
+from luminad.providers.base import ChatMessage, ToolCall
 from luminad.providers.llamacpp import EmbeddedLLM
+from luminad.providers.llamacpp_model import ToolCallParser
 
 
 def _now() -> str:
@@ -37,6 +40,23 @@ def _peer_closed(sock: socket.socket) -> bool:
         return sock.recv(1, socket.MSG_PEEK) == b""
     except OSError:
         return True
+
+
+def _chat_message(m: dict[str, Any]) -> ChatMessage:
+    calls = tuple(
+        ToolCall(c["function"]["name"], json.loads(c["function"].get("arguments") or "{}"),
+                 c.get("id", ""))
+        for c in m.get("tool_calls") or ()
+    )  # fmt: skip
+    content = m.get("content") or ""
+    if not isinstance(content, str):  # a list of content parts
+        content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ChatMessage(m["role"], content, calls)
+
+
+def _openai_call(index: int, call: ToolCall) -> dict[str, Any]:
+    function = {"name": call.name, "arguments": json.dumps(dict(call.arguments))}
+    return {"index": index, "id": f"call_{index}", "type": "function", "function": function}
 
 
 class OllamaStub:
@@ -78,47 +98,76 @@ class OllamaStub:
                 except ValueError:
                     self._json(400, {"error": "invalid JSON"})
                     return
-                if self.path != "/api/chat":
+                if self.path != "/v1/chat/completions":
                     self._json(404, {"error": "not found"})
                     return
                 stub.requests.append(body)
                 model = str(body.get("model", ""))
                 if stub.resolve(model) is None:
-                    self._json(404, {"error": f"model '{model}' not found"})
+                    self._json(404, {"error": {"message": f"model '{model}' not found"}})
                     return
-                messages = [
-                    ChatMessage(m["role"], m.get("content", "")) for m in body.get("messages", [])
-                ]
-                max_tokens = int((body.get("options") or {}).get("num_predict") or 200)
-                if body.get("stream", True):
-                    self._stream(model, messages, max_tokens)
-                else:
-                    text = "".join(stub.llm.generate_sync(messages, max_tokens=max_tokens))
-                    self._json(200, stub.chunk(model, text, done=True))
+                messages = [_chat_message(m) for m in body.get("messages", [])]
+                tools = body.get("tools") or ()
+                max_tokens = int(body.get("max_completion_tokens") or body.get("max_tokens") or 200)
+                if body.get("stream"):
+                    self._stream(model, messages, tools, max_tokens)
+                    return
+                parser = ToolCallParser()
+                text = (
+                    parser.feed(
+                        "".join(
+                            stub.llm.generate_sync(messages, tools=tools, max_tokens=max_tokens)
+                        )
+                    )[0]
+                    + parser.finish()[0]
+                )
+                message: dict[str, Any] = {"role": "assistant", "content": text}
+                if parser.calls:
+                    message["tool_calls"] = [_openai_call(i, c) for i, c in enumerate(parser.calls)]
+                self._json(200, {"id": "chatcmpl-stub", "object": "chat.completion",
+                                 "created": int(time.time()), "model": model,
+                                 "choices": [{"index": 0, "message": message,
+                                              "finish_reason": "stop"}]})  # fmt: skip
 
-            def _stream(self, model: str, messages: list[ChatMessage], max_tokens: int) -> None:
+            def _stream(
+                self, model: str, messages: list[ChatMessage], tools: Any, max_tokens: int
+            ) -> None:
                 self.send_response(200)
-                self.send_header("Content-Type", "application/x-ndjson")
+                self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 stop = threading.Event()
-                t0 = time.perf_counter()
-                n = 0
+                parser = ToolCallParser()
 
-                def send(obj: object) -> None:
-                    line = json.dumps(obj).encode() + b"\n"
-                    self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+                def send(data: str) -> None:
+                    event = f"data: {data}\n\n".encode()
+                    self.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
                     self.wfile.flush()
 
+                def chunk(delta: dict[str, Any], finish: str | None = None) -> None:
+                    send(json.dumps({"id": "chatcmpl-stub", "object": "chat.completion.chunk",
+                                     "created": int(time.time()), "model": model,
+                                     "choices": [{"index": 0, "delta": delta,
+                                                  "finish_reason": finish}]}))  # fmt: skip
+
+                def emit(text: str, calls: list[ToolCall], first: int) -> None:
+                    if text:
+                        chunk({"role": "assistant", "content": text})
+                    for i, call in enumerate(calls, first):
+                        chunk({"role": "assistant", "tool_calls": [_openai_call(i, call)]})
+
                 try:
-                    for delta in stub.llm.generate_sync(messages, max_tokens=max_tokens, stop=stop):
+                    for delta in stub.llm.generate_sync(
+                        messages, tools=tools, max_tokens=max_tokens, stop=stop
+                    ):
                         if _peer_closed(self.connection):
                             raise ConnectionResetError
-                        send(stub.chunk(model, delta, done=False))
-                        n += 1
-                    final = stub.chunk(model, "", done=True)
-                    final.update(eval_count=n, total_duration=int((time.perf_counter() - t0) * 1e9))
-                    send(final)
+                        n = len(parser.calls)
+                        emit(*parser.feed(delta), n)
+                    n = len(parser.calls)
+                    emit(*parser.finish(), n)
+                    chunk({}, "tool_calls" if parser.calls else "stop")
+                    send("[DONE]")
                     self.wfile.write(b"0\r\n\r\n")
                     self.wfile.flush()
                 except (ConnectionError, BrokenPipeError, OSError):
@@ -148,17 +197,6 @@ class OllamaStub:
             "details": {"format": "gguf", "family": "llama", "parameter_size": "135M",
                         "quantization_level": "Q4_1"},
         }  # fmt: skip
-
-    def chunk(self, model: str, content: str, *, done: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "model": model,
-            "created_at": _now(),
-            "message": {"role": "assistant", "content": content},
-            "done": done,
-        }
-        if done:
-            out["done_reason"] = "stop"
-        return out
 
     def start(self) -> OllamaStub:
         self._thread.start()

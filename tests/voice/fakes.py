@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
 import numpy as np
+from pydantic_ai.messages import ModelMessage
+from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from luminad import protocol
-from luminad.errors import AvatarNotFound, ConversationNotFound
+from luminad.errors import AvatarNotFound, ConversationNotFound, LlmUnavailable
 from luminad.providers.base import AudioChunk, ChatMessage
+from luminad.providers.llamacpp_model import chat_messages
 
 
 def _at() -> str:
@@ -180,6 +183,7 @@ class ScriptedSTT:
 class ScriptedLLM:
     name = "scripted"
     model = "scripted"
+    tool_calling = False
 
     def __init__(
         self,
@@ -193,10 +197,14 @@ class ScriptedLLM:
         self.started = 0
         self.fail: Exception | None = None
 
-    async def stream_chat(
-        self, messages: Sequence[ChatMessage], *, max_tokens: int = 200
-    ) -> AsyncIterator[str]:
-        self.seen.append(list(messages))
+    def agent_model(self) -> FunctionModel:
+        return FunctionModel(stream_function=self._stream, model_name=self.model)
+
+    def failure(self, exc: Exception) -> LlmUnavailable:
+        return LlmUnavailable(f"scripted model failed: {exc}")
+
+    async def _stream(self, messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:
+        self.seen.append(chat_messages(messages, info.instructions))
         self.started += 1
         try:
             if self.fail is not None:

@@ -258,7 +258,7 @@ async def test_memory_policy(tmp_path: Any) -> None:
     # memories come back into the context of a related question
     await s.handle(protocol.Text(text="what tea do I like?"))
     await rec.wait_for(protocol.TurnTiming, 4)
-    assert "I like green tea" in eng.llm.seen[-1][0].content
+    assert "I like green tea" in eng.llm.seen[-1][-1].content  # recalled into the turn
     await s.close()
 
 

@@ -1,0 +1,82 @@
+"""Implicit facts for models that cannot call tools: a short extraction prompt after the reply.
+
+A model with tools stores "my sister's birthday is May 3rd" by calling ``remember``; one
+without (SmolLM2, a server model without tool support) gets a second, small request once its
+reply is complete, off the latency path: "which facts about the user does this message hold?".
+Each fact found is written through the app's ``remember`` command (whose do-not-store filter
+refuses secrets) and announced to the client as ``memory_written``. Only statements that talk
+about the user are looked at; questions never are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any
+
+from luminad import protocol
+from luminad.errors import LuminaError
+from luminad.providers.base import ChatModel, stream_text
+
+log = logging.getLogger(__name__)
+
+EXTRACT_PROMPT = (
+    "List the facts about the user in the user's message that are worth remembering "
+    "(names, dates, family, pets, places, likes, plans). Write each as one short sentence "
+    "starting with 'The user'. If there is no such fact, write NONE."
+)
+MAX_FACTS = 3
+_ABOUT_USER = re.compile(r"\b(?:my|i|i'm|i've|i am|we|our)\b", re.IGNORECASE)
+_FACT = re.compile(r"^(?:[-*•\d.)\s]*)(the user\b.{3,200})$", re.IGNORECASE)
+
+
+def worth_extracting(text: str) -> bool:
+    """A statement about the user (not a question)."""
+    text = text.strip()
+    return bool(text) and not text.endswith("?") and bool(_ABOUT_USER.search(text))
+
+
+def parse_facts(answer: str) -> list[str]:
+    """The ``The user …`` sentences of the model's answer (at most :data:`MAX_FACTS`)."""
+    facts: list[str] = []
+    for line in answer.splitlines():
+        match = _FACT.match(line.strip())
+        if match and match.group(1) not in facts:
+            facts.append(match.group(1).strip())
+    return facts[:MAX_FACTS]
+
+
+async def extract_facts(llm: ChatModel, user_text: str) -> list[str]:
+    """Facts about the user in ``user_text``, asked of ``llm`` with the extraction prompt."""
+    parts = [d async for d in stream_text(llm, user_text, max_tokens=60, system=EXTRACT_PROMPT)]
+    return parse_facts("".join(parts))
+
+
+async def remember_implicit_facts(llm: ChatModel, user_text: str, tools: Any) -> list[str]:
+    """Extract the facts of a turn and store each through the app; best effort, never raises.
+
+    ``tools`` is the turn's tool context (the app, conversation, turn, avatar, ``notify``).
+    """
+    try:
+        facts = await extract_facts(llm, user_text)
+    except (LuminaError, TimeoutError) as exc:
+        log.info("implicit fact extraction failed: %s", type(exc).__name__)
+        return []
+    stored: list[str] = []
+    for fact in facts:
+        try:
+            memory_id = await asyncio.to_thread(
+                tools.app.remember,
+                fact,
+                avatar_id=tools.avatar_id,
+                conversation_id=tools.conversation_id,
+                turn_id=tools.turn_id,
+            )
+        except LuminaError as exc:  # refused by the do-not-store filter, or the store is full
+            log.info("implicit fact not stored: %s", exc.code)
+            continue
+        stored.append(fact)
+        await tools.notify(protocol.MemoryWritten(memory_id=str(memory_id), text=fact))
+    log.info("implicit facts: %d found, %d stored", len(facts), len(stored))
+    return stored

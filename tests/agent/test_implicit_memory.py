@@ -1,0 +1,86 @@
+"""Models without tools: the user's facts are extracted after the reply and stored."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from luminad import protocol
+from luminad.agent.agent import ReplyContext, Responder
+from luminad.agent.implicit_memory import parse_facts, worth_extracting
+from luminad.errors import LuminaError
+from luminad.providers.fake import FakeLLM
+
+
+class Refused(LuminaError):
+    code = "bad_request"
+
+
+@dataclass
+class FakeApp:
+    refuse: str = "\0"
+    stored: list[tuple[str, Any, Any, Any]] = field(default_factory=list)
+
+    def remember(self, text: str, *, avatar_id: Any, conversation_id: Any, turn_id: Any) -> Any:
+        if self.refuse in text:
+            raise Refused("looks like a secret")
+        self.stored.append((text, avatar_id, conversation_id, turn_id))
+        return uuid.uuid4()
+
+
+@dataclass
+class Tools:
+    app: FakeApp
+    avatar_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    conversation_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    turn_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    sent: list[protocol.ServerMessage] = field(default_factory=list)
+
+    async def notify(self, message: protocol.ServerMessage) -> None:
+        self.sent.append(message)
+
+
+def turn(avatar: protocol.Avatar, text: str, tools: Tools) -> ReplyContext:
+    return ReplyContext(avatar=avatar, preferred_name=None, preferences={}, history=[],
+                        user_text=text, tools=tools)  # fmt: skip
+
+
+async def reply_and_extract(responder: Responder, ctx: ReplyContext) -> str:
+    text = "".join([d async for d in responder.stream_reply(ctx)])
+    await asyncio.gather(*responder.background)
+    return text
+
+
+async def test_a_stated_fact_is_stored_after_the_reply(lumina_avatar: protocol.Avatar) -> None:
+    llm = FakeLLM(["How lovely!", "The user's sister's birthday is on May 3."], delay_s=0)
+    tools = Tools(FakeApp())
+    spoken = await reply_and_extract(
+        Responder(llm), turn(lumina_avatar, "My sister's birthday is on May third.", tools)
+    )
+    assert spoken == "How lovely!"  # the extraction is never spoken
+    fact = "The user's sister's birthday is on May 3."
+    assert tools.app.stored == [(fact, tools.avatar_id, tools.conversation_id, tools.turn_id)]
+    assert [(type(m), m.text) for m in tools.sent] == [(protocol.MemoryWritten, fact)]
+    assert "worth remembering" in llm.requests[1][0].content
+
+
+async def test_questions_and_refused_facts_are_not_stored(lumina_avatar: protocol.Avatar) -> None:
+    llm = FakeLLM(["Sure.", "The user's password is hunter2."], delay_s=0)
+    tools = Tools(FakeApp(refuse="password"))
+    responder = Responder(llm)
+    await reply_and_extract(responder, turn(lumina_avatar, "What is my name?", tools))
+    assert len(llm.requests) == 1  # a question: no extraction request at all
+    await reply_and_extract(responder, turn(lumina_avatar, "My password is hunter2.", tools))
+    assert tools.app.stored == [] and tools.sent == []
+
+
+def test_parsing_and_the_statement_filter() -> None:
+    assert parse_facts("NONE") == []
+    assert parse_facts("- The user has a dog called Rex.\n2. The user lives in Oslo.") == [
+        "The user has a dog called Rex.",
+        "The user lives in Oslo.",
+    ]
+    assert worth_extracting("I live in Oslo.") and not worth_extracting("Where do I live?")
+    assert not worth_extracting("The sky is blue.")
