@@ -17,7 +17,7 @@ from pydantic_ai.providers.ollama import OllamaProvider
 
 from luminad.errors import LlmUnavailable
 from luminad.protocol import EngineHealth
-from luminad.providers.openai_compat import openai_client
+from luminad.providers.openai_compat import MAX_TOKENS_FIELD, openai_client
 
 START_ACTION = "Start Ollama: `ollama serve` (or set LUMINA_LLM=embedded)."
 
@@ -64,6 +64,7 @@ class OllamaLLM:
             self.model,
             provider=OllamaProvider(openai_client=client),
             settings={"temperature": self.temperature},
+            profile=MAX_TOKENS_FIELD,
         )
 
     def failure(self, exc: Exception) -> LlmUnavailable:

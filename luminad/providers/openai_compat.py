@@ -14,11 +14,17 @@ from typing import Any
 import openai
 from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.profiles.openai import OpenAIModelProfile
 from pydantic_ai.providers.openai import OpenAIProvider
 from pydantic_ai.settings import ModelSettings
 
 from luminad.errors import LlmUnavailable
 from luminad.protocol import EngineHealth
+
+
+#: Local servers (llama.cpp's, older vLLM and Ollama) read ``max_tokens``, not OpenAI's newer
+#: ``max_completion_tokens``: without this a reply is not bounded.
+MAX_TOKENS_FIELD = OpenAIModelProfile(openai_chat_supports_max_completion_tokens=False)
 
 
 def openai_client(base_url: str, api_key: str, timeout: float = 120.0) -> openai.AsyncOpenAI:
@@ -60,8 +66,9 @@ class OpenAICompatLLM:
         if self.extra_body:
             settings["extra_body"] = self.extra_body
         client = openai_client(self.base_url, self.api_key)
+        provider = OpenAIProvider(openai_client=client)
         return OpenAIChatModel(
-            self.model, provider=OpenAIProvider(openai_client=client), settings=settings
+            self.model, provider=provider, settings=settings, profile=MAX_TOKENS_FIELD
         )
 
     def failure(self, exc: Exception) -> LlmUnavailable:

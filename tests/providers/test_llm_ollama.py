@@ -55,7 +55,7 @@ async def test_streams_multi_turn_chat(stub: OllamaStub) -> None:
     sent = stub.requests[-1]
     assert [m["role"] for m in sent["messages"]] == ["system", "user", "assistant", "user"]
     assert sent["stream"] is True
-    assert (sent.get("max_completion_tokens") or sent.get("max_tokens")) == 30
+    assert sent["max_tokens"] == 30
 
 
 async def test_tools_are_offered_natively(stub: OllamaStub) -> None:
