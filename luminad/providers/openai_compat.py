@@ -21,7 +21,6 @@ from pydantic_ai.settings import ModelSettings
 from luminad.errors import LlmUnavailable
 from luminad.protocol import EngineHealth
 
-
 #: Local servers (llama.cpp's, older vLLM and Ollama) read ``max_tokens``, not OpenAI's newer
 #: ``max_completion_tokens``: without this a reply is not bounded.
 MAX_TOKENS_FIELD = OpenAIModelProfile(openai_chat_supports_max_completion_tokens=False)

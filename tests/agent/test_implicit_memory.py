@@ -11,11 +11,11 @@ from luminad import protocol
 from luminad.agent.agent import ReplyContext, Responder
 from luminad.agent.implicit_memory import parse_facts, worth_extracting
 from luminad.errors import LuminaError
-from luminad.providers.fake import FakeLLM
+from tests.support.fakes import FakeLLM
 
 
 class Refused(LuminaError):
-    code = "bad_request"
+    code = "bad_message"
 
 
 @dataclass
