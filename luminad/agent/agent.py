@@ -25,6 +25,7 @@ from pydantic_ai.toolsets import AbstractToolset
 from luminad import protocol
 from luminad.agent.implicit_memory import remember_implicit_facts, worth_extracting
 from luminad.agent.prompts import PromptTemplate, known_facts
+from luminad.agent.tools import TOOLSET, ToolContext
 from luminad.errors import LuminaError
 from luminad.providers.base import ChatMessage, ChatModel, SearchResult, WebSearch, text_delta
 
@@ -49,7 +50,7 @@ class ReplyContext:
     memories: Sequence[str] = ()
     internet: bool = False
     #: What the tools act on (the app, conversation, turn...); None: no tools this turn.
-    tools: Any = None
+    tools: ToolContext | None = None
 
 
 def to_model_messages(history: Sequence[ChatMessage]) -> list[ModelMessage]:
@@ -71,7 +72,7 @@ class Responder:
     search: WebSearch | None = None
     max_tokens: int = 200
     #: Offered to models that can call tools, on turns that carry a tool context.
-    toolset: AbstractToolset[Any] | None = None
+    toolset: AbstractToolset[ToolContext] | None = TOOLSET
     prompt: PromptTemplate = field(default_factory=PromptTemplate)
     #: Web sources used by the most recent reply (empty unless internet mode searched).
     last_sources: list[protocol.Source] = field(default_factory=list)
@@ -79,6 +80,7 @@ class Responder:
     background: set[asyncio.Task[list[str]]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
+        # deps: the turn's ToolContext, or None on a turn without tools
         self.agent: Agent[Any, str] = Agent(
             self.llm.agent_model(), output_type=str, name="lumina", deps_type=object
         )
@@ -112,7 +114,7 @@ class Responder:
         )
         return system, self.prompt.user_turn(ctx.user_text, facts)
 
-    def _toolsets(self, ctx: ReplyContext) -> list[AbstractToolset[Any]]:
+    def _toolsets(self, ctx: ReplyContext) -> list[AbstractToolset[ToolContext]]:
         if self.toolset is None or ctx.tools is None or not self.llm.tool_calling:
             return []
         return [self.toolset]

@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from luminad import protocol
 from luminad.errors import LuminaError
 from luminad.providers.base import ChatModel, stream_text
+
+if TYPE_CHECKING:
+    from luminad.agent.tools import ToolContext
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +56,15 @@ async def extract_facts(llm: ChatModel, user_text: str) -> list[str]:
     return parse_facts("".join(parts))
 
 
-async def remember_implicit_facts(llm: ChatModel, user_text: str, tools: Any) -> list[str]:
+async def remember_implicit_facts(llm: ChatModel, user_text: str, tools: ToolContext) -> list[str]:
     """Extract the facts of a turn and store each through the app; best effort, never raises.
 
     ``tools`` is the turn's tool context (the app, conversation, turn, avatar, ``notify``).
     """
     try:
         facts = await extract_facts(llm, user_text)
+        if facts and tools.committed is not None:
+            await tools.committed()  # a speculative turn that was dropped stores nothing
     except (LuminaError, TimeoutError) as exc:
         log.info("implicit fact extraction failed: %s", type(exc).__name__)
         return []

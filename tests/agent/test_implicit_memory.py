@@ -10,6 +10,7 @@ from typing import Any
 from luminad import protocol
 from luminad.agent.agent import ReplyContext, Responder
 from luminad.agent.implicit_memory import parse_facts, worth_extracting
+from luminad.agent.tools import ToolContext
 from luminad.errors import LuminaError
 from tests.support.fakes import FakeLLM
 
@@ -30,19 +31,18 @@ class FakeApp:
         return uuid.uuid4()
 
 
-@dataclass
-class Tools:
-    app: FakeApp
-    avatar_id: uuid.UUID = field(default_factory=uuid.uuid4)
-    conversation_id: uuid.UUID = field(default_factory=uuid.uuid4)
-    turn_id: uuid.UUID = field(default_factory=uuid.uuid4)
-    sent: list[protocol.ServerMessage] = field(default_factory=list)
+def tool_context(app: FakeApp, sent: list[protocol.ServerMessage]) -> ToolContext:
+    async def notify(message: protocol.ServerMessage) -> None:
+        sent.append(message)
 
-    async def notify(self, message: protocol.ServerMessage) -> None:
-        self.sent.append(message)
+    return ToolContext(
+        app=app,  # type: ignore[arg-type]
+        conversation_id=uuid.uuid4(), turn_id=uuid.uuid4(), avatar_id=uuid.uuid4(),
+        notify=notify,
+    )  # fmt: skip
 
 
-def turn(avatar: protocol.Avatar, text: str, tools: Tools) -> ReplyContext:
+def turn(avatar: protocol.Avatar, text: str, tools: ToolContext) -> ReplyContext:
     return ReplyContext(avatar=avatar, preferred_name=None, preferences={}, history=[],
                         user_text=text, tools=tools)  # fmt: skip
 
@@ -55,25 +55,27 @@ async def reply_and_extract(responder: Responder, ctx: ReplyContext) -> str:
 
 async def test_a_stated_fact_is_stored_after_the_reply(lumina_avatar: protocol.Avatar) -> None:
     llm = FakeLLM(["How lovely!", "The user's sister's birthday is on May 3."], delay_s=0)
-    tools = Tools(FakeApp())
+    app, sent = FakeApp(), []
+    tools = tool_context(app, sent)
     spoken = await reply_and_extract(
         Responder(llm), turn(lumina_avatar, "My sister's birthday is on May third.", tools)
     )
     assert spoken == "How lovely!"  # the extraction is never spoken
     fact = "The user's sister's birthday is on May 3."
-    assert tools.app.stored == [(fact, tools.avatar_id, tools.conversation_id, tools.turn_id)]
-    assert [(type(m), m.text) for m in tools.sent] == [(protocol.MemoryWritten, fact)]
+    assert app.stored == [(fact, tools.avatar_id, tools.conversation_id, tools.turn_id)]
+    assert [(type(m), getattr(m, "text", "")) for m in sent] == [(protocol.MemoryWritten, fact)]
     assert "worth remembering" in llm.requests[1][0].content
 
 
 async def test_questions_and_refused_facts_are_not_stored(lumina_avatar: protocol.Avatar) -> None:
     llm = FakeLLM(["Sure.", "The user's password is hunter2."], delay_s=0)
-    tools = Tools(FakeApp(refuse="password"))
+    app, sent = FakeApp(refuse="password"), []
+    tools = tool_context(app, sent)
     responder = Responder(llm)
     await reply_and_extract(responder, turn(lumina_avatar, "What is my name?", tools))
     assert len(llm.requests) == 1  # a question: no extraction request at all
     await reply_and_extract(responder, turn(lumina_avatar, "My password is hunter2.", tools))
-    assert tools.app.stored == [] and tools.sent == []
+    assert app.stored == [] and sent == []
 
 
 def test_parsing_and_the_statement_filter() -> None:
