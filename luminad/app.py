@@ -274,8 +274,9 @@ class Lumina:
 
     def _end_timer(self, timer_id: UUID, *, fired: bool) -> protocol.Timer:
         with self._writing():
-            error = TimerNotFound(f"no timer {timer_id}")
-            if timers.get(self.read.conn, str(timer_id)) is None:
+            error = TimerNotFound(f"no running timer {timer_id}")
+            found = timers.get(self.read.conn, str(timer_id))
+            if found is None or found.state != "set":
                 raise error
             timer = self._load(Timer, timer_id, error)
             if fired:

@@ -28,6 +28,7 @@ from luminad.api.routes.memories import memories_routes
 from luminad.api.routes.privacy import privacy_routes
 from luminad.api.routes.profile import profile_routes
 from luminad.api.routes.replay import replay_routes
+from luminad.api.routes.timers import timers_routes
 from luminad.api.routes.voice import voice_routes
 from luminad.api.runtime import Runtime
 from luminad.api.security import SecurityPolicy
@@ -51,6 +52,7 @@ def create_app(
         *profile_routes(runtime),
         *conversations_routes(runtime),
         *memories_routes(runtime),
+        *timers_routes(runtime),
         *privacy_routes(runtime),
         *replay_routes(runtime),
         *login_routes(policy),

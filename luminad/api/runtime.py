@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from luminad import errors
+from luminad.api.open_sessions import OpenSessions
 from luminad.settings import Settings
 
 if TYPE_CHECKING:
     from luminad.app import Lumina
     from luminad.providers.registry import Engines
+    from luminad.timers import TimerClock
 
 T = TypeVar("T")
 
@@ -42,6 +44,10 @@ class Runtime:
     stage: str = ""
     failure: errors.LuminaError | None = None
     started_at: float = field(default_factory=time.monotonic)
+    #: The voice sessions open now (a timer that fires is spoken in each).
+    sessions: OpenSessions = field(default_factory=OpenSessions)
+    #: Fires the timers; set once the core is loaded.
+    timers: TimerClock | None = None
 
     def core(self) -> Lumina:
         """The core, or the loading failure (503 while still loading)."""

@@ -43,6 +43,7 @@ from luminad.api.security import (
 from luminad.api.wyoming import Wyoming
 from luminad.protocol import MAX_FRAME_BYTES
 from luminad.settings import Settings
+from luminad.timers import TimerClock
 
 if TYPE_CHECKING:
     from luminad.api.security import ASGIApp
@@ -311,8 +312,11 @@ async def _serve(
                 print(f"luminad: could not start: {failure.message}{action}", file=sys.stderr)
                 code = 1
             else:
+                runtime.timers = TimerClock(lumina, runtime.sessions.timer_fired)
+                armed = await runtime.timers.start()  # timers set before a restart
                 runtime.lumina, runtime.engines, runtime.status = lumina, engines, "ready"
                 took = time.perf_counter() - progress.started
+                log.info("%d running timer(s) re-armed", armed)
                 log.info("models loaded in %.1f s", took)
                 wyoming = Wyoming(runtime)
                 try:
@@ -335,6 +339,8 @@ async def _serve(
         for srv in servers:
             srv.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
+        if runtime.timers is not None:
+            await runtime.timers.close()
         lumina_done = runtime.lumina
         runtime.lumina, runtime.engines = None, None
         if lumina_done is not None:

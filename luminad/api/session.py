@@ -40,10 +40,13 @@ class SessionLike(Protocol):
     async def handle(self, message: protocol.ClientMessage) -> None: ...
     async def feed_audio(self, pcm: bytes) -> None: ...
     async def close(self) -> None: ...
+    async def announce(self, sentence: str, message: protocol.ServerMessage) -> None: ...
 
 
 class SessionFactory(Protocol):
-    def __call__(self, *, app: Any, engines: Any, settings: Any, send: Send) -> SessionLike: ...
+    def __call__(
+        self, *, app: Any, engines: Any, settings: Any, send: Send, timers: Any = None
+    ) -> SessionLike: ...
 
 
 def _default_factory() -> SessionFactory:
@@ -153,6 +156,7 @@ async def run_session(
                         if session is not None:
                             raise errors.BadMessage("This session already said hello.")
                         session, ready = await _start(runtime, factory, wire, msg)
+                        runtime.sessions.add(session)
                         hello = msg
                         await wire.send(ready)
                         log.info(
@@ -186,6 +190,7 @@ async def run_session(
     finally:
         wire.closed = True
         if session is not None:
+            runtime.sessions.discard(session)
             try:
                 await session.close()
             except Exception as exc:
@@ -214,7 +219,9 @@ async def _start(
         )
     core, engines = runtime.loaded()
     make = factory or _default_factory()
-    session = make(app=core, engines=engines, settings=runtime.settings, send=wire.send)
+    session = make(
+        app=core, engines=engines, settings=runtime.settings, send=wire.send, timers=runtime.timers
+    )
     try:
         ready = await session.start(hello)
     except BaseException:

@@ -168,7 +168,11 @@ class SessionBridge:
 
         app, engines = self.runtime.loaded()
         session = VoiceSession(
-            app=app, engines=engines, settings=self.runtime.settings, send=self.send
+            app=app,
+            engines=engines,
+            settings=self.runtime.settings,
+            send=self.send,
+            timers=self.runtime.timers,
         )
         session.state.source = SOURCE
         session.tuning.prime_llm = prime

@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from luminad.app import Lumina
     from luminad.providers.registry import Engines
     from luminad.settings import Settings
+    from luminad.timers import TimerClock
 
 __all__ = ["VoiceSession"]
 
@@ -80,10 +81,20 @@ log = logging.getLogger("luminad.voice")
 class VoiceSession:
     """One client's voice session (see the module docstring); the API adapter is thin."""
 
-    def __init__(self, *, app: Lumina, engines: Engines, settings: Settings, send: Send) -> None:
+    def __init__(
+        self,
+        *,
+        app: Lumina,
+        engines: Engines,
+        settings: Settings,
+        send: Send,
+        timers: TimerClock | None = None,
+    ) -> None:
         from luminad.agent.agent import Responder
 
         self.app = app
+        #: The daemon's timer clock (the set_timer tool arms it); None: no timers here.
+        self.timers = timers
         self.engines = engines
         self.settings = settings
         self.session_id = uuid.uuid4()
@@ -97,6 +108,7 @@ class VoiceSession:
         self.transcriber = Transcriber(engines.stt, self.outlet, self.tasks, self.tuning)
         agent = Responder(engines.llm, engines.search, max_tokens=settings.max_reply_tokens)
         self.replier = Replier(app, agent, self.outlet)
+        self.speaker = Speaker(engines.tts, self.outlet, self.tuning)
         self.turns = TurnRunner(
             app=app,
             state=self.state,
@@ -104,7 +116,7 @@ class VoiceSession:
             tasks=self.tasks,
             transcriber=self.transcriber,
             replier=self.replier,
-            speaker=Speaker(engines.tts, self.outlet, self.tuning),
+            speaker=self.speaker,
         )
         self.intake = Intake(
             settings,
@@ -190,17 +202,12 @@ class VoiceSession:
             case protocol.Text(text=text):
                 await self._typed(text)
             case protocol.Config(voice=voice, tts=tts, internet=internet):
-                if internet and not (self.settings.internet and self.engines.search is not None):
-                    raise InternetDisabled(
-                        "web search is switched off in the daemon's settings",
-                        action="Set LUMINA_INTERNET=1 and LUMINA_SEARCH_URL, then restart.",
-                    )
+                if internet is not None:
+                    await self.set_internet(internet)
                 if voice is not None:
                     self.state.voice = voice or None
                 if tts is not None:
                     self.state.tts = tts
-                if internet is not None:
-                    self.state.internet = internet
             case protocol.Audio(pcm16_b64=b64, sample_rate=rate):
                 if rate is not None and rate != self.sample_rate:
                     raise BadMessage(
@@ -217,6 +224,41 @@ class VoiceSession:
             raise BadMessage("send hello before audio")
         validate_pcm16(pcm)
         self.intake.enqueue(pcm)
+
+    # ------------------------------------------------------------------ what tools change
+    async def set_internet(self, on: bool) -> None:
+        """Internet mode on or off (``config``, or the local intent)."""
+        if on and not (self.settings.internet and self.engines.search is not None):
+            raise InternetDisabled(
+                "web search is switched off in the daemon's settings",
+                action="Set LUMINA_INTERNET=1 and LUMINA_SEARCH_URL, then restart.",
+            )
+        self.state.internet = on
+
+    async def switch_avatar(self, avatar: protocol.Avatar) -> None:
+        """From the next turn on, speak as ``avatar`` (the switch_avatar tool)."""
+        self.state.avatar = avatar
+
+    async def announce(self, sentence: str, message: protocol.ServerMessage) -> None:
+        """Something the daemon itself has to say (a timer went off): ``message`` now, then
+        ``sentence`` spoken (its ``tts_chunk``s carry the id of what is announced)."""
+        await self.outlet.emit(message)
+        if not (sentence and self.state.tts and self.started and not self.closed):
+            return
+        match message:
+            case protocol.TimerChanged(timer_id=timer_id):
+                turn_id = UUID(timer_id)
+            case _:
+                turn_id = uuid.uuid4()
+        turn = Turn(turn_id=turn_id, source="daemon")
+        turn.gate.set()
+        turn.opened.set()
+        spoken: asyncio.Queue[str | None] = asyncio.Queue()
+        spoken.put_nowait(sentence)
+        spoken.put_nowait(None)
+        self.tasks.spawn(
+            self.speaker.speak(turn, spoken, self.state.voice_name()), name="voice-announce"
+        )
 
     async def cancel_reply(self, reason: str = "user") -> None:
         """Barge-in: stop the reply in flight, report and store what was heard."""
