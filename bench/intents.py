@@ -31,15 +31,18 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from luminad import protocol  # noqa: E402
 from luminad.agent.intents import IntentRouter  # noqa: E402
 from luminad.agent.tools import ToolContext  # noqa: E402
-from luminad import protocol  # noqa: E402
 
 #: (utterance, the intent it states or None, the arguments the tool must get, if checked)
 LABELLED: list[tuple[str, str | None, dict[str, Any] | None]] = [
     # remember
-    ("Remember that my sister's birthday is on May third.", "Remember",
-     {"fact": "my sister's birthday is on May third"}),
+    (
+        "Remember that my sister's birthday is on May third.",
+        "Remember",
+        {"fact": "my sister's birthday is on May third"},
+    ),
     ("Please remember that I park on level three.", "Remember", None),
     ("remember my locker code is at the gym office", "Remember", None),
     ("Can you remember that the plumber comes on Friday?", "Remember", None),
@@ -81,8 +84,11 @@ LABELLED: list[tuple[str, str | None, dict[str, Any] | None]] = [
     ("Set a timer for 4 minutes for the eggs.", "SetTimer", {"seconds": 240, "label": "eggs"}),
     ("Timer for twenty seconds.", "SetTimer", {"seconds": 20, "label": ""}),
     ("Could you set a timer for two hours?", "SetTimer", {"seconds": 7200, "label": ""}),
-    ("Remind me in 15 minutes to check the oven.", "SetTimer",
-     {"seconds": 900, "label": "check the oven"}),
+    (
+        "Remind me in 15 minutes to check the oven.",
+        "SetTimer",
+        {"seconds": 900, "label": "check the oven"},
+    ),
     ("Set a timer for half an hour.", "SetTimer", {"seconds": 1800, "label": ""}),
     ("Set a timer for 0 seconds.", "SetTimer", {"seconds": 0, "label": ""}),
     # cancel / list timers
@@ -236,8 +242,10 @@ def main() -> None:
         "bounds)."
     )
     print()
-    print("| path | utterances | commands | must not trigger | accuracy | false triggers | misses "
-          "| wrong intent/slots |")
+    print(
+        "| path | utterances | commands | must not trigger | accuracy | false triggers | misses "
+        "| wrong intent/slots |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     print(
         f"| local (hassil, luminad/agent/intents/en.yaml) | {result['total']} "
