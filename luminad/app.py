@@ -8,6 +8,7 @@ right after a command sees it (read-your-writes). All methods are synchronous an
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -18,14 +19,17 @@ import msgspec
 from eventsourcing.application import AggregateNotFoundError, Repository
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.utils import get_topic
 
-from luminad import privacy, protocol
+from luminad import protocol
+from luminad.audit import Auditor
 from luminad.domain import (
     BUILTIN_AVATAR_ID,
     PROFILE_ID,
     USER_ID,
     Avatar,
     Conversation,
+    Egress,
     Memory,
     Profile,
     Timer,
@@ -36,14 +40,17 @@ from luminad.errors import (
     ConversationNotFound,
     MemoryNotFound,
     NotFound,
+    SecretNotStored,
     TimerNotFound,
 )
+from luminad.forget import Shredder
 from luminad.keystore import KeyStore
-from luminad.privacy import PrivateMapper
+from luminad.mapper import PrivateMapper, iter_notifications
 from luminad.projections import avatars, conversations, memories, profile, timers, timings
 from luminad.projections.log import EVENT_TOPICS, logged_event
 from luminad.projections.runner import ReadModels
 from luminad.providers.base import ChatMessage, Embedder
+from luminad.redact import is_secret, redact
 from luminad.settings import Settings
 from luminad.store import EventLog, ensure_postgres_schema
 
@@ -66,6 +73,18 @@ class Lumina:
         self._loaded: list[UUID] = []
         self.read = ReadModels(settings.read_db_path, embedder)
         self.default_avatar_id: UUID = BUILTIN_AVATAR_ID
+        self.shredder = Shredder(
+            self.recorder,
+            self.private_mapper,
+            keys,
+            self.read,
+            None if settings.uses_postgres else settings.events_db_path,
+        )
+        self.auditor = Auditor(
+            self.shredder,
+            settings.data_dir,
+            settings.keys_path if settings.key_store == "file" else None,
+        )
 
     @property
     def recorder(self) -> ApplicationRecorder:
@@ -173,10 +192,12 @@ class Lumina:
         turn_id: UUID | None = None,
         source: str = "voice",
     ) -> UUID:
+        """Store what the user said, with any secret in it redacted (the do-not-store filter:
+        "my PIN is 4921" is kept as "my PIN is [redacted: PIN]")."""
         with self._writing():
             conversation = self._conversation(conversation_id)
             turn_id = turn_id or uuid4()
-            conversation.transcribe(turn_id, text, source)
+            conversation.transcribe(turn_id, redact(text).text, source)
             self._commit(conversation)
             return turn_id
 
@@ -295,6 +316,9 @@ class Lumina:
         conversation_id: UUID | None = None,
         turn_id: UUID | None = None,
     ) -> UUID:
+        """A new memory; refused (:class:`SecretNotStored`) when it holds a secret."""
+        if is_secret(text):
+            raise SecretNotStored("That looks like a secret, so it was not remembered.")
         with self._writing():
             if avatar_id is not None:
                 self._avatar(avatar_id)
@@ -362,10 +386,76 @@ class Lumina:
             user_profile.set_preference(key, value)
             self._commit(user_profile)
 
-    def forget_user(self) -> protocol.ForgetReceipt:
-        """Record UserForgotten, destroy the data keys, purge and compact every read model."""
+    # ------------------------------------------------------------------ egress
+    def record_egress(
+        self, kind: str, host: str, query: str, *, conversation_id: UUID | None = None
+    ) -> UUID:
+        """Record a request about to leave the machine (call it before sending)."""
         with self._writing():
-            return privacy.forget_user(self)
+            egress = Egress.request(kind, host, query, conversation_id)
+            self._commit(egress)
+            return egress.id
+
+    def egress(self, limit: int = 100) -> list[protocol.EgressEntry]:
+        """Every request that left the machine, newest first (read from the log)."""
+        topic = get_topic(Egress.EgressRequested)
+        with self.lock:
+            notes = list(iter_notifications(self.recorder, topics=[topic]))
+            entries = []
+            for note in reversed(notes[-limit:]):
+                state, _ = self.private_mapper.decode_state(note)
+                entries.append(
+                    protocol.EgressEntry(
+                        id=str(note.originator_id),
+                        at=state["timestamp"].isoformat(),
+                        kind=str(state["kind"]),
+                        host=str(state["host"]),
+                        query=str(state["query"]),
+                        conversation_id=_str(state.get("conversation_id")),
+                    )
+                )
+            return entries
+
+    def forget_user(self) -> protocol.ForgetReceipt:
+        """Record UserForgotten, destroy every data key, purge every read model and compact
+        the SQLite files so no plaintext survives on disk; answer a receipt."""
+        with self._writing():
+            started = time.perf_counter()
+            self.catch_up()
+            rows_before = self.read.user_rows()
+            previous, _ = self.shredder.last_forgetting()  # before it: shredded already
+            shredded = self.shredder.content_events(after=previous)
+            key_ids = self.keys.key_ids()
+            user = self.user()
+            user.forget(key_ids, shredded)
+            builtin = self.builtin_avatar()
+            builtin.reset_to_defaults()
+            self.log.save(builtin, user)
+            self._shred(key_ids)
+            return protocol.ForgetReceipt(
+                ok=True,
+                forgotten_at=user.modified_on.isoformat(),
+                events_shredded=shredded,
+                rows_purged=rows_before - self.read.user_rows(),
+                key_id=",".join(key_ids),
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+
+    def _shred(self, key_ids: list[str]) -> None:
+        """Destroy the keys, drop every cached aggregate (they hold decrypted values), bring
+        the read models up to the forgetting and compact the files."""
+        self.shredder.destroy(key_ids)
+        self.forget_cached_aggregates()
+        self.read.catch_up(self.recorder, self.private_mapper)
+        self.shredder.compact()
+
+    def finish_forgetting(self) -> None:
+        """After a crash between recording UserForgotten and destroying the keys, finish."""
+        with self.lock:
+            _, key_ids = self.shredder.last_forgetting()
+            alive = self.shredder.alive(key_ids)
+            if alive:
+                self._shred(alive)
 
     def user(self) -> User:
         """The User aggregate (created on first use)."""
@@ -451,7 +541,7 @@ class Lumina:
 
     def audit(self, canaries: Sequence[str] = ()) -> protocol.Audit:
         with self.lock:
-            return privacy.audit(self, canaries)
+            return self.auditor.run(canaries)
 
     def latency(self, window: int = 200) -> protocol.LatencyMetrics:
         with self.lock:
@@ -501,7 +591,7 @@ def open_lumina(settings: Settings, embedder: Embedder) -> Lumina:
     try:
         if app.read.position() > (app.recorder.max_notification_id() or 0):
             app.rebuild_projections()  # read models of another (or a reset) event store
-        privacy.finish_forgetting(app)
+        app.finish_forgetting()
         app.catch_up()
         app.ensure_builtin_avatar()
     except BaseException:

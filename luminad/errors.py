@@ -131,6 +131,16 @@ class LoadingFailed(EngineUnavailable):
     default_action = "Read the log of `luminad serve`, fix the cause and restart the daemon."
 
 
+class SecretNotStored(BadMessage):
+    """The do-not-store filter found a secret in something asked to be kept."""
+
+    status = 422
+    default_action = (
+        "Lumina never keeps passwords, PINs, card or account numbers, codes or keys: "
+        "leave the secret out and try again."
+    )
+
+
 class NotFound(LuminaError):
     status = 404
 

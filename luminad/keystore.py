@@ -25,6 +25,11 @@ _JSON = msgspec.json.Encoder()
 _PREFIX = "enc1:"
 
 
+def is_sealed(value: Any) -> bool:
+    """Whether a stored field value is sealed (not plain text)."""
+    return isinstance(value, str) and value.startswith(_PREFIX)
+
+
 class _Backend(Protocol):
     def load(self) -> dict[str, Any]: ...
     def save(self, blob: dict[str, Any]) -> None: ...
@@ -158,7 +163,7 @@ class KeyStore:
 
     def unseal(self, field: str, token: Any) -> tuple[Any, bool]:
         """``(value, True)``, or ``(SHREDDED, False)`` when the key is gone or the data bad."""
-        if not isinstance(token, str) or not token.startswith(_PREFIX):
+        if not is_sealed(token):
             return token, True  # stored before encryption existed: plain
         key_id, _, b64 = token[len(_PREFIX) :].partition(":")
         aead = self.aead(key_id)

@@ -244,6 +244,17 @@ class TimerChanged(_Msg, tag="timer", frozen=True, kw_only=True):
     due_at: str
 
 
+class SecretRedacted(_Msg, tag="secret_redacted", frozen=True, kw_only=True):
+    """The do-not-store filter redacted secrets from the user's turn before it was stored,
+    remembered or sent to any model or search engine."""
+
+    turn_id: str
+    #: What was redacted, e.g. ["PIN"]; the stored text reads "[redacted: PIN]" in its place.
+    kinds: list[str]
+    #: A sentence to show or say to the user.
+    message: str
+
+
 class Error(_Msg, tag="error", frozen=True, kw_only=True):
     code: ErrorCode
     message: str
@@ -268,6 +279,7 @@ ServerMessage = (
     | MemoryWritten
     | ToolCall
     | TimerChanged
+    | SecretRedacted
     | Error
     | Pong
 )
@@ -503,6 +515,20 @@ class TurnReplay(msgspec.Struct, frozen=True, kw_only=True):
     differences: list[str] = []
 
 
+class EgressEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One request that left the machine, recorded before it was sent."""
+
+    id: str
+    #: ISO 8601 UTC time it was recorded (just before sending).
+    at: str
+    #: What it was for, e.g. "web_search".
+    kind: str
+    host: str
+    #: What it carried (secrets removed), or "[shredded]" once the user was forgotten.
+    query: str
+    conversation_id: str | None = None
+
+
 class StageLatency(msgspec.Struct, frozen=True, kw_only=True):
     count: int
     p50_ms: float | None
@@ -554,6 +580,7 @@ SCHEMA_TYPES: dict[str, object] = {
     "event_chain": ChainVerification,
     "replay_request": ReplayRequest,
     "turn_replay": TurnReplay,
+    "egress_entry": EgressEntry,
     "health": Health,
     "latency_metrics": LatencyMetrics,
     "error": ErrorBody,

@@ -28,7 +28,7 @@ from psycopg.sql import SQL, Identifier
 from luminad import protocol
 from luminad.errors import LuminaError
 from luminad.keystore import KeyStore
-from luminad.privacy import PrivateMapper
+from luminad.mapper import PrivateMapper
 from luminad.settings import Settings
 
 

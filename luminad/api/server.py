@@ -25,8 +25,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Generator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -200,6 +202,11 @@ def load_runtime(
     progress("store", None, "opening the event store")
     lumina = open_lumina(settings, engines.embedder)
     progress("store", 1.0, "event store open")
+    if engines.search is not None:  # every query goes into the egress ledger before it is sent
+        from luminad.egress import LedgeredSearch
+
+        host = urlsplit(settings.search_url).hostname or settings.search_url
+        engines = replace(engines, search=LedgeredSearch(engines.search, lumina, host))
     return lumina, engines
 
 

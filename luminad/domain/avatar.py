@@ -6,6 +6,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from luminad.domain.content import Encrypted
 from luminad.domain.errors import AlreadyGone, BuiltinAvatarProtected, require_text
 
 MAX_NAME = 64
@@ -31,7 +32,36 @@ class Avatar(Aggregate):
         voice: str
         builtin: bool
 
-    @event("AvatarCreated")
+    class AvatarCreated(Aggregate.Created):
+        name: Encrypted[str]
+        persona: Encrypted[str]
+        style: Encrypted[str]
+        voice: Encrypted[str]
+        builtin: bool
+
+    class AvatarRenamed(Aggregate.Event):
+        name: Encrypted[str]
+
+    class AvatarPersonaChanged(Aggregate.Event):
+        persona: Encrypted[str]
+
+    class AvatarStyleChanged(Aggregate.Event):
+        style: Encrypted[str]
+
+    class AvatarVoiceChanged(Aggregate.Event):
+        voice: Encrypted[str]
+
+    class AvatarDeleted(Aggregate.Event):
+        pass
+
+    class AvatarReset(Aggregate.Event):
+        """Back to the built-in defaults (constants, not the user's)."""
+
+        name: str
+        persona: str
+        style: str
+
+    @event(AvatarCreated)
     def __init__(
         self, name: str, persona: str, style: str, voice: str, builtin: bool = False
     ) -> None:
@@ -101,27 +131,27 @@ class Avatar(Aggregate):
             raise AlreadyGone(f"avatar {self.id} is deleted")
 
     # ------------------------------------------------------------------ events
-    @event("AvatarRenamed")
+    @event(AvatarRenamed)
     def _renamed(self, name: str) -> None:
         self.name = name
 
-    @event("AvatarPersonaChanged")
+    @event(AvatarPersonaChanged)
     def _persona_changed(self, persona: str) -> None:
         self.persona = persona
 
-    @event("AvatarStyleChanged")
+    @event(AvatarStyleChanged)
     def _style_changed(self, style: str) -> None:
         self.style = style
 
-    @event("AvatarVoiceChanged")
+    @event(AvatarVoiceChanged)
     def _voice_changed(self, voice: str) -> None:
         self.voice = voice
 
-    @event("AvatarDeleted")
+    @event(AvatarDeleted)
     def _deleted(self) -> None:
         self.deleted = True
 
-    @event("AvatarReset")
+    @event(AvatarReset)
     def _reset(self, name: str, persona: str, style: str) -> None:
         self.name, self.persona, self.style = name, persona, style
 

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from luminad.domain.content import Encrypted
 from luminad.domain.errors import TurnConflict, require_text
 
 OPEN, REPLIED, INTERRUPTED = "open", "replied", "interrupted"
@@ -20,7 +21,47 @@ MAX_TOOL_RESULT = 2_000
 class Conversation(Aggregate):
     """A conversation with one avatar; each turn is an utterance and at most one reply."""
 
-    @event("ConversationStarted")
+    class ConversationStarted(Aggregate.Created):
+        avatar_id: UUID | None
+
+    class UtteranceTranscribed(Aggregate.Event):
+        turn_id: UUID
+        text: Encrypted[str]
+        #: "voice" or "text".
+        source: str
+
+    class ReplyCompleted(Aggregate.Event):
+        turn_id: UUID
+        text: Encrypted[str]
+        sources: Encrypted[list[dict[str, Any]]]
+        provider: str
+
+    class ReplyInterrupted(Aggregate.Event):
+        turn_id: UUID
+        heard_text: Encrypted[str]
+        reason: str
+
+    class ReplyRecorded(Aggregate.Event):
+        """What made the reply: model and settings, memories, history, tools (replay)."""
+
+        turn_id: UUID
+        record: Encrypted[dict[str, Any]]
+
+    class ToolCalled(Aggregate.Event):
+        """A tool ran in the turn (a local intent or the model called it) and answered."""
+
+        turn_id: UUID
+        #: The tool's name (from the daemon's fixed tool set).
+        name: str
+        arguments: Encrypted[dict[str, Any]]
+        result: Encrypted[str]
+        ok: bool
+
+    class TurnTimed(Aggregate.Event):
+        turn_id: UUID
+        timings_ms: dict[str, float]
+
+    @event(ConversationStarted)
     def __init__(self, avatar_id: UUID | None) -> None:
         self.avatar_id = avatar_id
         self.turns: dict[UUID, str] = {}
@@ -88,30 +129,30 @@ class Conversation(Aggregate):
             raise TurnConflict(f"turn {turn_id} already has a reply ({self.turns[turn_id]})")
 
     # ------------------------------------------------------------------ events
-    @event("UtteranceTranscribed")
+    @event(UtteranceTranscribed)
     def _utterance_transcribed(self, turn_id: UUID, text: str, source: str) -> None:
         self.turns[turn_id] = OPEN
 
-    @event("ReplyCompleted")
+    @event(ReplyCompleted)
     def _reply_completed(
         self, turn_id: UUID, text: str, sources: list[dict[str, Any]], provider: str
     ) -> None:
         self.turns[turn_id] = REPLIED
 
-    @event("ReplyInterrupted")
+    @event(ReplyInterrupted)
     def _reply_interrupted(self, turn_id: UUID, heard_text: str, reason: str) -> None:
         self.turns[turn_id] = INTERRUPTED
 
-    @event("ReplyRecorded")
+    @event(ReplyRecorded)
     def _reply_recorded(self, turn_id: UUID, record: dict[str, Any]) -> None:
         """What made the reply: model and settings, memories, history, tools (replay)."""
 
-    @event("ToolCalled")
+    @event(ToolCalled)
     def _tool_called(
         self, turn_id: UUID, name: str, arguments: dict[str, Any], result: str, ok: bool
     ) -> None:
         pass
 
-    @event("TurnTimed")
+    @event(TurnTimed)
     def _turn_timed(self, turn_id: UUID, timings_ms: dict[str, float]) -> None:
         pass

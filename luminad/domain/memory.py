@@ -6,6 +6,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from luminad.domain.content import Encrypted
 from luminad.domain.errors import AlreadyGone, require_text
 
 MAX_MEMORY = 2_000
@@ -14,7 +15,16 @@ MAX_MEMORY = 2_000
 class Memory(Aggregate):
     """One remembered fact, scoped to an avatar (or shared when ``avatar_id`` is None)."""
 
-    @event("MemoryRemembered")
+    class MemoryRemembered(Aggregate.Created):
+        text: Encrypted[str]
+        avatar_id: UUID | None
+        conversation_id: UUID | None
+        turn_id: UUID | None
+
+    class MemoryForgotten(Aggregate.Event):
+        pass
+
+    @event(MemoryRemembered)
     def __init__(
         self, text: str, avatar_id: UUID | None, conversation_id: UUID | None, turn_id: UUID | None
     ) -> None:
@@ -42,6 +52,6 @@ class Memory(Aggregate):
             raise AlreadyGone(f"memory {self.id} is already forgotten")
         self._forgotten()
 
-    @event("MemoryForgotten")
+    @event(MemoryForgotten)
     def _forgotten(self) -> None:
         self.forgotten = True

@@ -6,6 +6,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from luminad.domain.content import Encrypted
 from luminad.domain.errors import require_text
 
 _NS = UUID("0b8f9a57-52c4-4a57-8f7e-0c1b1f0d7a11")
@@ -18,11 +19,21 @@ MAX_VALUE = 1_000
 class Profile(Aggregate):
     """The single user's profile."""
 
+    class ProfileCreated(Aggregate.Created):
+        pass
+
+    class PreferredNameSet(Aggregate.Event):
+        name: Encrypted[str]
+
+    class PreferenceSet(Aggregate.Event):
+        key: Encrypted[str]
+        value: Encrypted[str]
+
     @staticmethod
     def create_id() -> UUID:
         return PROFILE_ID
 
-    @event("ProfileCreated")
+    @event(ProfileCreated)
     def __init__(self) -> None:
         self.preferred_name: str | None = None
         self.preferences: dict[str, str] = {}
@@ -38,11 +49,11 @@ class Profile(Aggregate):
         if self.preferences.get(key) != value:
             self._preference_set(key, value)
 
-    @event("PreferredNameSet")
+    @event(PreferredNameSet)
     def _preferred_name_set(self, name: str) -> None:
         self.preferred_name = name
 
-    @event("PreferenceSet")
+    @event(PreferenceSet)
     def _preference_set(self, key: str, value: str) -> None:
         self.preferences[key] = value
 
@@ -50,11 +61,19 @@ class Profile(Aggregate):
 class User(Aggregate):
     """The one user of this daemon, who can ask to be forgotten (any number of times)."""
 
+    class UserCreated(Aggregate.Created):
+        pass
+
+    class UserForgotten(Aggregate.Event):
+        #: Ids of the destroyed data keys (random, not the user's).
+        key_ids: list[str]
+        events_shredded: int
+
     @staticmethod
     def create_id() -> UUID:
         return USER_ID
 
-    @event("UserCreated")
+    @event(UserCreated)
     def __init__(self) -> None:
         self.times_forgotten = 0
 
@@ -62,6 +81,6 @@ class User(Aggregate):
         """The user's data keys were destroyed: every event they encrypted is now unreadable."""
         self._forgotten(sorted(key_ids), int(events_shredded))
 
-    @event("UserForgotten")
+    @event(UserForgotten)
     def _forgotten(self, key_ids: list[str], events_shredded: int) -> None:
         self.times_forgotten += 1

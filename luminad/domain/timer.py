@@ -7,6 +7,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from luminad.domain.content import Encrypted
 from luminad.domain.errors import AlreadyGone, BadTimerLength
 
 SET, FIRED, CANCELLED = "set", "fired", "cancelled"
@@ -19,7 +20,20 @@ MAX_LABEL = 200
 class Timer(Aggregate):
     """One timer: set with a label and a due time, then fired or cancelled (once)."""
 
-    @event("TimerSet")
+    class TimerSet(Aggregate.Created):
+        label: Encrypted[str]
+        seconds: int
+        #: ISO 8601 UTC time the timer is due.
+        due_at: str
+        conversation_id: UUID | None
+
+    class TimerFired(Aggregate.Event):
+        pass
+
+    class TimerCancelled(Aggregate.Event):
+        pass
+
+    @event(TimerSet)
     def __init__(self, label: str, seconds: int, due_at: str, conversation_id: UUID | None) -> None:
         self.label = label
         self.seconds = seconds
@@ -54,10 +68,10 @@ class Timer(Aggregate):
         if self.state != SET:
             raise AlreadyGone(f"timer {self.id} is already {self.state}")
 
-    @event("TimerFired")
+    @event(TimerFired)
     def _fired(self) -> None:
         self.state = FIRED
 
-    @event("TimerCancelled")
+    @event(TimerCancelled)
     def _cancelled(self) -> None:
         self.state = CANCELLED

@@ -6,26 +6,33 @@ import sqlite3
 from typing import ClassVar
 
 from luminad import protocol
+from luminad.domain import Avatar
 from luminad.projections.base import Fact, Projection
 
-_COLUMN = {
-    "AvatarRenamed": "name",
-    "AvatarPersonaChanged": "persona",
-    "AvatarStyleChanged": "style",
-    "AvatarVoiceChanged": "voice",
+_COLUMN: dict[type, str] = {
+    Avatar.AvatarRenamed: "name",
+    Avatar.AvatarPersonaChanged: "persona",
+    Avatar.AvatarStyleChanged: "style",
+    Avatar.AvatarVoiceChanged: "voice",
 }
 
 
 class Avatars(Projection):
     name = "avatars"
     handles = frozenset(
-        {"AvatarCreated", "BuiltinAvatarCreated", "AvatarDeleted", "AvatarReset", *_COLUMN}
+        {
+            Avatar.AvatarCreated,
+            Avatar.BuiltinAvatarCreated,
+            Avatar.AvatarDeleted,
+            Avatar.AvatarReset,
+            *_COLUMN,
+        }
     )
     user_tables: ClassVar[tuple[str, ...]] = ("avatars",)
 
     def apply(self, conn: sqlite3.Connection, fact: Fact) -> None:
         avatar_id, d = str(fact.aggregate_id), fact.data
-        if fact.type in ("AvatarCreated", "BuiltinAvatarCreated"):
+        if fact.event in (Avatar.AvatarCreated, Avatar.BuiltinAvatarCreated):
             conn.execute(
                 "INSERT OR REPLACE INTO avatars VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -39,15 +46,15 @@ class Avatars(Projection):
                     fact.position,
                 ),
             )
-        elif fact.type == "AvatarDeleted":
+        elif fact.event is Avatar.AvatarDeleted:
             conn.execute("DELETE FROM avatars WHERE id = ?", (avatar_id,))
-        elif fact.type == "AvatarReset":
+        elif fact.event is Avatar.AvatarReset:
             conn.execute(
                 "UPDATE avatars SET name = ?, persona = ?, style = ? WHERE id = ?",
                 (d["name"], d["persona"], d["style"], avatar_id),
             )
         else:
-            column = _COLUMN[fact.type]
+            column = _COLUMN[fact.event]
             conn.execute(
                 f"UPDATE avatars SET {column} = ? WHERE id = ?", (str(d[column]), avatar_id)
             )

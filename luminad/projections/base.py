@@ -8,15 +8,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from uuid import UUID
 
-USER_FORGOTTEN = "UserForgotten"
-
 
 @dataclass(frozen=True, slots=True)
 class Fact:
     """One event of the log as projections see it (user content already decrypted)."""
 
     position: int
-    type: str
+    #: The event's class (projections match on it, never on a name).
+    event: type
     aggregate_id: UUID
     version: int
     #: ISO 8601 UTC timestamp of the event.
@@ -33,8 +32,8 @@ class Projection:
     """A read model: applies facts to its tables inside the runner's transaction."""
 
     name: ClassVar[str]
-    #: Event types this projection applies (UserForgotten always purges it).
-    handles: ClassVar[frozenset[str]]
+    #: Event classes this projection applies (User.UserForgotten always purges it).
+    handles: ClassVar[frozenset[type]]
     #: Tables holding user rows, each with a ``position`` column.
     user_tables: ClassVar[tuple[str, ...]]
 

@@ -6,6 +6,7 @@ import sqlite3
 from typing import ClassVar
 
 from luminad import protocol
+from luminad.domain import Conversation
 from luminad.projections.base import Fact, Projection
 from luminad.providers.base import ChatMessage
 
@@ -13,21 +14,26 @@ from luminad.providers.base import ChatMessage
 class Conversations(Projection):
     name = "conversations"
     handles = frozenset(
-        {"ConversationStarted", "UtteranceTranscribed", "ReplyCompleted", "ReplyInterrupted"}
+        {
+            Conversation.ConversationStarted,
+            Conversation.UtteranceTranscribed,
+            Conversation.ReplyCompleted,
+            Conversation.ReplyInterrupted,
+        }
     )
     user_tables: ClassVar[tuple[str, ...]] = ("conversations", "turns")
 
     def apply(self, conn: sqlite3.Connection, fact: Fact) -> None:
         conv = str(fact.aggregate_id)
-        if fact.type == "ConversationStarted":
+        if fact.event is Conversation.ConversationStarted:
             conn.execute(
                 "INSERT OR REPLACE INTO conversations VALUES (?, ?, ?, ?)",
                 (conv, fact.id_of("avatar_id"), fact.at, fact.position),
             )
             return
-        if fact.type == "UtteranceTranscribed":
+        if fact.event is Conversation.UtteranceTranscribed:
             role, text, interrupted = "user", fact.data["text"], 0
-        elif fact.type == "ReplyCompleted":
+        elif fact.event is Conversation.ReplyCompleted:
             role, text, interrupted = "assistant", fact.data["text"], 0
         else:
             role, text, interrupted = "assistant", fact.data["heard_text"], 1

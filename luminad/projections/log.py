@@ -7,24 +7,18 @@ from typing import Any
 from uuid import UUID, uuid5
 
 import msgspec
-from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from luminad import protocol
-from luminad.domain import Avatar, Conversation, Memory, Profile, User
+from luminad.domain.content import event_classes
 from luminad.keystore import SHREDDED
-from luminad.privacy import PrivateMapper, event_type
+from luminad.mapper import PrivateMapper, event_name
 
 _EVENT_NS = UUID("5d7e1c2a-9b7f-4d8e-a1c3-2f6b0e9d4c55")
 
-#: Every event type name of the domain -> its topic (for filtering the log by type).
-EVENT_TOPICS: dict[str, str] = {
-    name: get_topic(attr)
-    for agg in (Conversation, Memory, Avatar, Profile, User)
-    for name, attr in vars(agg).items()
-    if isinstance(attr, type) and issubclass(attr, DomainEvent)
-}
+#: Every event type name of the domain -> its topic (the wire's ``type`` filter of the log).
+EVENT_TOPICS: dict[str, str] = {cls.__name__: get_topic(cls) for cls in event_classes()}
 
 
 def logged_event(mapper: PrivateMapper, note: Notification) -> protocol.LoggedEvent:
@@ -43,7 +37,7 @@ def logged_event(mapper: PrivateMapper, note: Notification) -> protocol.LoggedEv
     return protocol.LoggedEvent(
         position=note.id,
         id=str(uuid5(_EVENT_NS, f"{aggregate_id}:{note.originator_version}")),
-        type=event_type(note.topic),
+        type=event_name(note.topic),
         aggregate_id=str(aggregate_id),
         version=note.originator_version,
         at=at,

@@ -9,6 +9,7 @@ from typing import ClassVar
 import numpy as np
 
 from luminad import protocol
+from luminad.domain import Memory
 from luminad.projections.base import Fact, Projection
 from luminad.providers.base import Embedder
 
@@ -17,7 +18,7 @@ _COLUMNS = "m.id, m.text, m.avatar_id, m.conversation_id, m.turn_id, m.created_a
 
 class Memories(Projection):
     name = "memories"
-    handles = frozenset({"MemoryRemembered", "MemoryForgotten"})
+    handles = frozenset({Memory.MemoryRemembered, Memory.MemoryForgotten})
     user_tables: ClassVar[tuple[str, ...]] = ("memories",)
 
     def __init__(self, embedder: Embedder) -> None:
@@ -26,7 +27,7 @@ class Memories(Projection):
 
     def prepare(self, facts: Sequence[Fact]) -> None:
         """Embed every remembered text of the batch in one call."""
-        todo = [f for f in facts if f.type == "MemoryRemembered"]
+        todo = [f for f in facts if f.event is Memory.MemoryRemembered]
         self._vectors = {}
         if todo:
             vectors = self.embedder.embed([str(f.data["text"]) for f in todo])
@@ -38,7 +39,7 @@ class Memories(Projection):
     def apply(self, conn: sqlite3.Connection, fact: Fact) -> None:
         memory_id = str(fact.aggregate_id)
         _delete(conn, memory_id)
-        if fact.type == "MemoryForgotten":
+        if fact.event is Memory.MemoryForgotten:
             return
         avatar = fact.id_of("avatar_id")
         cur = conn.execute(

@@ -6,16 +6,17 @@ import sqlite3
 from typing import ClassVar
 
 from luminad import protocol
+from luminad.domain import Profile
 from luminad.projections.base import Fact, Projection
 
 
 class ProfileView(Projection):
     name = "profile"
-    handles = frozenset({"PreferredNameSet", "PreferenceSet"})
+    handles = frozenset({Profile.PreferredNameSet, Profile.PreferenceSet})
     user_tables: ClassVar[tuple[str, ...]] = ("profile",)
 
     def apply(self, conn: sqlite3.Connection, fact: Fact) -> None:
-        if fact.type == "PreferredNameSet":
+        if fact.event is Profile.PreferredNameSet:
             key, value = "name", fact.data["name"]
         else:
             key, value = f"pref:{fact.data['key']}", fact.data["value"]

@@ -19,9 +19,10 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
-from luminad.privacy import PrivateMapper, event_type
+from luminad.domain import User
+from luminad.mapper import PrivateMapper, event_name
 from luminad.projections.avatars import Avatars
-from luminad.projections.base import USER_FORGOTTEN, Fact, Projection
+from luminad.projections.base import Fact, Projection
 from luminad.projections.conversations import Conversations
 from luminad.projections.memories import Memories
 from luminad.projections.profile import ProfileView
@@ -74,7 +75,8 @@ def _statements(script: str) -> list[str]:
 
 def to_fact(mapper: PrivateMapper, note: Notification) -> Fact:
     """Decode one notification (raises on corrupt, unknown or un-upcastable events)."""
-    state: dict[str, Any] = dict(vars(mapper.to_domain_event(note)))
+    domain_event = mapper.to_domain_event(note)
+    state: dict[str, Any] = dict(vars(domain_event))
     timestamp = state.pop("timestamp")
     for key in ("originator_id", "originator_version", "originator_topic"):
         state.pop(key, None)
@@ -82,7 +84,7 @@ def to_fact(mapper: PrivateMapper, note: Notification) -> Fact:
         raise TypeError("event timestamp is not a datetime")
     return Fact(
         position=note.id,
-        type=event_type(note.topic),
+        event=type(domain_event),
         aggregate_id=UUID(str(note.originator_id)),
         version=note.originator_version,
         at=timestamp.isoformat(),
@@ -141,9 +143,9 @@ class ReadModels:
             try:
                 facts.append(to_fact(mapper, note))
             except Exception as e:  # bad data never stops replay
-                bad.append((note.id, event_type(note.topic), type(e).__name__))
+                bad.append((note.id, event_name(note.topic), type(e).__name__))
         for projection in self.projections:
-            projection.prepare([f for f in facts if f.type in projection.handles])
+            projection.prepare([f for f in facts if f.event in projection.handles])
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -172,17 +174,19 @@ class ReadModels:
     def _apply_one(
         self, projection: Projection, fact: Fact, bad: list[tuple[int, str, str]]
     ) -> None:
-        if fact.type != USER_FORGOTTEN and fact.type not in projection.handles:
+        forgotten = fact.event is User.UserForgotten
+        if not forgotten and fact.event not in projection.handles:
             return
         self.conn.execute("SAVEPOINT fact")
         try:
-            if fact.type == USER_FORGOTTEN:
+            if forgotten:
                 projection.purge(self.conn)
             else:
                 projection.apply(self.conn, fact)
         except Exception as e:
             self.conn.execute("ROLLBACK TO fact")
-            bad.append((fact.position, fact.type, f"{projection.name}: {type(e).__name__}"))
+            name = fact.event.__name__
+            bad.append((fact.position, name, f"{projection.name}: {type(e).__name__}"))
         self.conn.execute("RELEASE fact")
 
     def user_rows(self, before: int | None = None) -> int:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import ClassVar, cast
 
 from luminad import protocol
+from luminad.domain import Timer
 from luminad.projections.base import Fact, Projection
 
 _COLUMNS = "id, label, state, due_at, created_at"
@@ -14,18 +15,18 @@ _COLUMNS = "id, label, state, due_at, created_at"
 
 class Timers(Projection):
     name = "timers"
-    handles = frozenset({"TimerSet", "TimerFired", "TimerCancelled"})
+    handles = frozenset({Timer.TimerSet, Timer.TimerFired, Timer.TimerCancelled})
     user_tables: ClassVar[tuple[str, ...]] = ("timers",)
 
     def apply(self, conn: sqlite3.Connection, fact: Fact) -> None:
         timer = str(fact.aggregate_id)
-        if fact.type == "TimerSet":
+        if fact.event is Timer.TimerSet:
             conn.execute(
                 "INSERT OR REPLACE INTO timers VALUES (?, ?, 'set', ?, ?, ?)",
                 (timer, str(fact.data["label"]), str(fact.data["due_at"]), fact.at, fact.position),
             )
             return
-        state = "fired" if fact.type == "TimerFired" else "cancelled"
+        state = "fired" if fact.event is Timer.TimerFired else "cancelled"
         conn.execute(
             "UPDATE timers SET state = ?, position = ? WHERE id = ?", (state, fact.position, timer)
         )

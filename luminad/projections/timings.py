@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from luminad import protocol
+from luminad.domain import Conversation
 from luminad.projections.base import Fact, Projection
 
 STAGES = (
@@ -23,7 +24,7 @@ STAGES = (
 
 class Timings(Projection):
     name = "timings"
-    handles = frozenset({"TurnTimed"})
+    handles = frozenset({Conversation.TurnTimed})
     user_tables: ClassVar[tuple[str, ...]] = ("turn_timings",)
 
     def apply(self, conn: sqlite3.Connection, fact: Fact) -> None:

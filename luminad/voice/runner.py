@@ -29,6 +29,7 @@ from uuid import UUID
 from luminad import protocol
 from luminad.errors import LuminaError
 from luminad.providers.base import Pcm16
+from luminad.redact import redact, redacted_kinds, sentence
 from luminad.voice.memory_policy import decide
 from luminad.voice.outlet import CANCEL_WAIT_S, Outlet, Tasks
 from luminad.voice.respond import Replier
@@ -184,7 +185,8 @@ class TurnRunner:
         try:
             if turn.source == "voice":
                 try:
-                    turn.text = await self._transcriber.final(turn)
+                    # the do-not-store filter, before the words are stored or sent anywhere
+                    turn.text = redact(await self._transcriber.final(turn)).text
                 except LuminaError as exc:
                     turn.outcome = "failed"
                     turn.transcribed.set()
@@ -211,6 +213,10 @@ class TurnRunner:
                     return
                 turn.recorded = True
             await self._outlet.emit(protocol.FinalTranscript(turn_id=turn.id, text=turn.text))
+            if kinds := redacted_kinds(turn.text):
+                await self._outlet.emit(
+                    protocol.SecretRedacted(turn_id=turn.id, kinds=kinds, message=sentence(kinds))
+                )
             while turn.backlog:  # deltas written before the endpoint, in order
                 await self._outlet.emit(*turn.backlog.pop(0))
         finally:

@@ -50,6 +50,7 @@ from uuid import UUID
 from luminad import protocol
 from luminad.errors import BadMessage, InternetDisabled, LuminaError, UnsupportedProtocol
 from luminad.providers.base import STT_SAMPLE_RATE
+from luminad.redact import redact
 from luminad.voice.audio import check_sample_rate, decode_b64_pcm16, validate_pcm16
 from luminad.voice.intake import (
     Intake,
@@ -284,6 +285,7 @@ class VoiceSession:
         text = text.strip()
         if not text:
             raise BadMessage("text is empty")
+        text = redact(text).text  # the do-not-store filter, before it is stored or sent anywhere
         turn = Turn(turn_id=uuid.uuid4(), source="text", text=text)
         assert self.state.conversation_id is not None
         try:

@@ -43,11 +43,11 @@ def test_full_text_turn_opens_no_outside_connection(daemon: Daemon) -> None:
                 break
     with daemon.unix() as client:
         assert client.get("/v1/health").status_code == 200
-        client.post("/v1/memories", json={"text": "my secret canary zebra-7781"})
-        client.get("/v1/memories", params={"q": "secret canary zebra"})
+        client.post("/v1/memories", json={"text": "my favourite canary is zebra-7781"})
+        client.get("/v1/memories", params={"q": "favourite canary zebra"})
     assert daemon.alive()
     log = daemon.log()
-    for content in ("two plus two", "zebra-7781", "secret canary"):
+    for content in ("two plus two", "zebra-7781", "favourite canary"):
         assert content not in log.lower(), f"user content {content!r} reached the daemon log"
     attempts = audit.read_text() if audit.exists() else ""
     assert attempts == "", f"the daemon reached outside the machine:\n{attempts}"

@@ -9,9 +9,9 @@ from uuid import uuid4
 import pytest
 
 from luminad.app import Lumina, open_lumina
+from luminad.audit import scan_files
 from luminad.errors import AvatarNotFound, ConversationNotFound, LuminaError
 from luminad.keystore import SHREDDED
-from luminad.privacy import scan_files
 from luminad.settings import Settings
 from tests.domain.harness import FakeEmbedder, make_settings
 
@@ -25,13 +25,13 @@ def fill(app: Lumina, canary: str, n: int = 50) -> list[str]:
     avatar = app.create_avatar(f"Spy {canary}", persona=f"Keep {canary} secret.")
     conversation = app.start_conversation(avatar)
     for i in range(n):
-        turn = app.record_utterance(conversation, f"my secret {i} is {canary}")
+        turn = app.record_utterance(conversation, f"my lucky word {i} is {canary}")
         if i % 5 == 4:
             app.interrupt_reply(conversation, turn, f"I heard {canary}", reason="barge_in")
         else:
             app.complete_reply(conversation, turn, f"Noted: {canary} number {i}")
         app.remember(
-            f"the user's secret {i} is {canary}",
+            f"the user's lucky word {i} is {canary}",
             avatar_id=avatar,
             conversation_id=conversation,
             turn_id=turn,
@@ -43,7 +43,7 @@ def fill(app: Lumina, canary: str, n: int = 50) -> list[str]:
 
 
 def test_user_content_is_encrypted_in_the_event_store(app: Lumina, settings: Settings) -> None:
-    canary = f"CANARY-{uuid4().hex}"
+    canary = f"CANARY-{uuid4().hex[:20]}"
     fill(app, canary, n=3)
     assert canary.encode() not in raw_event_states(app)
     assert app.events(types=["UtteranceTranscribed"])[0].data["text"].endswith(canary)  # type: ignore[index]
@@ -59,7 +59,7 @@ def test_user_content_is_encrypted_in_the_event_store(app: Lumina, settings: Set
 def test_forget_me_leaves_no_canary_and_a_log_that_still_replays(
     app: Lumina, settings: Settings
 ) -> None:
-    canary = f"CANARY-{uuid4().hex}"
+    canary = f"CANARY-{uuid4().hex[:20]}"
     (conversation,) = fill(app, canary)
     before = app.events(limit=10_000)
     assert not app.audit([canary]).ok  # not forgotten yet, and the read models hold the canary
@@ -97,7 +97,7 @@ def test_forget_me_leaves_no_canary_and_a_log_that_still_replays(
     with pytest.raises(ConversationNotFound):
         app.get_conversation(conversation)
     assert app.list_conversations() == [] and app.list_memories() == []
-    assert app.search_memories("secret") == []
+    assert app.search_memories("lucky word") == []
     assert app.get_profile().preferred_name is None
     (builtin,) = app.list_avatars()
     assert builtin.name == "Lumina" and builtin.voice == "amy"
@@ -133,7 +133,7 @@ def test_after_forgetting_the_same_values_can_be_set_again(app: Lumina) -> None:
 def test_forgetting_survives_a_crash_before_the_key_is_destroyed(
     settings: Settings, embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    canary = f"CANARY-{uuid4().hex}"
+    canary = f"CANARY-{uuid4().hex[:20]}"
     app = open_lumina(settings, embedder)
     fill(app, canary, n=2)
 

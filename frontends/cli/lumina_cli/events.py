@@ -1,4 +1,5 @@
-"""``lumina events`` (the event log, and ``audit`` of forget-me) and ``lumina forget-me``."""
+"""``lumina events`` (the event log, and ``audit`` of forget-me), ``lumina egress`` (what left
+the machine) and ``lumina forget-me``."""
 
 from __future__ import annotations
 
@@ -91,6 +92,28 @@ def events(args: argparse.Namespace, ctx: Context) -> int:
                 return 0
             if len(items) < args.limit:
                 time.sleep(1.0)
+
+
+def _egress_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+@command("egress", "every request that left this machine (web search), newest first", _egress_args)
+def egress(args: argparse.Namespace, ctx: Context) -> int:
+    with ctx.client() as client:
+        items = client.request("GET", "/v1/egress", params=[("limit", args.limit)])
+    if args.json:
+        print_json(ctx, items)
+        return 0
+    if not items:
+        ctx.console.print("Nothing has left this machine.")
+        return 0
+    rows = table("at", "kind", "host", "query")
+    for e in items:
+        rows.add_row(e["at"][:19], e["kind"], e["host"], e["query"])
+    ctx.console.print(rows)
+    return 0
 
 
 def _forget_args(p: argparse.ArgumentParser) -> None:

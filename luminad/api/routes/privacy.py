@@ -1,4 +1,4 @@
-"""Forget-me and its audit, the event log and the latency metrics."""
+"""Forget-me and its audit, the egress ledger, the event log and the latency metrics."""
 
 from __future__ import annotations
 
@@ -36,6 +36,13 @@ def privacy_routes(runtime: Runtime) -> list[Any]:
     ) -> protocol.Audit:
         return await call(runtime.core().audit, tuple(canary or ()))
 
+    @get("/v1/egress", tags=["privacy"])
+    async def egress(
+        limit: int = Parameter(default=100, ge=1, le=MAX_PAGE),
+    ) -> list[protocol.EgressEntry]:
+        """Every request that left the machine (web search), newest first."""
+        return await call(runtime.core().egress, limit)
+
     @get("/v1/events", tags=["events"])
     async def events(
         after: int = Parameter(default=0, ge=0),
@@ -55,4 +62,4 @@ def privacy_routes(runtime: Runtime) -> list[Any]:
     ) -> protocol.LatencyMetrics:
         return await call(runtime.core().latency, window)
 
-    return [forget_me, audit, events, verify_events, latency]
+    return [forget_me, audit, egress, events, verify_events, latency]

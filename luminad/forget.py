@@ -1,0 +1,74 @@
+"""Forget-me's effect on disk: which content a forgetting shreds, destroying the data keys, and
+compacting the SQLite files so no freed page keeps plaintext.
+
+:class:`luminad.app.Lumina` runs the use case (it records ``UserForgotten`` with the one
+``save()``); this module owns the key store, the log and the files' part of it, and knows
+nothing of the application.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.utils import get_topic
+
+from luminad.domain import User
+from luminad.keystore import KeyStore
+from luminad.mapper import PrivateMapper, content_topics, iter_notifications
+from luminad.projections.runner import ReadModels
+from luminad.sqlite import compact, sqlite_module
+
+
+class Shredder:
+    """Destroys data keys and erases what they opened from the read models and the files."""
+
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        mapper: PrivateMapper,
+        keys: KeyStore,
+        read: ReadModels,
+        events_db: Path | None,
+    ) -> None:
+        self.recorder = recorder
+        self.mapper = mapper
+        self.keys = keys
+        self.read = read
+        #: The SQLite event store file (None on PostgreSQL).
+        self.events_db = events_db
+
+    def last_forgetting(self) -> tuple[int, list[str]]:
+        """Log position and key ids of the latest UserForgotten (0, [] when never forgotten)."""
+        last = None
+        for note in iter_notifications(self.recorder, topics=[get_topic(User.UserForgotten)]):
+            last = note
+        if last is None:
+            return 0, []
+        state, _ = self.mapper.decode_state(last)
+        return last.id, list(state["key_ids"])
+
+    def content_events(self, *, after: int = 0, stop: int | None = None) -> int:
+        """How many events with user content the log holds (after/up to a position)."""
+        topics = content_topics()
+        return sum(
+            1 for _ in iter_notifications(self.recorder, topics=topics, after=after, stop=stop)
+        )
+
+    def alive(self, key_ids: list[str]) -> list[str]:
+        """Those of ``key_ids`` still in the key store."""
+        return [k for k in key_ids if self.keys.aead(k) is not None]
+
+    def destroy(self, key_ids: list[str]) -> None:
+        """Destroy the keys for good: what they sealed reads ``[shredded]`` from now on."""
+        self.keys.destroy(key_ids)
+
+    def compact(self) -> None:
+        """Checkpoint and VACUUM the read models and the SQLite event store (secure_delete)."""
+        self.read.compact()
+        if self.events_db is not None:
+            conn = sqlite_module().connect(str(self.events_db), isolation_level=None, timeout=10)
+            try:
+                compact(conn)
+            finally:
+                conn.close()

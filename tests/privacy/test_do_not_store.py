@@ -1,0 +1,71 @@
+"""The do-not-store filter: a secret said or typed is redacted before anything keeps it, never
+becomes a memory, and never leaves the machine in a search query."""
+
+from __future__ import annotations
+
+import pytest
+
+from luminad.app import Lumina
+from luminad.egress import outgoing_query
+from luminad.errors import SecretNotStored
+from luminad.redact import redact, redacted_kinds, sentence
+from luminad.voice.memory_policy import MemoryDecision, decide
+
+
+def raw_log(app: Lumina) -> bytes:
+    return b"".join(n.state for n in app.recorder.select_notifications(0, 10_000))
+
+
+def test_a_pin_said_in_a_turn_is_kept_only_as_redacted(app: Lumina) -> None:
+    conversation = app.start_conversation()
+    app.record_utterance(conversation, "my PIN is 4921, please remember it")
+    (turn,) = app.get_conversation(conversation).turns
+    assert turn.text == "my PIN is [redacted: PIN], please remember it"
+    (event,) = app.events(types=["UtteranceTranscribed"])
+    assert isinstance(event.data, dict) and "4921" not in str(event.data)
+    assert b"4921" not in raw_log(app)
+    assert app.search_memories("PIN") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my password is hunter2",
+        "the door code is 4455",
+        "my card number is 4111 1111 1111 1111",
+        "my PIN is [redacted: PIN]",  # already redacted: no memory worth keeping either
+    ],
+)
+def test_a_secret_never_becomes_a_memory(app: Lumina, text: str) -> None:
+    with pytest.raises(SecretNotStored) as caught:
+        app.remember(text)
+    assert caught.value.code == "bad_message" and caught.value.action
+    assert app.list_memories() == []
+    assert decide(f"remember that {text}") == MemoryDecision(refused=True)
+
+
+def test_ordinary_words_about_keys_and_passes_are_kept(app: Lumina) -> None:
+    for text in ("I lost my house key", "I need to pass the exam", "I have 3 tokens left"):
+        app.remember(text)
+    assert [m.text for m in app.list_memories()] == [
+        "I lost my house key",
+        "I need to pass the exam",
+        "I have 3 tokens left",
+    ]
+
+
+def test_the_user_is_told_what_was_not_kept() -> None:
+    stored = redact("my pin is 1234 and the wifi password is Sunny77").text
+    assert redacted_kinds(stored) == ["PIN", "password"]
+    assert sentence(redacted_kinds(stored)) == (
+        "I did not keep your PIN and password: secrets are never stored or sent anywhere."
+    )
+
+
+def test_a_search_query_loses_its_secret_or_is_refused() -> None:
+    assert (
+        outgoing_query("is my PIN 4921 safe to use at a bank") == "is my PIN safe to use at a bank"
+    )
+    assert "4111" not in outgoing_query("who issued card 4111 1111 1111 1111")
+    with pytest.raises(SecretNotStored, match="Not searched"):
+        outgoing_query("sk-proj-abc123def456ghi789jkl")
