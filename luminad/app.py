@@ -71,7 +71,7 @@ class Lumina:
         self.log = EventLog.from_settings(settings, keys)
         self.lock = threading.RLock()
         self._loaded: list[UUID] = []
-        self.read = ReadModels(settings.read_db_path, embedder)
+        self.read = ReadModels(settings.read_db_path, embedder, keys.read_models_key())
         self.default_avatar_id: UUID = BUILTIN_AVATAR_ID
         self.shredder = Shredder(
             self.recorder,

@@ -103,6 +103,7 @@ class KeyStore:
     def _reload(self) -> None:
         blob = self._backend.load()
         self._blob["keys"].update(blob.get("keys", {}))
+        self._blob["read"] = self._blob.get("read") or blob.get("read")
         if not self._blob.get("current"):
             self._blob["current"] = blob.get("current")
 
@@ -142,6 +143,15 @@ class KeyStore:
         if self._blob.get("current") not in self._blob["keys"]:
             self._blob["current"] = None
         self._backend.save(self._blob)
+
+    def read_models_key(self) -> bytes:
+        """The 256-bit key of the SQLCipher read models (created on first use)."""
+        if not self._blob.get("read"):
+            self._reload()  # another process may have made it
+        if not self._blob.get("read"):
+            self._blob["read"] = base64.b64encode(AESGCM.generate_key(256)).decode()
+            self._backend.save(self._blob)
+        return base64.b64decode(self._blob["read"])
 
     def store_cipher_key(self) -> str:
         """The base64 key of eventsourcing's whole-event cipher (never destroyed by forget)."""

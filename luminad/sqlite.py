@@ -1,14 +1,16 @@
-"""SQLite connections for the read models, with the sqlite-vec extension loaded.
+"""SQLite connections: the read models in a SQLCipher file (``sqlcipher3-binary``) with the
+sqlite-vec extension loaded, and plain SQLite for compacting the event store.
 
-The standard ``sqlite3`` module is used when it can load extensions; otherwise (this machine's
-Python, macOS's system Python) ``pysqlite3`` from ``pysqlite3-binary``. Both write the same
-file format, so the event store (eventsourcing uses the standard module) and the read models
-can share a data dir.
+For plain files the standard ``sqlite3`` module is used when it can load extensions; otherwise
+(this machine's Python, macOS's system Python) ``pysqlite3`` from ``pysqlite3-binary``.
+A SQLCipher file is encrypted page by page (AES-256, a raw 256-bit key from the key store, so no
+key derivation at open): neither its rows nor its schema are readable without the key.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sqlite3
 from pathlib import Path
 from types import ModuleType
@@ -30,17 +32,32 @@ def sqlite_module() -> ModuleType:
     return _module
 
 
-def connect(path: Path | str, *, vec: bool = True) -> sqlite3.Connection:
-    """An autocommit connection (explicit ``BEGIN``), WAL journal, secure_delete on, mmap.
+#: SQLite's header: a file that starts with it is not encrypted.
+PLAIN_HEADER = b"SQLite format 3\x00"
+#: Page cache of an encrypted connection, KiB. SQLCipher cannot memory-map (every page is
+#: decrypted on read), so vector search reads its chunks through this cache: 160 MiB hold the
+#: vectors of 100k memories (384 float32 each), and with them search stays in its target.
+CACHE_KIB = 160 * 1024
+
+
+def connect(path: Path | str, *, vec: bool = True, key: bytes | None = None) -> sqlite3.Connection:
+    """An autocommit connection (explicit ``BEGIN``), WAL journal, secure_delete on; encrypted
+    with SQLCipher under ``key`` (32 bytes) when given, else plain with a memory map.
 
     ``secure_delete`` makes SQLite overwrite deleted content with zeros, so purged rows do
     not linger in free pages.
     """
-    mod = sqlite_module()
+    mod = importlib.import_module("sqlcipher3.dbapi2") if key is not None else sqlite_module()
     conn = cast(
         sqlite3.Connection,
         mod.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10),
     )
+    if key is not None:
+        if len(key) != 32:
+            raise ValueError("a SQLCipher key is 32 bytes")
+        conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # fails on a wrong key
     if vec:
         conn.enable_load_extension(True)
         sqlite_vec.load(conn)
@@ -48,10 +65,35 @@ def connect(path: Path | str, *, vec: bool = True) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA secure_delete=ON")
-    # Vector search scans every vector; reading them through a memory map instead of the
-    # page cache makes a 100k-vector query about a third faster.
-    conn.execute("PRAGMA mmap_size=1073741824")
+    if key is None:
+        # Vector search scans every vector; reading them through a memory map instead of the
+        # page cache makes a 100k-vector query about a third faster.
+        conn.execute("PRAGMA mmap_size=1073741824")
     return conn
+
+
+def is_plain(path: Path) -> bool:
+    """Whether ``path`` is an unencrypted SQLite file."""
+    try:
+        with path.open("rb") as fh:
+            return fh.read(len(PLAIN_HEADER)) == PLAIN_HEADER
+    except FileNotFoundError:
+        return False
+
+
+def shred_file(path: Path) -> None:
+    """Overwrite a database file (and its WAL and shared-memory files) with zeros, then remove
+    it: what an old plain read model held does not stay in its blocks."""
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if not part.exists():
+            continue
+        size = part.stat().st_size
+        with part.open("r+b") as fh:
+            while fh.tell() < size:
+                fh.write(b"\0" * min(1 << 20, size - fh.tell()))
+            fh.flush()
+            os.fsync(fh.fileno())
+        part.unlink()
 
 
 def compact(conn: sqlite3.Connection) -> None:

@@ -30,7 +30,7 @@ from luminad.projections.timers import Timers
 from luminad.projections.timings import Timings
 from luminad.providers.base import Embedder
 from luminad.settings import Settings, package_data
-from luminad.sqlite import compact, connect
+from luminad.sqlite import compact, connect, is_plain, shred_file
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = package_data("migrations")
@@ -93,11 +93,15 @@ def to_fact(mapper: PrivateMapper, note: Notification) -> Fact:
 
 
 class ReadModels:
-    """Every read model in one SQLite file (``settings.read_db_path``)."""
+    """Every read model in one SQLCipher file (``settings.read_db_path``) keyed from the key
+    store. A plain file of an older install is shredded and rebuilt encrypted from the log."""
 
-    def __init__(self, path: Path, embedder: Embedder) -> None:
+    def __init__(self, path: Path, embedder: Embedder, key: bytes) -> None:
         self.path = path
-        self.conn = connect(path)
+        if is_plain(path):
+            log.info("read models: replacing the plain file with an encrypted one")
+            shred_file(path)
+        self.conn = connect(path, key=key)
         migrate(self.conn)
         self.projections: list[Projection] = [
             Conversations(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 from pathlib import Path
 from uuid import uuid4
@@ -13,6 +14,7 @@ from luminad.audit import scan_files
 from luminad.errors import AvatarNotFound, ConversationNotFound, LuminaError
 from luminad.keystore import SHREDDED
 from luminad.settings import Settings
+from luminad.sqlite import is_plain
 from tests.domain.harness import FakeEmbedder, make_settings
 
 
@@ -42,15 +44,21 @@ def fill(app: Lumina, canary: str, n: int = 50) -> list[str]:
     return [str(conversation)]
 
 
-def test_user_content_is_encrypted_in_the_event_store(app: Lumina, settings: Settings) -> None:
+def test_user_content_is_encrypted_in_the_event_store_and_the_read_models(
+    app: Lumina, settings: Settings
+) -> None:
     canary = f"CANARY-{uuid4().hex[:20]}"
     fill(app, canary, n=3)
     assert canary.encode() not in raw_event_states(app)
     assert app.events(types=["UtteranceTranscribed"])[0].data["text"].endswith(canary)  # type: ignore[index]
-    events_files = [p for p in settings.data_dir.iterdir() if p.name.startswith("events")]
-    _, hits = scan_files(settings.data_dir, [canary])
-    assert not any(p.name in hits for p in events_files)
-    assert "read.sqlite" in "".join(hits)  # the read models hold plaintext, by design
+    assert app.get_profile().preferred_name == f"Agent {canary}"[:60]
+    files, hits = scan_files(settings.data_dir, [canary])
+    assert files >= 2 and hits == {}
+    schema = scan_files(settings.data_dir, ["CREATE TABLE", "memory_vectors"])[1]
+    assert not any(name.startswith("read") for name in schema)  # not even the read schema
+    assert not is_plain(settings.read_db_path)
+    with pytest.raises(sqlite3.DatabaseError):  # "file is not a database" without the key
+        sqlite3.connect(settings.read_db_path).execute("SELECT * FROM sqlite_master").fetchall()
     keys = settings.keys_path
     assert stat.S_IMODE(keys.stat().st_mode) == 0o600
     assert settings.data_dir not in keys.parents
@@ -62,7 +70,8 @@ def test_forget_me_leaves_no_canary_and_a_log_that_still_replays(
     canary = f"CANARY-{uuid4().hex[:20]}"
     (conversation,) = fill(app, canary)
     before = app.events(limit=10_000)
-    assert not app.audit([canary]).ok  # not forgotten yet, and the read models hold the canary
+    live = app.audit([canary])
+    assert live.ok, live.checks  # a live user: everything encrypted, keys private
 
     receipt = app.forget_user()
     assert receipt.ok and receipt.key_id
@@ -173,3 +182,29 @@ def test_the_keyring_key_store_says_what_to_do_when_unavailable(
         with pytest.raises(LuminaError) as info:
             open_lumina(settings, embedder)
         assert info.value.action and "keyring" in info.value.action
+
+
+def test_a_plain_read_model_of_an_older_install_is_rebuilt_encrypted(
+    settings: Settings, embedder: FakeEmbedder
+) -> None:
+    canary = f"CANARY-{uuid4().hex[:20]}"
+    app = open_lumina(settings, embedder)
+    conversation = app.start_conversation()
+    app.record_utterance(conversation, f"the old install knew {canary}")
+    app.close()
+    path = settings.read_db_path
+    path.unlink()  # what an older version left: the same read models in a plain file
+    plain = sqlite3.connect(path)
+    plain.execute("CREATE TABLE old_rows (text TEXT)")
+    plain.execute("INSERT INTO old_rows VALUES (?)", (canary,))
+    plain.commit()
+    plain.close()
+    assert is_plain(path)
+
+    again = open_lumina(settings, embedder)
+    try:
+        assert not is_plain(path)
+        assert again.get_conversation(conversation).turns[0].text.endswith(canary)
+        assert scan_files(settings.data_dir, [canary])[1] == {}
+    finally:
+        again.close()
