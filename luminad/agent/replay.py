@@ -111,7 +111,7 @@ def find_turn(app: Lumina, turn_id: UUID) -> RecordedTurn:
 @contextmanager
 def folded(app: Lumina, stop: int) -> Iterator[ReadModels]:
     """Scratch read models (in memory) holding the log up to position ``stop``."""
-    fold = ReadModels(Path(":memory:"), app.embedder)
+    fold = ReadModels(Path(":memory:"), app.embedder, app.keys.read_models_key())
     try:
         fold.catch_up(app.recorder, app.private_mapper, stop=stop)
         yield fold
