@@ -328,14 +328,42 @@ class Lumina:
             self._commit(memory)
             return memory.id
 
-    def forget_memory(self, memory_id: UUID) -> None:
+    def forget_memory(self, memory_id: UUID) -> protocol.DeletionReceipt:
+        """Delete a memory and destroy its data key: its text reads ``[shredded]`` in the log."""
         with self._writing():
+            started = time.perf_counter()
             error = MemoryNotFound(f"no memory {memory_id}")
             if not memories.exists(self.read.conn, str(memory_id)):
                 raise error
             memory = self._load(Memory, memory_id, error)
             memory.forget()
             self._commit(memory)
+            return self._shred_owner("memory", memory, started)
+
+    def delete_conversation(self, conversation_id: UUID) -> protocol.DeletionReceipt:
+        """Delete a conversation and destroy its data key: every utterance and reply of it
+        reads ``[shredded]`` in the log (memories made from it stay, under their own keys)."""
+        with self._writing():
+            started = time.perf_counter()
+            conversation = self._conversation(conversation_id)
+            conversation.delete()
+            self._commit(conversation)
+            return self._shred_owner("conversation", conversation, started)
+
+    def _shred_owner(
+        self, kind: str, aggregate: Aggregate, started: float
+    ) -> protocol.DeletionReceipt:
+        destroyed = self.keys.destroy_owner(aggregate.id)
+        self.forget_cached_aggregates()
+        return protocol.DeletionReceipt(
+            ok=True,
+            deleted=kind,
+            id=str(aggregate.id),
+            deleted_at=aggregate.modified_on.isoformat(),
+            events_shredded=self.shredder.owner_content_events(aggregate.id) if destroyed else 0,
+            key_destroyed=destroyed,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
 
     # ------------------------------------------------------------------ avatar commands
     def create_avatar(

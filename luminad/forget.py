@@ -9,11 +9,13 @@ nothing of the application.
 from __future__ import annotations
 
 from pathlib import Path
+from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, resolve_topic
 
 from luminad.domain import User
+from luminad.domain.content import encrypted_fields
 from luminad.keystore import KeyStore
 from luminad.mapper import PrivateMapper, content_topics, iter_notifications
 from luminad.projections.runner import ReadModels
@@ -53,6 +55,14 @@ class Shredder:
         topics = content_topics()
         return sum(
             1 for _ in iter_notifications(self.recorder, topics=topics, after=after, stop=stop)
+        )
+
+    def owner_content_events(self, owner: UUID) -> int:
+        """How many of one aggregate's events carry user content."""
+        return sum(
+            1
+            for stored in self.recorder.select_events(owner)
+            if encrypted_fields(resolve_topic(stored.topic))
         )
 
     def alive(self, key_ids: list[str]) -> list[str]:

@@ -2,6 +2,10 @@
 
 Keys live outside the event store: a 0600 JSON file in the config dir, or the OS keyring.
 Destroying a key makes every value sealed under it read ``[shredded]`` for good.
+
+Content that can be deleted on its own (a memory, a conversation: its *owner*) is sealed under
+the owner's own data key, kept wrapped (AES-GCM) by the user's key: destroying the owner's key
+shreds that one thing; destroying the user's key (forget-me) shreds everything at once.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any, Protocol
+from uuid import UUID
 
 import msgspec
 from cryptography.exceptions import InvalidTag
@@ -92,6 +97,8 @@ class KeyStore:
         self._backend = backend
         self._blob = backend.load()
         self._blob.setdefault("keys", {})
+        #: owner id (hex) -> {"wrap": user key id, "key": base64(nonce + wrapped key)}
+        self._blob.setdefault("owners", {})
         self._aead: dict[str, AESGCM] = {}
 
     @classmethod
@@ -103,6 +110,8 @@ class KeyStore:
     def _reload(self) -> None:
         blob = self._backend.load()
         self._blob["keys"].update(blob.get("keys", {}))
+        for owner, entry in blob.get("owners", {}).items():
+            self._blob["owners"].setdefault(owner, entry)
         self._blob["read"] = self._blob.get("read") or blob.get("read")
         if not self._blob.get("current"):
             self._blob["current"] = blob.get("current")
@@ -124,7 +133,10 @@ class KeyStore:
         return str(current)
 
     def aead(self, key_id: str) -> AESGCM | None:
-        """The cipher of ``key_id``, or None when that key does not exist (any more)."""
+        """The cipher of ``key_id`` (a user key, or ``user/owner`` for an owner's key), or None
+        when that key does not exist (any more)."""
+        if "/" in key_id:
+            return self._owner_aead(key_id.partition("/")[2], create=False)
         if key_id not in self._aead:
             raw = self._blob["keys"].get(key_id)
             if raw is None:
@@ -136,13 +148,59 @@ class KeyStore:
         return self._aead[key_id]
 
     def destroy(self, key_ids: list[str]) -> None:
-        """Destroy these data keys for good. New content gets a new key."""
+        """Destroy these user keys for good, and every owner key they wrapped. New content gets
+        a new key."""
         for key_id in key_ids:
             self._blob["keys"].pop(key_id, None)
             self._aead.pop(key_id, None)
+        owners = self._blob["owners"]
+        for owner in [o for o, entry in owners.items() if entry["wrap"] in key_ids]:
+            del owners[owner]
+            self._aead.pop(f"owner:{owner}", None)
         if self._blob.get("current") not in self._blob["keys"]:
             self._blob["current"] = None
         self._backend.save(self._blob)
+
+    def destroy_owner(self, owner: UUID) -> bool:
+        """Destroy the data key of one memory or conversation; False when it had none."""
+        self._aead.pop(f"owner:{owner.hex}", None)
+        if self._blob["owners"].pop(owner.hex, None) is None:
+            return False
+        self._backend.save(self._blob)
+        return True
+
+    def _owner_aead(self, owner: str, *, create: bool) -> AESGCM | None:
+        """The cipher of ``owner``'s own key (unwrapped with the user key), made on first use
+        when ``create``; None when it was destroyed (or the user key that wrapped it)."""
+        cached = self._aead.get(f"owner:{owner}")
+        if cached is not None:
+            return cached
+        entry = self._blob["owners"].get(owner)
+        if entry is None and not create:
+            self._reload()  # made by another process since we loaded
+            entry = self._blob["owners"].get(owner)
+        wrapper = self.aead(entry["wrap"]) if entry is not None else None
+        if wrapper is None:
+            if not create:
+                return None
+            key = AESGCM.generate_key(256)
+            wrap = self.current_id()
+            nonce = os.urandom(12)
+            user_key = self.aead(wrap)
+            assert user_key is not None
+            wrapped = user_key.encrypt(nonce, key, owner.encode())
+            entry = {"wrap": wrap, "key": base64.b64encode(nonce + wrapped).decode()}
+            self._blob["owners"][owner] = entry
+            self._backend.save(self._blob)  # durable before anything is sealed under it
+        else:
+            raw = base64.b64decode(entry["key"])
+            try:
+                key = wrapper.decrypt(raw[:12], raw[12:], owner.encode())
+            except InvalidTag:
+                return None
+        aead = AESGCM(key)
+        self._aead[f"owner:{owner}"] = aead
+        return aead
 
     def read_models_key(self) -> bytes:
         """The 256-bit key of the SQLCipher read models (created on first use)."""
@@ -161,10 +219,15 @@ class KeyStore:
         return str(self._blob["store"])
 
     # ------------------------------------------------------------------ sealing
-    def seal(self, field: str, value: Any) -> str:
-        """``value`` as JSON, AES-GCM sealed under the current key (``field`` is the AAD)."""
+    def seal(self, field: str, value: Any, owner: UUID | None = None) -> str:
+        """``value`` as JSON, AES-GCM sealed (``field`` is the AAD) under ``owner``'s own key,
+        or the user's current key when there is no owner."""
         key_id = self._blob.get("current") or self.current_id()
-        aead = self._aead.get(key_id) or self.aead(key_id)
+        if owner is not None:
+            aead = self._owner_aead(owner.hex, create=True)
+            key_id = f"{self._blob['owners'][owner.hex]['wrap']}/{owner.hex}"
+        else:
+            aead = self._aead.get(key_id) or self.aead(key_id)
         assert aead is not None
         nonce = os.urandom(12)
         plain = b"s" + value.encode() if isinstance(value, str) else b"j" + _JSON.encode(value)

@@ -25,7 +25,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic, resolve_topic
 
-from luminad.domain.content import encrypted_fields, event_classes
+from luminad.domain.content import encrypted_fields, event_classes, has_own_key
 from luminad.keystore import KeyStore
 
 _JSON = msgspec.json.Encoder()
@@ -48,8 +48,9 @@ class PrivateMapper(Mapper[UUID]):
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         state = dict(vars(domain_event))
+        owner = domain_event.originator_id if has_own_key(type(domain_event)) else None
         for name in encrypted_fields(type(domain_event)):
-            state[name] = self.keys.seal(name, state[name])
+            state[name] = self.keys.seal(name, state[name], owner)
         originator_id = state.pop("originator_id")
         originator_version = state.pop("originator_version")
         class_version = getattr(type(domain_event), "class_version", 1)

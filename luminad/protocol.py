@@ -372,6 +372,21 @@ class ForgetReceipt(msgspec.Struct, frozen=True, kw_only=True):
     duration_ms: float
 
 
+class DeletionReceipt(msgspec.Struct, frozen=True, kw_only=True):
+    """What deleting one memory or conversation destroyed."""
+
+    ok: bool
+    #: "memory" or "conversation".
+    deleted: str
+    id: str
+    deleted_at: str
+    #: Events whose content now reads "[shredded]" in the log (they stay, in order).
+    events_shredded: int
+    #: Whether its own data key was destroyed (False for content written before such keys).
+    key_destroyed: bool
+    duration_ms: float
+
+
 class AuditCheck(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     ok: bool
@@ -575,6 +590,7 @@ SCHEMA_TYPES: dict[str, object] = {
     "conversation": Conversation,
     "forget_me_request": ForgetMeRequest,
     "forget_receipt": ForgetReceipt,
+    "deletion_receipt": DeletionReceipt,
     "audit": Audit,
     "event": LoggedEvent,
     "event_chain": ChainVerification,

@@ -53,6 +53,23 @@ def field_hints(event_class: type) -> dict[str, Any]:
     return {name: hint for name, hint in hints.items() if name not in base}
 
 
+def has_own_key(event_class: type) -> bool:
+    """Whether the event belongs to an aggregate whose content has its own data key
+    (``own_data_key = True``: deleting one of them shreds its content in the log)."""
+    return event_class in _own_key_events()
+
+
+@cache
+def _own_key_events() -> frozenset[type]:
+    return frozenset(
+        value
+        for aggregate in aggregate_classes()
+        if getattr(aggregate, "own_data_key", False)
+        for value in vars(aggregate).values()
+        if isinstance(value, type) and issubclass(value, DomainEvent)
+    )
+
+
 def aggregate_classes() -> list[type[Aggregate]]:
     """Every aggregate defined in a module of :mod:`luminad.domain` (all modules imported)."""
     package = importlib.import_module("luminad.domain")

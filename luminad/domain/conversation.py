@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from luminad.domain.content import Encrypted
-from luminad.domain.errors import TurnConflict, require_text
+from luminad.domain.errors import AlreadyGone, TurnConflict, require_text
 
 OPEN, REPLIED, INTERRUPTED = "open", "replied", "interrupted"
 MAX_UTTERANCE = 10_000
@@ -20,6 +20,9 @@ MAX_TOOL_RESULT = 2_000
 
 class Conversation(Aggregate):
     """A conversation with one avatar; each turn is an utterance and at most one reply."""
+
+    #: Its content is sealed under its own data key: deleting it shreds it in the log.
+    own_data_key: ClassVar[bool] = True
 
     class ConversationStarted(Aggregate.Created):
         avatar_id: UUID | None
@@ -57,6 +60,9 @@ class Conversation(Aggregate):
         result: Encrypted[str]
         ok: bool
 
+    class ConversationDeleted(Aggregate.Event):
+        pass
+
     class TurnTimed(Aggregate.Event):
         turn_id: UUID
         timings_ms: dict[str, float]
@@ -65,10 +71,12 @@ class Conversation(Aggregate):
     def __init__(self, avatar_id: UUID | None) -> None:
         self.avatar_id = avatar_id
         self.turns: dict[UUID, str] = {}
+        self.deleted = False
 
     # ------------------------------------------------------------------ commands
     def transcribe(self, turn_id: UUID, text: str, source: str) -> None:
         """The user said (or typed) ``text`` as a new turn."""
+        self.check_not_deleted()
         if turn_id in self.turns:
             raise TurnConflict(f"turn {turn_id} already exists")
         self._utterance_transcribed(
@@ -119,6 +127,15 @@ class Conversation(Aggregate):
         self._tool_called(turn_id, name, dict(arguments), result[:MAX_TOOL_RESULT], ok)
 
     # ------------------------------------------------------------------ invariants
+    def delete(self) -> None:
+        """The user deleted the conversation (its data key is destroyed with it)."""
+        self.check_not_deleted()
+        self._deleted()
+
+    def check_not_deleted(self) -> None:
+        if self.deleted:
+            raise AlreadyGone(f"conversation {self.id} is deleted")
+
     def check_turn_exists(self, turn_id: UUID) -> None:
         if turn_id not in self.turns:
             raise TurnConflict(f"turn {turn_id} is not part of this conversation")
@@ -152,6 +169,10 @@ class Conversation(Aggregate):
         self, turn_id: UUID, name: str, arguments: dict[str, Any], result: str, ok: bool
     ) -> None:
         pass
+
+    @event(ConversationDeleted)
+    def _deleted(self) -> None:
+        self.deleted = True
 
     @event(TurnTimed)
     def _turn_timed(self, turn_id: UUID, timings_ms: dict[str, float]) -> None:

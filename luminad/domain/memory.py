@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -14,6 +15,9 @@ MAX_MEMORY = 2_000
 
 class Memory(Aggregate):
     """One remembered fact, scoped to an avatar (or shared when ``avatar_id`` is None)."""
+
+    #: Its text is sealed under its own data key: deleting the memory shreds it in the log.
+    own_data_key: ClassVar[bool] = True
 
     class MemoryRemembered(Aggregate.Created):
         text: Encrypted[str]

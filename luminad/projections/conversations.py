@@ -19,12 +19,17 @@ class Conversations(Projection):
             Conversation.UtteranceTranscribed,
             Conversation.ReplyCompleted,
             Conversation.ReplyInterrupted,
+            Conversation.ConversationDeleted,
         }
     )
     user_tables: ClassVar[tuple[str, ...]] = ("conversations", "turns")
 
     def apply(self, conn: sqlite3.Connection, fact: Fact) -> None:
         conv = str(fact.aggregate_id)
+        if fact.event is Conversation.ConversationDeleted:
+            conn.execute("DELETE FROM turns WHERE conversation_id = ?", (conv,))
+            conn.execute("DELETE FROM conversations WHERE id = ?", (conv,))
+            return
         if fact.event is Conversation.ConversationStarted:
             conn.execute(
                 "INSERT OR REPLACE INTO conversations VALUES (?, ?, ?, ?)",

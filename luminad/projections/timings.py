@@ -24,11 +24,14 @@ STAGES = (
 
 class Timings(Projection):
     name = "timings"
-    handles = frozenset({Conversation.TurnTimed})
+    handles = frozenset({Conversation.TurnTimed, Conversation.ConversationDeleted})
     user_tables: ClassVar[tuple[str, ...]] = ("turn_timings",)
 
     def apply(self, conn: sqlite3.Connection, fact: Fact) -> None:
         conv, turn = str(fact.aggregate_id), fact.id_of("turn_id")
+        if fact.event is Conversation.ConversationDeleted:
+            conn.execute("DELETE FROM turn_timings WHERE conversation_id = ?", (conv,))
+            return
         conn.executemany(
             "INSERT OR REPLACE INTO turn_timings VALUES (?, ?, ?, ?, ?)",
             [

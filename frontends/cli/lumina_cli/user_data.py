@@ -1,4 +1,5 @@
-"""``lumina memories``, ``lumina avatars`` and ``lumina profile``: what Lumina keeps about you."""
+"""``lumina memories``, ``lumina conversations``, ``lumina avatars`` and ``lumina profile``: what
+Lumina keeps about you."""
 
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ def memories(args: argparse.Namespace, ctx: Context) -> int:
     action = args.action or "list"
     with ctx.client() as client:
         if action == "delete":
-            client.request("DELETE", f"/v1/memories/{args.id}")
-            ctx.console.print(f"Forgot memory {args.id}.")
+            receipt = client.request("DELETE", f"/v1/memories/{args.id}")
+            _print_receipt(ctx, receipt)
             return 0
         if action == "add":
             body = {"text": args.text, "avatar_id": args.avatar}
@@ -52,6 +53,50 @@ def memories(args: argparse.Namespace, ctx: Context) -> int:
         columns=("id", "text", "score", "created"),
         row=_memory_row,
         empty="No memories.",
+    )
+    return 0
+
+
+def _print_receipt(ctx: Context, receipt: dict[str, Any]) -> None:
+    shredded = (
+        f"its key destroyed, {receipt['events_shredded']} event(s) in the log now read [shredded]"
+        if receipt["key_destroyed"]
+        else "it was written before per-item keys, so the log still holds it until forget-me"
+    )
+    ctx.console.print(
+        f"Deleted {receipt['deleted']} {receipt['id']}: {shredded}.", markup=False, highlight=False
+    )
+
+
+def _conversations_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action")
+    ls = sub.add_parser("list", help="recent conversations, newest first")
+    ls.add_argument("--limit", type=int, default=20)
+    ls.add_argument("--json", action="store_true")
+    rm = sub.add_parser("delete", help="delete one conversation and shred it in the log")
+    rm.add_argument("id")
+
+
+@command("conversations", "list and delete your conversations", _conversations_args)
+def conversations(args: argparse.Namespace, ctx: Context) -> int:
+    action = args.action or "list"
+    with ctx.client() as client:
+        if action == "delete":
+            _print_receipt(ctx, client.request("DELETE", f"/v1/conversations/{args.id}"))
+            return 0
+        items = client.get("/v1/conversations", limit=getattr(args, "limit", 20))
+    print_items(
+        ctx,
+        items,
+        as_json=getattr(args, "json", False),
+        columns=("id", "started", "turns", "first words"),
+        row=lambda c: (
+            c["id"],
+            c["started_at"][:16],
+            str(len(c["turns"])),
+            (c["turns"][0]["text"][:40] if c["turns"] else ""),
+        ),
+        empty="No conversations.",
     )
     return 0
 

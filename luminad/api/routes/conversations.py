@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import get
+from litestar import delete, get
 from litestar.params import Parameter
 
 from luminad import errors, protocol
@@ -25,4 +25,11 @@ def conversations_routes(runtime: Runtime) -> list[Any]:
         uid = parse_id(conversation_id, errors.ConversationNotFound, "conversation")
         return await call(runtime.core().get_conversation, uid)
 
-    return [list_conversations, get_conversation]
+    @delete("/v1/conversations/{conversation_id:str}", tags=["conversations"], status_code=200)
+    async def delete_conversation(conversation_id: str) -> protocol.DeletionReceipt:
+        """Delete a conversation everywhere and shred its content in the log; a receipt."""
+        uid = parse_id(conversation_id, errors.ConversationNotFound, "conversation")
+        receipt: protocol.DeletionReceipt = await call(runtime.core().delete_conversation, uid)
+        return receipt
+
+    return [list_conversations, get_conversation, delete_conversation]

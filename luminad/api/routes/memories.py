@@ -48,9 +48,11 @@ def memories_routes(runtime: Runtime) -> list[Any]:
             created_at="",
         )
 
-    @delete("/v1/memories/{memory_id:str}", tags=["memories"], status_code=204)
-    async def delete_memory(memory_id: str) -> None:
+    @delete("/v1/memories/{memory_id:str}", tags=["memories"], status_code=200)
+    async def delete_memory(memory_id: str) -> protocol.DeletionReceipt:
+        """Delete a memory everywhere and shred its text in the log; answers a receipt."""
         uid = parse_id(memory_id, errors.MemoryNotFound, "memory")
-        await call(runtime.core().forget_memory, uid)
+        receipt: protocol.DeletionReceipt = await call(runtime.core().forget_memory, uid)
+        return receipt
 
     return [list_memories, add_memory, delete_memory]
