@@ -10,6 +10,7 @@ import numpy as np
 
 from luminad import protocol
 from luminad.domain import Memory
+from luminad.keystore import SHREDDED
 from luminad.projections.base import Fact, Projection
 from luminad.providers.base import Embedder
 
@@ -27,7 +28,7 @@ class Memories(Projection):
 
     def prepare(self, facts: Sequence[Fact]) -> None:
         """Embed every remembered text of the batch in one call."""
-        todo = [f for f in facts if f.event is Memory.MemoryRemembered]
+        todo = [f for f in facts if f.event is Memory.MemoryRemembered and _readable(f)]
         self._vectors = {}
         if todo:
             vectors = self.embedder.embed([str(f.data["text"]) for f in todo])
@@ -39,8 +40,8 @@ class Memories(Projection):
     def apply(self, conn: sqlite3.Connection, fact: Fact) -> None:
         memory_id = str(fact.aggregate_id)
         _delete(conn, memory_id)
-        if fact.event is Memory.MemoryForgotten:
-            return
+        if fact.event is Memory.MemoryForgotten or not _readable(fact):
+            return  # deleted, or shredded (a fold of the log up to a point before it was)
         avatar = fact.id_of("avatar_id")
         cur = conn.execute(
             "INSERT INTO memories (id, text, avatar_id, conversation_id, turn_id, created_at, "
@@ -78,6 +79,10 @@ class Memories(Projection):
         if before is None:
             rows += conn.execute("SELECT COUNT(*) FROM memory_vectors").fetchone()[0]
         return int(rows)
+
+
+def _readable(fact: Fact) -> bool:
+    return fact.data.get("text") != SHREDDED
 
 
 def _delete(conn: sqlite3.Connection, memory_id: str) -> None:
