@@ -43,6 +43,7 @@ from luminad.errors import (
     SecretNotStored,
     TimerNotFound,
 )
+from luminad.fingerprint import fingerprint
 from luminad.forget import Shredder
 from luminad.keystore import KeyStore
 from luminad.mapper import PrivateMapper, iter_notifications
@@ -83,7 +84,11 @@ class Lumina:
         self.auditor = Auditor(
             self.shredder,
             settings.data_dir,
-            settings.keys_path if settings.key_store == "file" else None,
+            [
+                *([settings.keys_path] if settings.key_store == "file" else []),
+                keys.owner_keys_path,
+            ],
+            [settings.data_dir, settings.config_dir, settings.runtime_dir],
         )
 
     @property
@@ -453,9 +458,10 @@ class Lumina:
             rows_before = self.read.user_rows()
             previous, _ = self.shredder.last_forgetting()  # before it: shredded already
             shredded = self.shredder.content_events(after=previous)
+            salt, fingerprints = fingerprint(self.shredder.content_texts(after=previous))
             key_ids = self.keys.key_ids()
             user = self.user()
-            user.forget(key_ids, shredded)
+            user.forget(key_ids, shredded, salt, fingerprints)
             builtin = self.builtin_avatar()
             builtin.reset_to_defaults()
             self.log.save(builtin, user)
@@ -466,6 +472,7 @@ class Lumina:
                 events_shredded=shredded,
                 rows_purged=rows_before - self.read.user_rows(),
                 key_id=",".join(key_ids),
+                fingerprints=len(fingerprints),
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )
 
@@ -480,8 +487,8 @@ class Lumina:
     def finish_forgetting(self) -> None:
         """After a crash between recording UserForgotten and destroying the keys, finish."""
         with self.lock:
-            _, key_ids = self.shredder.last_forgetting()
-            alive = self.shredder.alive(key_ids)
+            _, forgotten = self.shredder.last_forgetting()
+            alive = self.shredder.alive(list(forgotten.get("key_ids", [])))
             if alive:
                 self._shred(alive)
 
@@ -602,6 +609,7 @@ class Lumina:
         with self.lock:
             self.read.close()
             self.log.close()
+            self.keys.close()
 
 
 def _str(value: UUID | None) -> str | None:

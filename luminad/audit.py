@@ -12,11 +12,13 @@ from __future__ import annotations
 import stat
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from eventsourcing.utils import resolve_topic
 
 from luminad import protocol
 from luminad.domain.content import encrypted_fields
+from luminad.fingerprint import scan
 from luminad.forget import Shredder
 from luminad.keystore import is_sealed
 from luminad.mapper import content_topics, iter_notifications
@@ -25,37 +27,46 @@ from luminad.mapper import content_topics, iter_notifications
 class Auditor:
     """Runs the checks over the log, the key store, the read models and the files."""
 
-    def __init__(self, shredder: Shredder, data_dir: Path, keys_path: Path | None) -> None:
+    def __init__(
+        self,
+        shredder: Shredder,
+        data_dir: Path,
+        key_files: Sequence[Path],
+        scanned: Sequence[Path] = (),
+    ) -> None:
         self.shredder = shredder
         self.data_dir = data_dir
-        #: The key file (None when keys live in the OS keyring).
-        self.keys_path = keys_path
+        #: Where the fingerprint scan looks (data, config and runtime dirs, the log).
+        self.scanned = list(scanned) or [data_dir]
+        #: Files that hold keys (the key file unless the OS keyring has them, the owner keys).
+        self.key_files = list(key_files)
 
     def run(self, canaries: Sequence[str] = ()) -> protocol.Audit:
-        position, key_ids = self.shredder.last_forgetting()
+        position, forgotten = self.shredder.last_forgetting()
         checks = [self._key_store_private(), self._content_sealed(after=position)]
         if position:
-            checks += self._forgotten(position, key_ids)
+            checks += self._forgotten(position, list(forgotten["key_ids"]))
+            checks.append(self._no_plaintext(forgotten))
         if canaries:
             checks.append(self._canaries(canaries))
         return protocol.Audit(ok=all(c.ok for c in checks), checks=checks)
 
     def _key_store_private(self) -> protocol.AuditCheck:
-        if self.keys_path is None:
-            return protocol.AuditCheck(
-                name="key_store_private", ok=True, detail="keys are in the OS keyring"
-            )
+        """Key files readable and writable by their owner only, in a directory others cannot
+        write to."""
+        modes = [(p, 0o600) for p in self.key_files] + [
+            (d, 0o755) for d in {p.parent for p in self.key_files}
+        ]
         loose = [
             f"{p.name} {stat.S_IMODE(p.stat().st_mode):o}"
-            for p, private in ((self.keys_path, 0o600), (self.keys_path.parent, 0o700))
+            for p, private in modes
             if p.exists() and stat.S_IMODE(p.stat().st_mode) & ~private
         ]
+        names = ", ".join(p.name for p in self.key_files if p.exists())
         return protocol.AuditCheck(
             name="key_store_private",
             ok=not loose,
-            detail=f"readable by others: {', '.join(loose)}"
-            if loose
-            else f"{self.keys_path.name} is 0600 in a 0700 directory",
+            detail=f"open to others: {', '.join(loose)}" if loose else f"{names}: mode 0600",
         )
 
     def _content_sealed(self, *, after: int) -> protocol.AuditCheck:
@@ -114,6 +125,22 @@ class Auditor:
                 detail=f"{rows} rows from before the forgetting, {orphans} orphan vectors",
             ),
         ]
+
+    def _no_plaintext(self, forgotten: dict[str, Any]) -> protocol.AuditCheck:
+        hashes = list(forgotten.get("fingerprints") or [])
+        if not hashes:
+            return protocol.AuditCheck(
+                name="no_plaintext",
+                ok=True,
+                detail="no fingerprints kept (nothing to shred, or forgotten by an older version)",
+            )
+        files, hits = scan(self.scanned, str(forgotten["fingerprint_salt"]), hashes)
+        return protocol.AuditCheck(
+            name="no_plaintext",
+            ok=not hits,
+            detail=f"{len(hashes)} fingerprints of the shredded content, {files} files scanned, "
+            + (f"found in {sorted(hits)}" if hits else "none found"),
+        )
 
     def _canaries(self, canaries: Sequence[str]) -> protocol.AuditCheck:
         files, hits = scan_files(self.data_dir, canaries)

@@ -8,7 +8,9 @@ nothing of the application.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
@@ -16,7 +18,8 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 from luminad.domain import User
 from luminad.domain.content import encrypted_fields
-from luminad.keystore import KeyStore
+from luminad.fingerprint import texts_of
+from luminad.keystore import SHREDDED, KeyStore
 from luminad.mapper import PrivateMapper, content_topics, iter_notifications
 from luminad.projections.runner import ReadModels
 from luminad.sqlite import compact, sqlite_module
@@ -40,15 +43,15 @@ class Shredder:
         #: The SQLite event store file (None on PostgreSQL).
         self.events_db = events_db
 
-    def last_forgetting(self) -> tuple[int, list[str]]:
-        """Log position and key ids of the latest UserForgotten (0, [] when never forgotten)."""
+    def last_forgetting(self) -> tuple[int, dict[str, Any]]:
+        """Log position and fields of the latest UserForgotten (0, {} when never forgotten)."""
         last = None
         for note in iter_notifications(self.recorder, topics=[get_topic(User.UserForgotten)]):
             last = note
         if last is None:
-            return 0, []
+            return 0, {}
         state, _ = self.mapper.decode_state(last)
-        return last.id, list(state["key_ids"])
+        return last.id, state
 
     def content_events(self, *, after: int = 0, stop: int | None = None) -> int:
         """How many events with user content the log holds (after/up to a position)."""
@@ -56,6 +59,13 @@ class Shredder:
         return sum(
             1 for _ in iter_notifications(self.recorder, topics=topics, after=after, stop=stop)
         )
+
+    def content_texts(self, *, after: int = 0) -> Iterator[str]:
+        """Every readable string of user content in the log after a position."""
+        for note in iter_notifications(self.recorder, topics=content_topics(), after=after):
+            state, _ = self.mapper.decode_state(note)
+            for name in encrypted_fields(resolve_topic(note.topic)):
+                yield from (t for t in texts_of(state.get(name)) if t != SHREDDED)
 
     def owner_content_events(self, owner: UUID) -> int:
         """How many of one aggregate's events carry user content."""

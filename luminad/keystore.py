@@ -14,6 +14,8 @@ import base64
 import json
 import os
 import secrets
+import sqlite3
+import threading
 from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
@@ -90,28 +92,89 @@ class KeyringBackend:
         self._keyring.set_password("lumina", self.account, json.dumps(blob))
 
 
+class OwnerKeys:
+    """The wrapped data keys of memories and conversations: one row each in a SQLite file
+    beside the key store (0600), so adding one costs one small commit and destroying one
+    overwrites it (``secure_delete``) and empties the WAL that held it."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+        self.path = path
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "secure_delete=ON"):
+            self._conn.execute(f"PRAGMA {pragma}")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS owner_keys (owner TEXT PRIMARY KEY, wrap TEXT NOT NULL, "
+            "wrapped BLOB NOT NULL)"
+        )
+        for suffix in ("-wal", "-shm"):
+            part = path.with_name(path.name + suffix)
+            if part.exists():
+                os.chmod(part, 0o600)
+
+    def get(self, owner: str) -> tuple[str, bytes] | None:
+        """(id of the user key that wrapped it, the wrapped key)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT wrap, wrapped FROM owner_keys WHERE owner = ?", (owner,)
+            ).fetchone()
+        return None if row is None else (str(row[0]), bytes(row[1]))
+
+    def put(self, owner: str, wrap: str, wrapped: bytes) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO owner_keys VALUES (?, ?, ?)", (owner, wrap, wrapped)
+            )
+
+    def delete(self, *, owner: str | None = None, wrap: list[str] | None = None) -> int:
+        """Destroy one owner's key, or every key wrapped by the user keys ``wrap``."""
+        with self._lock:
+            if owner is not None:
+                cur = self._conn.execute("DELETE FROM owner_keys WHERE owner = ?", (owner,))
+            else:
+                marks = ",".join("?" * len(wrap or []))
+                cur = self._conn.execute(
+                    f"DELETE FROM owner_keys WHERE wrap IN ({marks})", list(wrap or [])
+                )
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return int(cur.rowcount)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 class KeyStore:
     """The user's data keys by id (one current), plus the optional whole-store cipher key."""
 
-    def __init__(self, backend: _Backend) -> None:
+    def __init__(self, backend: _Backend, owners: OwnerKeys) -> None:
         self._backend = backend
         self._blob = backend.load()
         self._blob.setdefault("keys", {})
-        #: owner id (hex) -> {"wrap": user key id, "key": base64(nonce + wrapped key)}
-        self._blob.setdefault("owners", {})
+        self._owners = owners
         self._aead: dict[str, AESGCM] = {}
+        #: owner -> id of the user key that wrapped its key (for the owners in ``_aead``)
+        self._wrapped_by: dict[str, str] = {}
 
     @classmethod
     def open(cls, settings: Settings) -> KeyStore:
+        owners = OwnerKeys(settings.config_dir / "owner-keys.sqlite")
         if settings.key_store == "keyring":
-            return cls(KeyringBackend(str(settings.config_dir)))
-        return cls(FileBackend(settings.keys_path))
+            return cls(KeyringBackend(str(settings.config_dir)), owners)
+        return cls(FileBackend(settings.keys_path), owners)
+
+    @property
+    def owner_keys_path(self) -> Path:
+        return self._owners.path
+
+    def close(self) -> None:
+        self._owners.close()
 
     def _reload(self) -> None:
         blob = self._backend.load()
         self._blob["keys"].update(blob.get("keys", {}))
-        for owner, entry in blob.get("owners", {}).items():
-            self._blob["owners"].setdefault(owner, entry)
         self._blob["read"] = self._blob.get("read") or blob.get("read")
         if not self._blob.get("current"):
             self._blob["current"] = blob.get("current")
@@ -153,21 +216,17 @@ class KeyStore:
         for key_id in key_ids:
             self._blob["keys"].pop(key_id, None)
             self._aead.pop(key_id, None)
-        owners = self._blob["owners"]
-        for owner in [o for o, entry in owners.items() if entry["wrap"] in key_ids]:
-            del owners[owner]
-            self._aead.pop(f"owner:{owner}", None)
+        for cached in [k for k in self._aead if k.startswith("owner:")]:
+            del self._aead[cached]
         if self._blob.get("current") not in self._blob["keys"]:
             self._blob["current"] = None
         self._backend.save(self._blob)
+        self._owners.delete(wrap=key_ids)
 
     def destroy_owner(self, owner: UUID) -> bool:
         """Destroy the data key of one memory or conversation; False when it had none."""
         self._aead.pop(f"owner:{owner.hex}", None)
-        if self._blob["owners"].pop(owner.hex, None) is None:
-            return False
-        self._backend.save(self._blob)
-        return True
+        return self._owners.delete(owner=owner.hex) > 0
 
     def _owner_aead(self, owner: str, *, create: bool) -> AESGCM | None:
         """The cipher of ``owner``'s own key (unwrapped with the user key), made on first use
@@ -175,12 +234,9 @@ class KeyStore:
         cached = self._aead.get(f"owner:{owner}")
         if cached is not None:
             return cached
-        entry = self._blob["owners"].get(owner)
-        if entry is None and not create:
-            self._reload()  # made by another process since we loaded
-            entry = self._blob["owners"].get(owner)
-        wrapper = self.aead(entry["wrap"]) if entry is not None else None
-        if wrapper is None:
+        entry = self._owners.get(owner)
+        wrapper = self.aead(entry[0]) if entry is not None else None
+        if entry is None or wrapper is None:
             if not create:
                 return None
             key = AESGCM.generate_key(256)
@@ -188,18 +244,17 @@ class KeyStore:
             nonce = os.urandom(12)
             user_key = self.aead(wrap)
             assert user_key is not None
-            wrapped = user_key.encrypt(nonce, key, owner.encode())
-            entry = {"wrap": wrap, "key": base64.b64encode(nonce + wrapped).decode()}
-            self._blob["owners"][owner] = entry
-            self._backend.save(self._blob)  # durable before anything is sealed under it
+            wrapped = nonce + user_key.encrypt(nonce, key, owner.encode())
+            self._owners.put(owner, wrap, wrapped)  # durable before anything is sealed under it
+            entry = (wrap, wrapped)
         else:
-            raw = base64.b64decode(entry["key"])
             try:
-                key = wrapper.decrypt(raw[:12], raw[12:], owner.encode())
+                key = wrapper.decrypt(entry[1][:12], entry[1][12:], owner.encode())
             except InvalidTag:
                 return None
         aead = AESGCM(key)
         self._aead[f"owner:{owner}"] = aead
+        self._wrapped_by[owner] = entry[0]
         return aead
 
     def read_models_key(self) -> bytes:
@@ -225,7 +280,7 @@ class KeyStore:
         key_id = self._blob.get("current") or self.current_id()
         if owner is not None:
             aead = self._owner_aead(owner.hex, create=True)
-            key_id = f"{self._blob['owners'][owner.hex]['wrap']}/{owner.hex}"
+            key_id = f"{self._wrapped_by[owner.hex]}/{owner.hex}"
         else:
             aead = self._aead.get(key_id) or self.aead(key_id)
         assert aead is not None

@@ -370,6 +370,9 @@ class ForgetReceipt(msgspec.Struct, frozen=True, kw_only=True):
     rows_purged: int
     key_id: str
     duration_ms: float
+    #: Salted hashes of the shredded content's word 4-grams kept for the audit (not the
+    #: content): ``GET /v1/audit/forget-me`` scans every file for them.
+    fingerprints: int = 0
 
 
 class DeletionReceipt(msgspec.Struct, frozen=True, kw_only=True):

@@ -68,6 +68,11 @@ class User(Aggregate):
         #: Ids of the destroyed data keys (random, not the user's).
         key_ids: list[str]
         events_shredded: int
+        #: Random salt (hex) of ``fingerprints``.
+        fingerprint_salt: str
+        #: Salted hashes (hex) of word 4-grams of the shredded content: the audit scans the
+        #: files for them later without keeping the content itself.
+        fingerprints: list[str]
 
     @staticmethod
     def create_id() -> UUID:
@@ -77,10 +82,24 @@ class User(Aggregate):
     def __init__(self) -> None:
         self.times_forgotten = 0
 
-    def forget(self, key_ids: list[str], events_shredded: int) -> None:
+    def forget(
+        self,
+        key_ids: list[str],
+        events_shredded: int,
+        fingerprint_salt: str = "",
+        fingerprints: list[str] | None = None,
+    ) -> None:
         """The user's data keys were destroyed: every event they encrypted is now unreadable."""
-        self._forgotten(sorted(key_ids), int(events_shredded))
+        self._forgotten(
+            sorted(key_ids), int(events_shredded), fingerprint_salt, list(fingerprints or [])
+        )
 
     @event(UserForgotten)
-    def _forgotten(self, key_ids: list[str], events_shredded: int) -> None:
+    def _forgotten(
+        self,
+        key_ids: list[str],
+        events_shredded: int,
+        fingerprint_salt: str = "",  # defaults: forgettings recorded before fingerprints
+        fingerprints: list[str] | None = None,
+    ) -> None:
         self.times_forgotten += 1

@@ -33,6 +33,8 @@ NOT_PERSONAL: dict[str, str] = {
     "Avatar.AvatarReset.persona": "back to the built-in constant defaults",
     "Avatar.AvatarReset.style": "back to the built-in constant defaults",
     "User.UserForgotten.key_ids": "random ids of the destroyed keys",
+    "User.UserForgotten.fingerprint_salt": "random salt",
+    "User.UserForgotten.fingerprints": "salted hashes of the shredded content's 4-grams",
     "Egress.EgressRequested.kind": "what the request is for: 'web_search'",
     "Egress.EgressRequested.host": "host of the user's own search setting",
 }

@@ -208,3 +208,46 @@ def test_a_plain_read_model_of_an_older_install_is_rebuilt_encrypted(
         assert scan_files(settings.data_dir, [canary])[1] == {}
     finally:
         again.close()
+
+
+def test_the_audit_finds_plaintext_of_a_forgotten_user_without_being_told_what(
+    app: Lumina, settings: Settings
+) -> None:
+    conversation = app.start_conversation()
+    app.record_utterance(conversation, "my grandmother grew tomatoes behind the old mill")
+    app.remember("the user's grandmother grew tomatoes")
+    receipt = app.forget_user()
+    assert receipt.fingerprints >= 6
+    audit = app.audit()  # no canaries given
+    checks = {c.name: c for c in audit.checks}
+    assert audit.ok and checks["no_plaintext"].ok, audit.checks
+    assert "none found" in checks["no_plaintext"].detail
+
+    # a copy that escaped (say, a stray export) is found by the fingerprints alone
+    (settings.data_dir / "export.txt").write_text("... She Grew tomatoes behind the OLD mill ...")
+    audit = app.audit()
+    checks = {c.name: c for c in audit.checks}
+    assert not audit.ok and not checks["no_plaintext"].ok
+    assert "export.txt" in checks["no_plaintext"].detail
+    # the fingerprints are not the content
+    raw = b"".join(n.state for n in app.recorder.select_notifications(0, 1000))
+    assert b"tomatoes" not in raw
+
+
+def test_a_healthy_install_that_was_never_forgotten_passes_the_audit(app: Lumina) -> None:
+    conversation = app.start_conversation()
+    app.record_utterance(conversation, "hello there")
+    app.remember("the user likes mornings")
+    audit = app.audit()
+    assert audit.ok, audit.checks
+    assert {c.name for c in audit.checks} == {"key_store_private", "events_encrypted"}
+
+
+def test_the_audit_fails_when_a_key_file_is_readable_by_others(
+    app: Lumina, settings: Settings
+) -> None:
+    app.remember("the user likes mornings")
+    settings.keys_path.chmod(0o644)
+    audit = app.audit()
+    (check,) = [c for c in audit.checks if c.name == "key_store_private"]
+    assert not audit.ok and not check.ok and "keys.json 644" in check.detail
