@@ -36,7 +36,7 @@ from luminad.projections import avatars, conversations, memories, profile
 from luminad.projections.runner import ReadModels
 from luminad.providers.base import ChatModel, SearchResult, close_engine
 from luminad.settings import Settings
-from luminad.voice.core import MEMORY_MIN_SCORE
+from luminad.voice.tuning import MEMORY_MIN_SCORE
 
 if TYPE_CHECKING:
     from luminad.app import Lumina
