@@ -511,11 +511,19 @@ class Lumina:
         with self.lock:
             return conversations.list_recent(self.read.conn, limit)
 
-    def history_messages(self, conversation_id: UUID, limit: int = 20) -> list[ChatMessage]:
+    def history_messages(
+        self, conversation_id: UUID, limit: int = conversations.HISTORY_MESSAGES
+    ) -> list[ChatMessage]:
+        return [message for _, message in self.history_turns(conversation_id, limit)]
+
+    def history_turns(
+        self, conversation_id: UUID, limit: int = conversations.HISTORY_MESSAGES
+    ) -> list[tuple[str, ChatMessage]]:
+        """The last ``limit`` messages of the conversation, each with its turn id."""
         with self.lock:
             if not conversations.exists(self.read.conn, str(conversation_id)):
                 raise ConversationNotFound(f"no conversation {conversation_id}")
-            return conversations.history(self.read.conn, str(conversation_id), limit)
+            return conversations.history_turns(self.read.conn, str(conversation_id), limit)
 
     def list_memories(self, avatar_id: UUID | None = None) -> list[protocol.Memory]:
         with self.lock:

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic_ai import Agent
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart
 from pydantic_ai.settings import ModelSettings
-from pydantic_ai.toolsets import AbstractToolset
+from pydantic_ai.toolsets import AbstractToolset, FunctionToolset
 
 from luminad import protocol
 from luminad.agent.implicit_memory import remember_implicit_facts, worth_extracting
@@ -51,6 +51,10 @@ class ReplyContext:
     internet: bool = False
     #: What the tools act on (the app, conversation, turn...); None: no tools this turn.
     tools: ToolContext | None = None
+    #: Ids and similarity scores of ``memories`` (recorded with the reply, for replay).
+    memory_refs: Sequence[protocol.RecordedMemory] = ()
+    #: Turn ids of ``history``, oldest first (recorded with the reply, for replay).
+    history_turns: Sequence[str] = ()
 
 
 def to_model_messages(history: Sequence[ChatMessage]) -> list[ModelMessage]:
@@ -71,11 +75,13 @@ class Responder:
     llm: ChatModel
     search: WebSearch | None = None
     max_tokens: int = 200
+    #: Sampling temperature of every reply (None: the chat model's own).
+    temperature: float | None = None
     #: Offered to models that can call tools, on turns that carry a tool context.
     toolset: AbstractToolset[ToolContext] | None = TOOLSET
     prompt: PromptTemplate = field(default_factory=PromptTemplate)
-    #: Web sources used by the most recent reply (empty unless internet mode searched).
-    last_sources: list[protocol.Source] = field(default_factory=list)
+    #: Web results used by the most recent reply (empty unless internet mode searched).
+    last_web: list[SearchResult] = field(default_factory=list)
     #: Implicit-fact extractions still running (models without tools).
     background: set[asyncio.Task[list[str]]] = field(default_factory=set)
 
@@ -125,7 +131,7 @@ class Responder:
         A model that cannot call tools gets the user's facts out of the turn afterwards, in
         the background (:mod:`.implicit_memory`)."""
         web = await self._web_results(ctx)
-        self.last_sources = [protocol.Source(title=r.title, url=r.url) for r in web]
+        self.last_web = web
         async with aclosing(self._run(ctx, web, self.max_tokens)) as deltas:
             async for delta in deltas:
                 yield delta  # closing this generator closes _run in the same task
@@ -133,6 +139,36 @@ class Responder:
             task = asyncio.create_task(remember_implicit_facts(self.llm, ctx.user_text, ctx.tools))
             self.background.add(task)
             task.add_done_callback(self.background.discard)
+
+    @property
+    def last_sources(self) -> list[protocol.Source]:
+        """Web sources used by the most recent reply."""
+        return [protocol.Source(title=r.title, url=r.url) for r in self.last_web]
+
+    def record_of(
+        self, ctx: ReplyContext, web: Sequence[SearchResult] = ()
+    ) -> protocol.ReplyRecord:
+        """What made the reply to ``ctx`` (stored with it; :mod:`.replay` rebuilds from it):
+        the model and its settings, the prompt's version, the memories and history turns by
+        id, the tools offered and the web results used."""
+        offered = self._toolsets(ctx)
+        return protocol.ReplyRecord(
+            avatar_id=ctx.avatar.id,
+            prompt_version=self.prompt.version,
+            memories=list(ctx.memory_refs),
+            history=list(ctx.history_turns),
+            model=self.provider,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature
+            if self.temperature is not None
+            else getattr(self.llm, "temperature", None),
+            tools_offered=sorted(
+                name for t in offered if isinstance(t, FunctionToolset) for name in t.tools
+            ),
+            web_results=[
+                protocol.WebResult(title=r.title, url=r.url, snippet=r.snippet) for r in web
+            ],
+        )
 
     async def prime(self, ctx: ReplyContext) -> None:
         """Evaluate the session's prompt (persona, style, tool schemas) once, so the first
@@ -147,6 +183,8 @@ class Responder:
         history = to_model_messages(list(ctx.history)[-2 * HISTORY_TURNS :])
         instructions, user_turn = self.prompt_of(ctx, web)
         settings: ModelSettings = {"max_tokens": max_tokens}
+        if self.temperature is not None:
+            settings["temperature"] = self.temperature
         try:
             async with self.agent.iter(
                 user_turn,

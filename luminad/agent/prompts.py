@@ -12,8 +12,10 @@ Kept short on purpose: small models repeat themselves under a long persona promp
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from luminad.providers.base import SearchResult
@@ -36,6 +38,14 @@ class PromptTemplate:
     persona: str = DEFAULT_PERSONA
     style: str = SPOKEN_STYLE
     context: Literal["turn", "system"] = "turn"
+
+    @property
+    def version(self) -> str:
+        """Changes whenever this template or this module's wording changes (recorded with each
+        reply, so a replay can tell that the prompt is no longer the one used then)."""
+        digest = hashlib.sha256(Path(__file__).read_bytes())
+        digest.update(repr(self).encode())
+        return digest.hexdigest()[:12]
 
     def system(
         self, *, name: str = DEFAULT_NAME, persona: str = "", style: str = "", facts: str = ""

@@ -36,13 +36,11 @@ from luminad.projections import avatars, conversations, memories, profile
 from luminad.projections.runner import ReadModels
 from luminad.providers.base import ChatModel, SearchResult, close_engine
 from luminad.settings import Settings
-from luminad.voice.tuning import MEMORY_MIN_SCORE
+from luminad.voice.respond import recalled
+from luminad.voice.tuning import MEMORY_LIMIT
 
 if TYPE_CHECKING:
     from luminad.app import Lumina
-
-#: Memories a live turn recalls (the voice session's search).
-MEMORY_LIMIT = 5
 
 
 @dataclass(frozen=True)
@@ -254,7 +252,7 @@ class Replayer:
     llm: ChatModel
     #: Loads another chat model for ``llm``/``model`` overrides (blocking).
     load: Callable[[Settings], ChatModel]
-    history_limit: int = 20
+    history_limit: int = conversations.HISTORY_MESSAGES
 
     async def replay(self, turn_id: UUID, request: protocol.ReplayRequest) -> protocol.TurnReplay:
         turn = await asyncio.to_thread(find_turn, self.app, turn_id)
@@ -292,8 +290,7 @@ class Replayer:
         """The memories the live turn's search finds, run on the fold (replies recorded
         before records existed)."""
         vector = self.app.embedder.embed([text])[0].astype("float32").tobytes()
-        hits = memories.search(fold.conn, vector, str(avatar_id), MEMORY_LIMIT)
-        return [m for m in hits if m.score is None or m.score >= MEMORY_MIN_SCORE]
+        return recalled(memories.search(fold.conn, vector, str(avatar_id), MEMORY_LIMIT))
 
     async def _model(self, request: protocol.ReplayRequest) -> tuple[ChatModel, bool]:
         if request.llm is None and request.model is None:

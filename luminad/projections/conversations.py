@@ -10,6 +10,9 @@ from luminad.domain import Conversation
 from luminad.projections.base import Fact, Projection
 from luminad.providers.base import ChatMessage
 
+#: Messages of history a reply is given (the newest ones).
+HISTORY_MESSAGES = 20
+
 
 class Conversations(Projection):
     name = "conversations"

@@ -132,9 +132,11 @@ class EmbeddedLLM:
         max_tokens: int = 200,
         stop: threading.Event | None = None,
         grammar: str | None = None,
+        temperature: float | None = None,
     ) -> Iterator[str]:
         """Blocking token stream (holds the model lock). Set ``stop`` to end it at once;
-        ``grammar`` (GBNF) constrains what the model may write."""
+        ``grammar`` (GBNF) constrains what the model may write; ``temperature`` overrides the
+        engine's for this request."""
         stop = stop or threading.Event()
         with self._lock:
             if stop.is_set():
@@ -149,7 +151,7 @@ class EmbeddedLLM:
                 tools=list(tools) or None,
                 stream=True,
                 max_tokens=max_tokens,
-                temperature=self.temperature,
+                temperature=self.temperature if temperature is None else temperature,
                 top_p=0.9,
                 repeat_penalty=1.1,
                 logit_bias=self.logit_bias,
@@ -186,6 +188,7 @@ class EmbeddedLLM:
         tools: Sequence[ToolSchema] = (),
         max_tokens: int = 200,
         grammar: str | None = None,
+        temperature: float | None = None,
     ) -> AsyncGenerator[str]:
         """Text deltas as the model writes them; closing/cancelling stops the model."""
         loop = asyncio.get_running_loop()
@@ -199,7 +202,12 @@ class EmbeddedLLM:
         def produce() -> None:
             try:
                 for delta in self.generate_sync(
-                    messages, tools=tools, max_tokens=max_tokens, stop=stop, grammar=grammar
+                    messages,
+                    tools=tools,
+                    max_tokens=max_tokens,
+                    stop=stop,
+                    grammar=grammar,
+                    temperature=temperature,
                 ):
                     put(delta)
             except BaseException as exc:

@@ -223,22 +223,29 @@ class LlamaCppModel(Model):
     def system(self) -> str:
         return "llama.cpp"
 
-    def _prepare(
+    def _tokens(
         self,
         messages: list[ModelMessage],
         model_settings: ModelSettings | None,
         params: ModelRequestParameters,
-    ) -> tuple[list[ChatMessage], list[dict[str, Any]], int, ModelRequestParameters, str | None]:
+    ) -> tuple[AsyncGenerator[str], ModelRequestParameters]:
+        """The model's token stream for a request (not started until iterated)."""
         model_settings, params = self.prepare_request(model_settings, params)
         parts = self._get_instruction_parts(messages, params)
         instructions = InstructionPart.join(parts) if parts else None
-        max_tokens = int((model_settings or {}).get("max_tokens") or DEFAULT_MAX_TOKENS)
+        settings = model_settings or {}
         last = messages[-1] if messages else None
         answered = isinstance(last, ModelRequest) and any(
             isinstance(p, ToolReturnPart) for p in last.parts
         )
-        chat = chat_messages(messages, instructions)
-        return chat, tool_schemas(params), max_tokens, params, SPOKEN_ONLY if answered else None
+        tokens = self.llm.stream_tokens(
+            chat_messages(messages, instructions),
+            tools=tool_schemas(params),
+            max_tokens=int(settings.get("max_tokens") or DEFAULT_MAX_TOKENS),
+            grammar=SPOKEN_ONLY if answered else None,
+            temperature=settings.get("temperature"),
+        )
+        return tokens, params
 
     async def request(
         self,
@@ -246,12 +253,9 @@ class LlamaCppModel(Model):
         model_settings: ModelSettings | None,
         model_request_parameters: ModelRequestParameters,
     ) -> ModelResponse:
-        chat, tools, max_tokens, _, grammar = self._prepare(
-            messages, model_settings, model_request_parameters
-        )
+        tokens, _ = self._tokens(messages, model_settings, model_request_parameters)
         parser = ToolCallParser()
         text: list[str] = []
-        tokens = self.llm.stream_tokens(chat, tools=tools, max_tokens=max_tokens, grammar=grammar)
         async with aclosing(tokens) as s:
             async for delta in s:
                 text.append(parser.feed(delta)[0])
@@ -270,10 +274,7 @@ class LlamaCppModel(Model):
         model_request_parameters: ModelRequestParameters,
         run_context: RunContext[Any] | None = None,
     ) -> AsyncGenerator[StreamedResponse]:
-        chat, tools, max_tokens, params, grammar = self._prepare(
-            messages, model_settings, model_request_parameters
-        )
-        tokens = self.llm.stream_tokens(chat, tools=tools, max_tokens=max_tokens, grammar=grammar)
+        tokens, params = self._tokens(messages, model_settings, model_request_parameters)
         async with aclosing(tokens):
             yield LlamaCppStreamedResponse(
                 model_request_parameters=params, _model_name=self.model_name, _tokens=tokens

@@ -27,6 +27,8 @@ class AutoChat:
         self.reason = reason
         self.name = inner.name
         self.model = inner.model
+        #: The chosen model's sampling temperature (recorded with each reply).
+        self.temperature: float | None = getattr(inner, "temperature", None)
 
     @property
     def tool_calling(self) -> bool:

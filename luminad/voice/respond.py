@@ -23,14 +23,15 @@ from luminad.errors import LlmUnavailable, LuminaError
 from luminad.providers.base import ChatMessage
 from luminad.voice.chunker import SentenceChunker
 from luminad.voice.outlet import Outlet
-from luminad.voice.tuning import MEMORY_MIN_SCORE
+from luminad.voice.tuning import MEMORY_LIMIT, MEMORY_MIN_SCORE
 from luminad.voice.turn import Turn, now
 
 if TYPE_CHECKING:
     from luminad.agent.agent import ReplyContext, Responder
     from luminad.app import Lumina
 
-Base = tuple[list[ChatMessage], protocol.Profile]
+#: History (each message with its turn id) and profile, read before the words are stored.
+Base = tuple[list[tuple[str, ChatMessage]], protocol.Profile]
 
 log = logging.getLogger("luminad.voice")
 
@@ -85,6 +86,11 @@ async def produce(
         await sentences.put(None)
 
 
+def recalled(hits: list[protocol.Memory]) -> list[protocol.Memory]:
+    """The hits of a turn's memory search that go into its context."""
+    return [m for m in hits if m.score is None or m.score >= MEMORY_MIN_SCORE]
+
+
 class Replier:
     """The agent of one session, and how a turn's context is built (module docstring)."""
 
@@ -100,7 +106,7 @@ class Replier:
     async def base(self, conversation_id: UUID) -> Base:
         """History and profile, read before the utterance is stored (they need no words)."""
         history, profile = await asyncio.gather(
-            asyncio.to_thread(self._app.history_messages, conversation_id),
+            asyncio.to_thread(self._app.history_turns, conversation_id),
             asyncio.to_thread(self._app.get_profile),
         )
         return history, profile
@@ -120,33 +126,37 @@ class Replier:
 
         found = await asyncio.to_thread(self._memories, turn.text, UUID(avatar.id))
         history, profile = await base
-        if history and history[-1].role == "user" and history[-1].content == turn.text:
+        if history and history[-1][0] == str(turn.turn_id):
             history = history[:-1]  # read after the words were stored: they are the question
         return ReplyContext(
             avatar=avatar,
             preferred_name=profile.preferred_name,
             preferences=dict(profile.preferences),
-            history=history,
+            history=[message for _, message in history],
             user_text=turn.text,
-            memories=found,
+            memories=[m.text for m in found],
             internet=internet,
+            memory_refs=[protocol.RecordedMemory(id=m.id, score=m.score) for m in found],
+            history_turns=list(dict.fromkeys(turn_id for turn_id, _ in history)),
         )
 
-    def _memories(self, text: str, avatar_id: UUID) -> list[str]:
+    def _memories(self, text: str, avatar_id: UUID) -> list[protocol.Memory]:
         try:
-            hits = self._app.search_memories(text, avatar_id=avatar_id, limit=5)
+            hits = self._app.search_memories(text, avatar_id=avatar_id, limit=MEMORY_LIMIT)
         except Exception as exc:  # memory recall is best effort
             log.warning("memory search failed: %s", type(exc).__name__)
             return []
-        return [m.text for m in hits if m.score is None or m.score >= MEMORY_MIN_SCORE]
+        return recalled(hits)
 
     async def reply(
         self, turn: Turn, ctx: ReplyContext, sentences: asyncio.Queue[str | None] | None
     ) -> None:
         """Stream the reply into ``turn`` (and ``sentences``, when spoken)."""
         turn.provider = self.provider
+        turn.record = self.agent.record_of(ctx)  # kept if the reply is cut short
         await produce(turn, self.agent.stream_reply(ctx), sentences, self._outlet)
         turn.sources = list(self.agent.last_sources)
+        turn.record = self.agent.record_of(ctx, self.agent.last_web)
 
     async def prime(self, avatar: protocol.Avatar, profile: protocol.Profile) -> None:
         """Evaluate the session's prompt once (one token, no tool runs); best effort."""

@@ -174,7 +174,12 @@ class TurnRunner:
         if turn.recorded and self._state.conversation_id is not None:
             cid = self._state.conversation_id
             await asyncio.to_thread(
-                self._app.interrupt_reply, cid, turn.turn_id, heard, reason=reason
+                self._app.interrupt_reply,
+                cid,
+                turn.turn_id,
+                heard,
+                reason=reason,
+                record=turn.record,
             )
             await self._time(turn, send=False)  # the client was told `cancelled`
         turn.finished = True
@@ -294,6 +299,7 @@ class TurnRunner:
                     turn.reply,
                     sources=turn.sources,
                     provider=turn.provider,
+                    record=turn.record,
                 )
             await self._outlet.emit(
                 protocol.AssistantDone(turn_id=turn.id, text=turn.reply, sources=turn.sources)

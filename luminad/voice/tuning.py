@@ -23,6 +23,8 @@ TTS_FRAME_S = 0.5
 AUDIO_LEAD_S = 1.5
 #: Memories above this similarity go into the reply context.
 MEMORY_MIN_SCORE = 0.25
+#: The most memories one turn's search recalls.
+MEMORY_LIMIT = 5
 #: Sentences waiting between the responder and the speaker.
 SENTENCE_QUEUE = 16
 

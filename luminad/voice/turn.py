@@ -55,6 +55,8 @@ class Turn:
     heard: list[str] = field(default_factory=list)
     backlog: list[tuple[protocol.ServerMessage | bytes, ...]] = field(default_factory=list)
     sources: list[protocol.Source] = field(default_factory=list)
+    #: What made the reply (stored with it, for replay); set once the context is built.
+    record: protocol.ReplyRecord | None = None
     audio_sent_s: float = 0.0
     finished: bool = False
     cancelled: bool = False

@@ -53,7 +53,22 @@ def test_replay_a_recorded_conversation(
         assert replay["replayed"]["text"].strip()
         assert replay["replayed"]["total_ms"] > 0
         assert replay["context"]["history"] == users[:2]
-        assert memory["id"] in [m["id"] for m in replay["context"]["memories"]]
+        recalled = [m["id"] for m in replay["context"]["memories"]]
+        assert memory["id"] in recalled
+        record = replay["record"]  # what the live turn recorded with its reply
+        assert record["history"] == users[:2]
+        assert [m["id"] for m in record["memories"]] == recalled
+        assert record["model"] == replay["replayed"]["provider"] == replay["recorded"]["provider"]
+        assert record["max_tokens"] > 0 and record["prompt_version"]
+        assert replay["differences"] == []
+        assert replay["recorded"]["timings_ms"]["total_ms"] > 0
+
+        code, out, _ = run(daemon, capsys, "replay", users[2], "--compare", "smollm2", "--json")
+        default, smol = json.loads(out)
+        assert code == 0 and default["replayed"]["text"].strip() and smol["replayed"]["text"]
+        assert "smollm2" in smol["replayed"]["provider"].lower()
+        assert default["replayed"]["provider"] != smol["replayed"]["provider"]
+        assert smol["context"] == default["context"]
         with daemon.unix() as http:  # nothing was written by the replay
             after = http.get(f"/v1/conversations/{conversation_id}").json()["turns"]
             assert after == turns

@@ -38,6 +38,8 @@ class FakeLumina:
     timings: list[tuple[UUID, dict[str, float]]] = field(default_factory=list)
     preferred_name: str | None = None
     calls: list[str] = field(default_factory=list)
+    #: The reply records stored with each complete_reply.
+    records: list[Any] = field(default_factory=list)
 
     def get_avatar(self, avatar_id: UUID) -> protocol.Avatar:
         if avatar_id != self.default_avatar_id:
@@ -70,15 +72,23 @@ class FakeLumina:
         return tid
 
     def complete_reply(
-        self, cid: UUID, turn_id: UUID, text: str, *, sources: Any = (), provider: str = ""
+        self,
+        cid: UUID,
+        turn_id: UUID,
+        text: str,
+        *,
+        sources: Any = (),
+        provider: str = "",
+        record: Any = None,
     ) -> None:
         self.calls.append("complete_reply")
+        self.records.append(record)
         self._turns(cid).append(
             {"turn_id": turn_id, "role": "assistant", "text": text, "int": False}
         )
 
     def interrupt_reply(
-        self, cid: UUID, turn_id: UUID, heard_text: str, *, reason: str = "user"
+        self, cid: UUID, turn_id: UUID, heard_text: str, *, reason: str = "user", record: Any = None
     ) -> None:
         self.calls.append(f"interrupt_reply:{reason}")
         self._turns(cid).append(
@@ -132,8 +142,10 @@ class FakeLumina:
             if words & set(m.text.lower().split())
         ][:limit]
 
-    def history_messages(self, cid: UUID, limit: int = 20) -> list[ChatMessage]:
-        return [ChatMessage(t["role"], t["text"]) for t in self._turns(cid)][-limit:]
+    def history_turns(self, cid: UUID, limit: int = 20) -> list[tuple[str, ChatMessage]]:
+        return [(str(t["turn_id"]), ChatMessage(t["role"], t["text"])) for t in self._turns(cid)][
+            -limit:
+        ]
 
     def get_conversation(self, cid: UUID) -> protocol.Conversation:
         return protocol.Conversation(
