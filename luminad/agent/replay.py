@@ -147,21 +147,21 @@ def rebuild(
     if avatar_id is not None and turn.avatar_id != avatar_id:
         differences.append(f"avatar {avatar_id} instead of {turn.avatar_id} (override)")
     who = profile.get(conn)
-    history_ids = _history_ids(conn, turn.conversation_id, history_limit)
+    window = conversations.history_turns(conn, str(turn.conversation_id), history_limit)
+    history_ids = list(dict.fromkeys(turn_id for turn_id, _ in window))
     if record is not None and record.history != history_ids:
         differences.append(
-            f"history: recorded {len(record.history)} turns, rebuilt {len(history_ids)}"
+            f"history: recorded turns {record.history}, the log before the turn has {history_ids}"
         )
-    history = conversations.history(conn, str(turn.conversation_id), history_limit)
     if record is not None:
-        recalled = [(m.id, m.score) for m in record.memories]
+        picked = [(m.id, m.score) for m in record.memories]
     else:
-        recalled = [(m.id, m.score) for m in recall(fold, turn.user_text, UUID(avatar.id))]
+        picked = [(m.id, m.score) for m in recall(fold, turn.user_text, UUID(avatar.id))]
     used: list[protocol.ReplayMemory] = []
     texts: list[str] = []
     with app.lock:
-        alive = {mid for mid, _ in recalled if memories.exists(app.read.conn, mid)}
-    for memory_id, score in recalled:
+        alive = {mid for mid, _ in picked if memories.exists(app.read.conn, mid)}
+    for memory_id, score in picked:
         text = memories.text_of(conn, memory_id)
         if memory_id not in alive or text in (None, SHREDDED):
             used.append(protocol.ReplayMemory(id=memory_id, score=score, gone=True))
@@ -181,17 +181,11 @@ def rebuild(
         avatar=avatar,
         preferred_name=who.preferred_name,
         preferences=dict(who.preferences),
-        history=history,
+        history=[message for _, message in window],
         user_text=turn.user_text,
         memories=texts,
     )
     return Rebuilt(reply=reply, described=described, differences=differences)
-
-
-def _history_ids(conn: Any, conversation_id: UUID, limit: int) -> list[str]:
-    """The distinct turn ids of the history window, oldest first."""
-    turns = conversations.history_turns(conn, str(conversation_id), limit)
-    return list(dict.fromkeys(turn for turn, _ in turns))
 
 
 def recorded_run(turn: RecordedTurn) -> protocol.ReplayRun:

@@ -101,15 +101,11 @@ def list_recent(conn: sqlite3.Connection, limit: int) -> list[protocol.Conversat
     ]
 
 
-def history(conn: sqlite3.Connection, conversation_id: str, limit: int) -> list[ChatMessage]:
-    """The last ``limit`` messages; an interrupted reply holds only what the user heard."""
-    return [message for _, message in history_turns(conn, conversation_id, limit)]
-
-
 def history_turns(
     conn: sqlite3.Connection, conversation_id: str, limit: int
 ) -> list[tuple[str, ChatMessage]]:
-    """:func:`history` with the turn id of each message."""
+    """The last ``limit`` messages, each with its turn id; an interrupted reply holds only
+    what the user heard."""
     rows = conn.execute(
         "SELECT turn_id, role, text FROM turns WHERE conversation_id = ? AND text != '' "
         "ORDER BY position DESC LIMIT ?",
