@@ -7,7 +7,8 @@ where a person can act, an ``action`` sentence. Each code has one meaning.
     LuminaError (internal, 500)
     ├── BadMessage (bad_message, 400)
     │   ├── UnsupportedProtocol (unsupported_protocol, 400)
-    │   └── FrameTooLarge (frame_too_large, 413)
+    │   ├── FrameTooLarge (frame_too_large, 413)
+    │   └── SecretNotStored (secret_refused, 422)
     ├── RateLimited (rate_limited, 429)
     ├── Unauthorized (unauthorized, 401)
     ├── ForbiddenOrigin (forbidden_origin, 403)
@@ -134,6 +135,7 @@ class LoadingFailed(EngineUnavailable):
 class SecretNotStored(BadMessage):
     """The do-not-store filter found a secret in something asked to be kept."""
 
+    code = "secret_refused"
     status = 422
     default_action = (
         "Lumina never keeps passwords, PINs, card or account numbers, codes or keys: "

@@ -42,6 +42,7 @@ ErrorCode = Literal[
     "timer_not_found",
     "turn_not_found",
     "internet_disabled",
+    "secret_refused",
     "tool_failed",
     "storage_full",
     "internal",

@@ -39,7 +39,7 @@ def test_a_pin_said_in_a_turn_is_kept_only_as_redacted(app: Lumina) -> None:
 def test_a_secret_never_becomes_a_memory(app: Lumina, text: str) -> None:
     with pytest.raises(SecretNotStored) as caught:
         app.remember(text)
-    assert caught.value.code == "bad_message" and caught.value.action
+    assert caught.value.code == "secret_refused" and caught.value.action
     assert app.list_memories() == []
     assert decide(f"remember that {text}") == MemoryDecision(refused=True)
 
