@@ -66,6 +66,14 @@ _DIGITS = re.compile(
 )
 # One token with a digit or a symbol in it (trailing punctuation left out).
 _TOKEN = re.compile(r"""(?=[^\s,;"]*[\d_@#$%^&*+=/\\~!-])[^\s,;"]*[^\s,;".!?'"]""")
+# A number followed by what it counts or measures: a size or a time, not a secret.
+_QUANTITY = re.compile(
+    r"(?:\d+|" + _NUMBER_WORDS + r")(?:\s+or\s+(?:\d+|" + _NUMBER_WORDS + r"))?\s*"
+    r"(?:digits?|characters?|chars?|letters?|numbers?|symbols?|words?|lines?|pages?|bytes?|"
+    r"bits?|times|tries|attempts|minutes?|hours?|days?|weeks?|months?|years?|seconds?|"
+    r"am|pm|a\.m\.|p\.m\.|o'clock|percent|%|dollars?|euros?|pounds?|long|old)\b",
+    re.IGNORECASE,
+)
 _QUOTED = re.compile(r"""(["'])(?P<w>[^"']{1,80})\1""")
 _WORD = re.compile(r"[A-Za-z][\w'-]*")
 _PHRASE = re.compile(r"[A-Za-z]+(?:[\s,]+[A-Za-z]+){5,23}")
@@ -179,12 +187,14 @@ def _value_after(text: str, at: int, kind: str, *, weak: bool = False) -> tuple[
         if plain is None or weak:
             return None
         start = at + plain.end()
-        m = _DIGITS.match(text, start) or _TOKEN.match(text, start)
+        m = _value(text, start)
         return (m.start(), m.end()) if m and any(c.isdigit() for c in m.group()) else None
     start = states.end()
-    m = _DIGITS.match(text, start) or _TOKEN.match(text, start)
+    m = _value(text, start)
     if m and (not weak or sum(c.isdigit() for c in m.group()) >= 3 or len(m.group()) >= 8):
         return m.start(), m.end()
+    if m is None and _QUANTITY.match(text, start):
+        return None  # "my PIN is 4 digits", "the code is 200 lines long"
     if weak or kind in _NUMERIC:
         return None
     quoted = _QUOTED.match(text, start)
@@ -197,6 +207,13 @@ def _value_after(text: str, at: int, kind: str, *, weak: bool = False) -> tuple[
     if word is None or _describes(word.group().lower()):
         return None
     return word.start(), word.end()
+
+
+def _value(text: str, start: int) -> re.Match[str] | None:
+    """A number or a code-like token at ``start``, unless it is a quantity ("4 digits")."""
+    if _QUANTITY.match(text, start):
+        return None
+    return _DIGITS.match(text, start) or _TOKEN.match(text, start)
 
 
 def _describes(word: str) -> bool:

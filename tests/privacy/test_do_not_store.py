@@ -3,6 +3,8 @@ becomes a memory, and never leaves the machine in a search query."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from luminad.app import Lumina
@@ -69,3 +71,19 @@ def test_a_search_query_loses_its_secret_or_is_refused() -> None:
     assert "4111" not in outgoing_query("who issued card 4111 1111 1111 1111")
     with pytest.raises(SecretNotStored, match="Not searched"):
         outgoing_query("sk-proj-abc123def456ghi789jkl")
+
+
+@pytest.mark.parametrize("name", ["secrets.tsv", "secrets_holdout.tsv"])
+def test_the_labelled_sets_stay_within_the_targets(name: str) -> None:
+    """bench/secrets.py's sets: >= 95 % of secrets caught, <= 2 % false alarms."""
+    rows = [
+        line.split("\t", 1)
+        for line in (Path(__file__).parents[2] / "bench" / "data" / name).read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    secrets = [text for label, text in rows if label == "secret"]
+    plain = [text for label, text in rows if label == "plain"]
+    caught = sum(redact(text).found for text in secrets)
+    alarms = [text for text in plain if redact(text).found]
+    assert caught >= 0.95 * len(secrets)
+    assert len(alarms) <= 0.02 * len(plain), alarms
