@@ -11,11 +11,9 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -69,31 +67,6 @@ def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # --------------------------------------------------------------------------- daemon
-class _SearchStub(BaseHTTPRequestHandler):
-    """A SearXNG-shaped JSON search endpoint on loopback, so internet mode can be switched on."""
-
-    def do_GET(self) -> None:
-        body = json.dumps(
-            {
-                "results": [
-                    {
-                        "title": "Paris",
-                        "url": "https://example.org/paris",
-                        "content": "Paris is the capital of France.",
-                    }
-                ]
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @dataclass
 class Daemon:
     """The daemon the page talks to: its URL and token, and an HTTP client for checks."""
@@ -121,19 +94,12 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         yield Daemon(token=os.environ.get("LUMINA_TEST_DAEMON_TOKEN", ""), http_url=url.rstrip("/"))
         return
     from tests.support.daemon import run_daemon
+    from tests.support.search_stub import SearchStub
 
-    search = ThreadingHTTPServer(("127.0.0.1", 0), _SearchStub)
-    threading.Thread(target=search.serve_forever, daemon=True).start()
-    env = {
-        "LUMINA_INTERNET": "1",
-        "LUMINA_SEARCH_URL": f"http://127.0.0.1:{search.server_address[1]}/search",
-    }
-    try:
+    with SearchStub() as search:
+        env = {"LUMINA_INTERNET": "1", "LUMINA_SEARCH_URL": search.url}
         with run_daemon(tmp_path_factory.mktemp("web-home"), env=env) as d:
             yield Daemon(token=d.token, http_url=d.http_url.rstrip("/"))
-    finally:
-        search.shutdown()
-        search.server_close()
 
 
 # --------------------------------------------------------------------------- browser

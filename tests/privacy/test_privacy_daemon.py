@@ -8,14 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 from uuid import uuid4
 
 import pytest
@@ -25,6 +21,7 @@ from luminad import protocol
 from luminad.audit import scan_files
 from tests.e2e.client import VoiceClient, silence
 from tests.support.daemon import run_daemon
+from tests.support.search_stub import SearchStub
 from tests.support.speech import speak_pcm16
 
 pytestmark = pytest.mark.e2e
@@ -48,51 +45,10 @@ sys.exit(main(["serve"]))
 """
 
 
-class StubSearch:
-    """A SearXNG-compatible search engine on 127.0.0.1 that notes each query and when."""
-
-    def __init__(self) -> None:
-        self.queries: list[tuple[float, str]] = []
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                query = parse_qs(urlsplit(self.path).query).get("q", [""])[0]
-                stub.queries.append((time.time(), query))
-                body = json.dumps(
-                    {
-                        "results": [
-                            {
-                                "title": "Forecast",
-                                "url": "https://example.org/w",
-                                "content": "Sunny, 24 C.",
-                            }
-                        ]
-                    }
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def search() -> Iterator[StubSearch]:
-    stub = StubSearch()
-    yield stub
-    stub.close()
+def search() -> Iterator[SearchStub]:
+    with SearchStub(title="Forecast", content="Sunny, 24 C.") as stub:
+        yield stub
 
 
 def connections(log: Path, start: float, end: float) -> list[str]:
@@ -101,13 +57,13 @@ def connections(log: Path, start: float, end: float) -> list[str]:
 
 
 async def test_a_spoken_turn_with_internet_on_reaches_only_the_search_engine_after_the_ledger(
-    tmp_path: Path, search: StubSearch
+    tmp_path: Path, search: SearchStub
 ) -> None:
     home = tmp_path / "home"
     audit = tmp_path / "connections.log"
     env = {
         "LUMINA_INTERNET": "1",
-        "LUMINA_SEARCH_URL": f"http://127.0.0.1:{search.port}/search",
+        "LUMINA_SEARCH_URL": search.url,
         "LUMINA_LLM": "embedded",
         "LUMINA_MAX_REPLY_TOKENS": "32",
     }
