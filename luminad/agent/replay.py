@@ -26,9 +26,12 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import msgspec
+from pydantic_ai import RunContext
+from pydantic_ai.toolsets import ToolsetTool, WrapperToolset
 
 from luminad import protocol
 from luminad.agent.agent import ReplyContext, Responder
+from luminad.agent.tools import TOOLSET, ToolContext
 from luminad.domain import Conversation
 from luminad.errors import AvatarNotFound, TurnNotFound
 from luminad.keystore import SHREDDED
@@ -59,6 +62,8 @@ class RecordedTurn:
     provider: str
     record: protocol.ReplyRecord | None
     timings_ms: Mapping[str, float] = field(default_factory=dict)
+    #: The tools the turn ran, in order, with what each answered.
+    tool_calls: list[protocol.ToolCallRecord] = field(default_factory=list)
 
 
 def find_turn(app: Lumina, turn_id: UUID) -> RecordedTurn:
@@ -73,6 +78,7 @@ def find_turn(app: Lumina, turn_id: UUID) -> RecordedTurn:
     interrupted = False
     record: protocol.ReplyRecord | None = None
     timings: dict[str, float] = {}
+    calls: list[protocol.ToolCallRecord] = []
     mapper = app.private_mapper
     for stored in app.recorder.select_events(UUID(conversation_id)):
         event = mapper.to_domain_event(stored)
@@ -90,6 +96,12 @@ def find_turn(app: Lumina, turn_id: UUID) -> RecordedTurn:
             timings = dict(event.timings_ms)
         elif isinstance(event, Conversation.ReplyRecorded):  # type: ignore[attr-defined]
             record = msgspec.convert(event.record, protocol.ReplyRecord)
+        elif isinstance(event, Conversation.ToolCalled):
+            calls.append(
+                protocol.ToolCallRecord(
+                    name=event.name, arguments=dict(event.arguments), result=event.result
+                )
+            )
     if user_text == SHREDDED or not user_text:
         raise TurnNotFound(f"turn {turn_id} can no longer be read")
     return RecordedTurn(
@@ -103,6 +115,7 @@ def find_turn(app: Lumina, turn_id: UUID) -> RecordedTurn:
         provider=provider,
         record=record,
         timings_ms=timings,
+        tool_calls=calls,
     )
 
 
@@ -198,6 +211,7 @@ def recorded_run(turn: RecordedTurn) -> protocol.ReplayRun:
         temperature=record.temperature if record else None,
         text=turn.reply,
         interrupted=turn.interrupted,
+        tool_calls=list(turn.tool_calls),
         first_token_ms=turn.timings_ms.get("llm_first_token_ms"),
         total_ms=turn.timings_ms.get("total_ms"),
         timings_ms=dict(turn.timings_ms),
@@ -234,6 +248,35 @@ class RecordedSearch:
         return protocol.EngineHealth(
             ok=True, configured=True, reachable=True, model="recorded", detail="replay"
         )
+
+
+#: What a tool call answers in a replay when the recorded turn made no such call.
+NOT_RUN = "(This tool does not run during a replay.)"
+
+
+@dataclass
+class RecordedTools(WrapperToolset[ToolContext]):
+    """The agent's tools as offered in the recorded turn, answered from its record: a call
+    gets what the same tool answered then (in order), and no tool runs (a replay writes
+    nothing, sends nothing, searches nothing)."""
+
+    recorded: list[protocol.ToolCallRecord] = field(default_factory=list)
+    answered: list[protocol.ToolCallRecord] = field(default_factory=list)
+
+    async def call_tool(
+        self,
+        name: str,
+        tool_args: dict[str, Any],
+        ctx: RunContext[ToolContext],
+        tool: ToolsetTool[ToolContext],
+    ) -> Any:
+        used = sum(1 for call in self.answered if call.name == name)
+        same = [call for call in self.recorded if call.name == name]
+        result = same[used].result if used < len(same) else NOT_RUN
+        self.answered.append(
+            protocol.ToolCallRecord(name=name, arguments=dict(tool_args), result=result)
+        )
+        return result
 
 
 @dataclass
@@ -311,8 +354,19 @@ class Replayer:
         ]
         max_tokens = request.max_reply_tokens or (record.max_tokens if record else None)
         max_tokens = max_tokens or self.settings.max_reply_tokens
-        responder = Responder(llm, RecordedSearch(web), max_tokens=max_tokens)
+        temperature = request.temperature
+        if temperature is None and record is not None:
+            temperature = record.temperature
+        tools = RecordedTools(TOOLSET, turn.tool_calls)
+        responder = Responder(
+            llm, RecordedSearch(web), max_tokens=max_tokens, temperature=temperature, toolset=tools
+        )
         ctx = dataclasses.replace(rebuilt.reply, internet=bool(web))
+        if llm.tool_calling and (record is None or record.tools_offered):
+            # tools are offered as they were; a call is answered from the record (nothing
+            # runs). Only a model that calls tools gets them: without, the Responder would
+            # pull facts out of the turn into memories.
+            ctx = dataclasses.replace(ctx, tools=self._tool_context(turn, ctx, web))
         watch = Stopwatch()
         text = ""
         stream: Any = responder.stream_reply(ctx)
@@ -324,10 +378,27 @@ class Replayer:
         return protocol.ReplayRun(
             provider=responder.provider,
             max_reply_tokens=max_tokens,
-            temperature=request.temperature,
+            temperature=temperature,
             text=text.strip(),
+            tool_calls=tools.answered,
             first_token_ms=watch.ms(watch.first),
             total_ms=watch.ms(done),
+        )
+
+    def _tool_context(
+        self, turn: RecordedTurn, ctx: ReplyContext, web: list[SearchResult]
+    ) -> ToolContext:
+        async def nobody(message: protocol.ServerMessage) -> None:
+            """A replay has no client to notify."""
+
+        return ToolContext(
+            app=self.app,
+            conversation_id=turn.conversation_id,
+            turn_id=turn.turn_id,
+            avatar_id=UUID(ctx.avatar.id),
+            notify=nobody,
+            internet=ctx.internet,
+            search=RecordedSearch(web),
         )
 
 

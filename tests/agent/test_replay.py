@@ -3,16 +3,18 @@ just before it, from the reply's record when there is one; deletions since stay 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
+from pydantic_ai.messages import ModelMessage, ToolReturnPart
+from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
 from luminad import protocol
-from luminad.agent.replay import find_turn, folded, rebuild
+from luminad.agent.replay import Replayer, find_turn, folded, rebuild
 from luminad.app import Lumina, open_lumina
-from luminad.errors import TurnNotFound
+from luminad.errors import LlmUnavailable, TurnNotFound
 from luminad.projections.runner import ReadModels
 from tests.domain.harness import FakeEmbedder, make_settings
 
@@ -127,3 +129,53 @@ def test_a_replay_writes_nothing(app: Lumina) -> None:
     context_of(app, t3)
     assert app.recorder.max_notification_id() == before
     assert app.verify_events().ok
+
+
+class RecallingModel:
+    """Calls ``recall`` once, then answers with what the tool said (a scripted tool caller)."""
+
+    name = "scripted"
+    model = "recaller"
+    tool_calling = True
+
+    def agent_model(self) -> FunctionModel:
+        return FunctionModel(stream_function=self._stream, model_name=self.model)
+
+    def failure(self, exc: Exception) -> LlmUnavailable:
+        return LlmUnavailable(f"scripted model failed: {exc}")
+
+    async def _stream(
+        self, messages: list[ModelMessage], info: AgentInfo
+    ) -> AsyncIterator[str | DeltaToolCalls]:
+        returned = [p for p in messages[-1].parts if isinstance(p, ToolReturnPart)]
+        if returned:
+            yield f"From memory: {returned[0].content}"
+        else:
+            yield {0: DeltaToolCall(name="recall", json_args='{"query": "sister"}')}
+
+    async def health(self) -> protocol.EngineHealth:
+        return protocol.EngineHealth(ok=True, configured=True, reachable=True)
+
+
+async def test_a_replayed_tool_call_gets_the_recorded_answer_and_runs_nothing(
+    app: Lumina,
+) -> None:
+    conversation = app.start_conversation()
+    memory = app.remember("The user's sister is called Ana.")
+    turn_id = app.record_utterance(conversation, "What is my sister called?")
+    app.call_tool(conversation, turn_id, "recall", {"query": "sister"}, "You told me: Ana.")
+    record = protocol.ReplyRecord(model="scripted:recaller", tools_offered=["recall"])
+    app.complete_reply(conversation, turn_id, "Your sister is Ana.", record=record)
+    app.forget_memory(memory)  # the tool would find nothing now; the replay must not ask it
+    before = app.recorder.max_notification_id()
+
+    replayer = Replayer(app, app.settings, RecallingModel(), load=lambda s: RecallingModel())
+    result = await replayer.replay(turn_id, protocol.ReplayRequest())
+
+    recalled = protocol.ToolCallRecord(
+        name="recall", arguments={"query": "sister"}, result="You told me: Ana."
+    )
+    assert result.recorded.tool_calls == [recalled]
+    assert result.replayed.tool_calls == [recalled]
+    assert result.replayed.text == "From memory: You told me: Ana."
+    assert app.recorder.max_notification_id() == before
