@@ -34,7 +34,18 @@ def test_memory_inspector_shows_the_utterance_each_memory_came_from(
     manual = p.page.locator(f'li[data-memory-id="{by_hand["id"]}"] .memory-source')
     manual.filter(has_text="by hand").wait_for(timeout=15_000)
     p.shot("20-memory-sources.png")
-    assert p.problems == [], p.problems
+    # the conversation is deleted (shredded): the memory stays, its source is said to be gone
+    with p.daemon.api() as api:
+        cid = spoken[0]["source"]["conversation_id"]
+        assert api.delete(f"/v1/conversations/{cid}").is_success
+    p.page.fill("#memory-search", "bike")
+    p.page.fill("#memory-search", "")
+    source.filter(has_text="deleted").wait_for(timeout=15_000)
+    assert source.inner_text() == "from a conversation that was deleted"
+    # the only console errors: the page's lookups of the deleted conversation (404)
+    assert [pr for pr in p.problems if "404" not in pr] == [], p.problems
+    with p.daemon.api() as api:  # leave no memory of a deleted conversation to the next test
+        assert api.delete(f"/v1/memories/{spoken[0]['id']}").is_success
 
 
 def test_avatars_are_created_and_edited_in_the_page(browser: Any, daemon: Daemon) -> None:
