@@ -7,7 +7,7 @@ A secret is a *value* given for a secret thing ("PIN", "password", "API key", "c
 or a value that is a secret by its shape (a card number that passes Luhn, a US social security
 number, an IBAN, an API key). Mentioning the thing without a value ("I forgot my password",
 "pass the salt", "the key to success") is not a secret. Measured on a labelled set:
-``bench/secrets.py``.
+``bench/secret_filter.py``.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def test_a_search_query_loses_its_secret_or_is_refused() -> None:
 
 @pytest.mark.parametrize("name", ["secrets.tsv", "secrets_holdout.tsv"])
 def test_the_labelled_sets_stay_within_the_targets(name: str) -> None:
-    """bench/secrets.py's sets: >= 95 % of secrets caught, <= 2 % false alarms."""
+    """bench/secret_filter.py's sets: >= 95 % of secrets caught, <= 2 % false alarms."""
     rows = [
         line.split("\t", 1)
         for line in (Path(__file__).parents[2] / "bench" / "data" / name).read_text().splitlines()

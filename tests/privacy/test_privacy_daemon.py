@@ -15,6 +15,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
+from lumina_cli.main import main as lumina
 from websockets.sync.client import connect
 
 from luminad import protocol
@@ -57,7 +58,7 @@ def connections(log: Path, start: float, end: float) -> list[str]:
 
 
 async def test_a_spoken_turn_with_internet_on_reaches_only_the_search_engine_after_the_ledger(
-    tmp_path: Path, search: SearchStub
+    tmp_path: Path, search: SearchStub, capsys: pytest.CaptureFixture[str]
 ) -> None:
     home = tmp_path / "home"
     audit = tmp_path / "connections.log"
@@ -94,6 +95,9 @@ async def test_a_spoken_turn_with_internet_on_reaches_only_the_search_engine_aft
             await c.close()
         with d.unix() as http:
             ledger = http.get("/v1/egress").json()
+        capsys.readouterr()
+        assert lumina(["egress", "--json"], settings=d.settings) == 0
+        assert json.loads(capsys.readouterr().out) == ledger  # `lumina egress`
         log = d.log()
 
     assert len(search.queries) == 2

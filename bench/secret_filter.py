@@ -1,6 +1,6 @@
 """Do-not-store filter benchmark: how many secrets it catches and how often it cries wolf.
 
-    .venv/bin/python bench/secrets.py [--show]
+    .venv/bin/python bench/secret_filter.py [--show]
 
 Runs :func:`luminad.redact.redact` over ``bench/data/secrets.tsv`` (secrets said several ways
 vs. ordinary sentences with "token", "key", "pass", "code", "PIN", numbers) and prints recall
