@@ -49,6 +49,13 @@ def _show(ctx: Context, runs: list[dict[str, Any]]) -> None:
     names = ["recorded", *("replayed" for _ in runs)]
     side = table("", *(f"{n} ({c['provider']})" for n, c in zip(names, columns, strict=True)))
     side.add_row("reply", *(c["text"] or "(nothing)" for c in columns))
+    side.add_row(
+        "tools",
+        *(
+            ", ".join(f"{t['name']} -> {t['result']}" for t in c["tool_calls"]) or "-"
+            for c in columns
+        ),
+    )
     side.add_row("first token", *(_ms(c.get("first_token_ms")) for c in columns))
     side.add_row("total", *(_ms(c.get("total_ms")) for c in columns))
     ctx.console.print(side)
