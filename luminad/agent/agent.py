@@ -24,6 +24,7 @@ from pydantic_ai.toolsets import AbstractToolset, FunctionToolset
 
 from luminad import protocol
 from luminad.agent.implicit_memory import remember_implicit_facts, worth_extracting
+from luminad.agent.intents import IntentRouter, default_router
 from luminad.agent.prompts import PromptTemplate, known_facts
 from luminad.agent.tools import TOOLSET, ToolContext
 from luminad.errors import LuminaError
@@ -79,6 +80,8 @@ class Responder:
     temperature: float | None = None
     #: Offered to models that can call tools, on turns that carry a tool context.
     toolset: AbstractToolset[ToolContext] | None = TOOLSET
+    #: Local intents, tried before the model on turns that carry a tool context.
+    intents: IntentRouter | None = field(default_factory=default_router)
     prompt: PromptTemplate = field(default_factory=PromptTemplate)
     #: Web results used by the most recent reply (empty unless internet mode searched).
     last_web: list[SearchResult] = field(default_factory=list)
@@ -129,12 +132,21 @@ class Responder:
         """Text deltas of the reply; closing/cancelling the iterator stops generation.
 
         A model that cannot call tools gets the user's facts out of the turn afterwards, in
-        the background (:mod:`.implicit_memory`)."""
+        the background (:mod:`.implicit_memory`). A local intent (:mod:`.intents`) is tried
+        first: when one matches, its tool runs and its sentence is the reply, no model runs."""
+        if ctx.tools is not None and self.intents is not None:
+            said = await self.intents.handle(ctx.user_text, ctx.tools)
+            if said is not None:
+                self.last_sources = list(ctx.tools.sources)
+                yield said
+                return
         web = await self._web_results(ctx)
         self.last_web = web
         async with aclosing(self._run(ctx, web, self.max_tokens)) as deltas:
             async for delta in deltas:
                 yield delta  # closing this generator closes _run in the same task
+        if ctx.tools is not None:  # pages the model's web_search calls read
+            self.last_sources.extend(ctx.tools.sources)
         if ctx.tools is not None and not self.llm.tool_calling and worth_extracting(ctx.user_text):
             task = asyncio.create_task(remember_implicit_facts(self.llm, ctx.user_text, ctx.tools))
             self.background.add(task)

@@ -28,7 +28,10 @@ from luminad.voice.turn import Turn, now
 
 if TYPE_CHECKING:
     from luminad.agent.agent import ReplyContext, Responder
+    from luminad.agent.tools import SessionControls, ToolContext
     from luminad.app import Lumina
+    from luminad.providers.base import WebSearch
+    from luminad.timers import TimerClock
 
 #: History (each message with its turn id) and profile, read before the words are stored.
 Base = tuple[list[tuple[str, ChatMessage]], protocol.Profile]
@@ -94,10 +97,22 @@ def recalled(hits: list[protocol.Memory]) -> list[protocol.Memory]:
 class Replier:
     """The agent of one session, and how a turn's context is built (module docstring)."""
 
-    def __init__(self, app: Lumina, agent: Responder, outlet: Outlet) -> None:
+    def __init__(
+        self,
+        app: Lumina,
+        agent: Responder,
+        outlet: Outlet,
+        *,
+        timers: TimerClock | None = None,
+        search: WebSearch | None = None,
+        controls: SessionControls | None = None,
+    ) -> None:
         self._app = app
         self.agent = agent
         self._outlet = outlet
+        self._timers = timers
+        self._search = search
+        self._controls = controls
 
     @property
     def provider(self) -> str:
@@ -138,6 +153,33 @@ class Replier:
             internet=internet,
             memory_refs=[protocol.RecordedMemory(id=m.id, score=m.score) for m in found],
             history_turns=list(dict.fromkeys(turn_id for turn_id, _ in history)),
+            tools=self._tools(turn, conversation_id, UUID(avatar.id), internet),
+        )
+
+    def _tools(
+        self, turn: Turn, conversation_id: UUID, avatar_id: UUID, internet: bool
+    ) -> ToolContext:
+        """What the turn's tools act on; a tool acts only once the turn is committed (its
+        words stored and ``final_transcript`` out), so a dropped speculative turn does nothing."""
+        from luminad.agent.tools import ToolContext
+
+        async def committed() -> None:
+            await turn.opened.wait()
+
+        async def notify(message: protocol.ServerMessage) -> None:
+            await self._outlet.emit(message)
+
+        return ToolContext(
+            app=self._app,
+            conversation_id=conversation_id,
+            turn_id=turn.turn_id,
+            avatar_id=avatar_id,
+            notify=notify,
+            internet=internet,
+            timers=self._timers,
+            search=self._search,
+            session=self._controls,
+            committed=committed,
         )
 
     def _memories(self, text: str, avatar_id: UUID) -> list[protocol.Memory]:

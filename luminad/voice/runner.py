@@ -30,7 +30,6 @@ from luminad import protocol
 from luminad.errors import LuminaError
 from luminad.providers.base import Pcm16
 from luminad.redact import redact, redacted_kinds, sentence
-from luminad.voice.memory_policy import decide
 from luminad.voice.outlet import CANCEL_WAIT_S, Outlet, Tasks
 from luminad.voice.respond import Replier
 from luminad.voice.speak import Speaker
@@ -227,34 +226,6 @@ class TurnRunner:
         finally:
             turn.transcribed.set()
             turn.opened.set()
-        if turn.recorded:
-            await self._apply_memory_policy(turn)
-
-    async def _apply_memory_policy(self, turn: Turn) -> None:
-        decision = decide(turn.text)
-        if decision.refused:
-            log.info("turn %s: memory request refused (looks like a secret)", turn.id)
-            return
-        avatar, cid = self._state.avatar, self._state.conversation_id
-        assert avatar is not None
-        memories = []
-        if decision.preferred_name:
-            await asyncio.to_thread(self._app.set_preferred_name, decision.preferred_name)
-            memories.append(f"The user's name is {decision.preferred_name}.")
-        if decision.memory:
-            memories.append(decision.memory)
-        try:
-            for text in memories:
-                mid = await asyncio.to_thread(
-                    self._app.remember,
-                    text,
-                    avatar_id=UUID(avatar.id),
-                    conversation_id=cid,
-                    turn_id=turn.turn_id,
-                )
-                await self._outlet.emit(protocol.MemoryWritten(memory_id=str(mid), text=text))
-        except LuminaError as exc:
-            await self._outlet.error(exc, turn)
 
     # ------------------------------------------------------------------ the reply
     async def _reply(self, turn: Turn) -> None:

@@ -108,7 +108,9 @@ class VoiceSession:
         self.tasks = Tasks(self.outlet, self.session_id)
         self.transcriber = Transcriber(engines.stt, self.outlet, self.tasks, self.tuning)
         agent = Responder(engines.llm, engines.search, max_tokens=settings.max_reply_tokens)
-        self.replier = Replier(app, agent, self.outlet)
+        self.replier = Replier(
+            app, agent, self.outlet, timers=timers, search=engines.search, controls=self
+        )
         self.speaker = Speaker(engines.tts, self.outlet, self.tuning)
         self.turns = TurnRunner(
             app=app,

@@ -71,7 +71,7 @@ async def test_questions_and_refused_facts_are_not_stored(lumina_avatar: protoco
     llm = FakeLLM(["Sure.", "The user's password is hunter2."], delay_s=0)
     app, sent = FakeApp(refuse="password"), []
     tools = tool_context(app, sent)
-    responder = Responder(llm)
+    responder = Responder(llm, intents=None)  # "What is my name?" is also a local intent
     await reply_and_extract(responder, turn(lumina_avatar, "What is my name?", tools))
     assert len(llm.requests) == 1  # a question: no extraction request at all
     await reply_and_extract(responder, turn(lumina_avatar, "My password is hunter2.", tools))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from pydantic_ai import RunContext
@@ -73,7 +73,11 @@ async def test_real_model_answers_in_persona(
 
 @dataclass
 class Deps:
+    """Stands in for the turn's ToolContext."""
+
     user: str
+    #: Web pages the turn's tools read (the Responder lists them as the reply's sources).
+    sources: list[protocol.Source] = field(default_factory=list)
 
 
 class ToolCallingFake:
@@ -114,7 +118,8 @@ async def test_tools_run_with_the_turn_context(lumina_avatar: protocol.Avatar) -
         calls.append((run.deps.user, fact))
         return "stored"
 
-    responder = Responder(ToolCallingFake(), toolset=toolset)
+    # the model's own call (local intents, which would match first, are tested in test_intents)
+    responder = Responder(ToolCallingFake(), toolset=toolset, intents=None)
     turn = ctx(lumina_avatar, "Remember Ana is my sister.", tools=Deps(user="sam"))
     deltas = [d async for d in responder.stream_reply(turn)]
     assert calls == [("sam", "Ana is my sister")]

@@ -122,6 +122,21 @@ class FakeLumina:
     def set_preferred_name(self, name: str) -> None:
         self.preferred_name = name
 
+    def call_tool(
+        self,
+        cid: UUID,
+        turn_id: UUID,
+        name: str,
+        arguments: Mapping[str, Any],
+        result: str,
+        *,
+        ok: bool = True,
+    ) -> None:
+        self.calls.append(f"call_tool:{name}")
+
+    def list_avatars(self) -> list[protocol.Avatar]:
+        return [self.get_avatar(self.default_avatar_id)]
+
     def get_profile(self) -> protocol.Profile:
         return protocol.Profile(preferred_name=self.preferred_name)
 

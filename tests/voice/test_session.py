@@ -240,25 +240,33 @@ async def test_engine_errors_answer_error_and_session_goes_on(
     await s.close()
 
 
-async def test_memory_policy(tmp_path: Any) -> None:
+async def test_local_intents_act_without_the_model(tmp_path: Any) -> None:
     s, app, rec, eng = make(tmp_path)
     await s.start(protocol.Hello(client="test", sample_rate=RATE))
     await s.handle(protocol.Text(text="Remember that I like green tea."))
-    written = await rec.wait_for(protocol.MemoryWritten)
-    assert written[0].text == "I like green tea"
+    (written,) = await rec.wait_for(protocol.MemoryWritten)
+    assert written.text == "I like green tea."
+    (done,) = await rec.wait_for(protocol.AssistantDone)
+    assert done.text == "Okay, I'll remember that."
+    (call,) = rec.of(protocol.ToolCall)
+    assert call.name == "remember" and call.turn_id == done.turn_id and call.ok
     await rec.wait_for(protocol.TurnTiming, 1)
     await s.handle(protocol.Text(text="My name is Ada."))
-    await rec.wait_for(protocol.MemoryWritten, 2)
     await rec.wait_for(protocol.TurnTiming, 2)
     assert app.preferred_name == "Ada"
-    await s.handle(protocol.Text(text="Remember that my password is hunter2"))
+    assert eng.llm.started == 0  # both were local intents: no model ran
+    # not a name, not a memory: the model answers, nothing is stored
+    await s.handle(protocol.Text(text="Can you call me back later?"))
     await rec.wait_for(protocol.TurnTiming, 3)
-    assert len(rec.of(protocol.MemoryWritten)) == 2
-    assert not any("hunter2" in m.text for m in app.memories)
+    await s.handle(protocol.Text(text="Do you remember what I told you yesterday?"))
+    await rec.wait_for(protocol.TurnTiming, 4)
+    assert app.preferred_name == "Ada" and len(app.memories) == 1
+    assert eng.llm.started == 2
     # memories come back into the context of a related question
     await s.handle(protocol.Text(text="what tea do I like?"))
-    await rec.wait_for(protocol.TurnTiming, 4)
+    await rec.wait_for(protocol.TurnTiming, 5)
     assert "I like green tea" in eng.llm.seen[-1][-1].content  # recalled into the turn
+    assert app.calls.count("call_tool:remember") == 1
     await s.close()
 
 
