@@ -145,6 +145,19 @@ async def test_remember_stores_the_fact_sealed_and_tells_the_client(
     assert b"sister" not in raw and b"remember that" not in raw
 
 
+async def test_a_secret_is_not_remembered_and_the_user_is_told(
+    app: Lumina, session: Session
+) -> None:
+    ctx = context(app, session)
+    said = await call(tools.remember, ctx, fact="my password is hunter2")
+    assert "secret" in said and app.list_memories() == []
+    assert session.of(protocol.MemoryWritten) == []
+    (called,) = session.of(protocol.ToolCall)
+    assert called.ok is False  # type: ignore[attr-defined]
+    raw = b"".join(n.state for n in app.recorder.select_notifications(0, 1000))
+    assert b"hunter2" not in raw
+
+
 async def test_forget_deletes_the_memory_that_means_the_same(app: Lumina, session: Session) -> None:
     ctx = context(app, session)
     await call(tools.remember, ctx, fact="My sister's birthday is on May 3")

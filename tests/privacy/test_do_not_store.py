@@ -11,7 +11,6 @@ from luminad.app import Lumina
 from luminad.egress import outgoing_query
 from luminad.errors import SecretNotStored
 from luminad.redact import redact, redacted_kinds, sentence
-from luminad.voice.memory_policy import MemoryDecision, decide
 
 
 def raw_log(app: Lumina) -> bytes:
@@ -42,8 +41,7 @@ def test_a_secret_never_becomes_a_memory(app: Lumina, text: str) -> None:
     with pytest.raises(SecretNotStored) as caught:
         app.remember(text)
     assert caught.value.code == "secret_refused" and caught.value.action
-    assert app.list_memories() == []
-    assert decide(f"remember that {text}") == MemoryDecision(refused=True)
+    assert app.list_memories() == []  # the remember tool stores through this command too
 
 
 def test_ordinary_words_about_keys_and_passes_are_kept(app: Lumina) -> None:
