@@ -137,7 +137,7 @@ class Responder:
         if ctx.tools is not None and self.intents is not None:
             said = await self.intents.handle(ctx.user_text, ctx.tools)
             if said is not None:
-                self.last_sources = list(ctx.tools.sources)
+                self.last_web = list(ctx.tools.web)
                 yield said
                 return
         web = await self._web_results(ctx)
@@ -146,7 +146,7 @@ class Responder:
             async for delta in deltas:
                 yield delta  # closing this generator closes _run in the same task
         if ctx.tools is not None:  # pages the model's web_search calls read
-            self.last_sources.extend(ctx.tools.sources)
+            self.last_web = [*web, *ctx.tools.web]
         if ctx.tools is not None and not self.llm.tool_calling and worth_extracting(ctx.user_text):
             task = asyncio.create_task(remember_implicit_facts(self.llm, ctx.user_text, ctx.tools))
             self.background.add(task)

@@ -31,7 +31,7 @@ from luminad.errors import LuminaError, ToolFailed
 
 if TYPE_CHECKING:
     from luminad.app import Lumina
-    from luminad.providers.base import WebSearch
+    from luminad.providers.base import SearchResult, WebSearch
     from luminad.timers import TimerClock
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class ToolContext:
     #: Awaited before a tool acts: the turn is confirmed and its utterance stored.
     committed: Callable[[], Awaitable[None]] | None = None
     #: Web pages the tools of this turn read (the reply lists them as sources).
-    sources: list[protocol.Source] = field(default_factory=list)
+    web: list[SearchResult] = field(default_factory=list)
     #: What each tool of this turn answered, in order.
     calls: list[protocol.ToolCall] = field(default_factory=list)
 
@@ -392,7 +392,7 @@ async def web_search(ctx: RunContext[ToolContext], query: str) -> str:
             ) from None
         if not results:
             return "The web search found nothing."
-        tools.sources.extend(protocol.Source(title=r.title, url=r.url) for r in results)
+        tools.web.extend(results)
         return "\n".join(f"{r.title}: {r.snippet}" for r in results)
 
     return await _act(ctx, {"query": query}, act)

@@ -13,7 +13,7 @@ from pydantic_ai.toolsets import FunctionToolset
 from luminad import protocol
 from luminad.agent.agent import ReplyContext, Responder
 from luminad.errors import LlmUnavailable
-from luminad.providers.base import ChatMessage
+from luminad.providers.base import ChatMessage, SearchResult
 from luminad.providers.llamacpp import EmbeddedLLM
 from tests.support.fakes import FakeLLM, FakeSearch
 
@@ -77,7 +77,7 @@ class Deps:
 
     user: str
     #: Web pages the turn's tools read (the Responder lists them as the reply's sources).
-    sources: list[protocol.Source] = field(default_factory=list)
+    web: list[SearchResult] = field(default_factory=list)
 
 
 class ToolCallingFake:

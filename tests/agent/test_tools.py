@@ -293,7 +293,7 @@ async def test_web_search_only_in_internet_mode(app: Lumina, session: Session) -
     assert "didn't answer" in await call(tools.web_search, down, query="moon")
     online = context(app, session, search=OneResult(), internet=True)
     assert await call(tools.web_search, online, query="moon") == "Moon: It orbits."
-    assert online.sources == [protocol.Source(title="Moon", url="https://example.org/moon")]
+    assert [(r.title, r.url) for r in online.web] == [("Moon", "https://example.org/moon")]
     assert [e.code for e in session.of(protocol.Error)] == ["tool_failed", "tool_failed"]  # type: ignore[attr-defined]
 
 
