@@ -31,6 +31,7 @@ from pydantic_ai.toolsets import ToolsetTool, WrapperToolset
 
 from luminad import protocol
 from luminad.agent.agent import ReplyContext, Responder
+from luminad.agent.prompts import PromptTemplate
 from luminad.agent.tools import TOOLSET, ToolContext
 from luminad.domain import Conversation
 from luminad.errors import AvatarNotFound, TurnNotFound
@@ -309,7 +310,7 @@ class Replayer:
             replayed=run,
             record=turn.record,
             context=rebuilt.described,
-            differences=rebuilt.differences,
+            differences=rebuilt.differences + _setting_changes(turn.record, run),
         )
 
     def _rebuild(self, turn: RecordedTurn, avatar_id: UUID | None) -> Rebuilt:
@@ -400,6 +401,25 @@ class Replayer:
             internet=ctx.internet,
             search=RecordedSearch(web),
         )
+
+
+def _setting_changes(record: protocol.ReplyRecord | None, run: protocol.ReplayRun) -> list[str]:
+    """How the replay's model, settings and prompt differ from the recorded ones."""
+    if record is None:
+        return ["no record: the reply was made before replies recorded what made them"]
+    out = []
+    if record.model != run.provider:
+        out.append(f"model: recorded {record.model}, replayed {run.provider}")
+    if record.max_tokens != run.max_reply_tokens:
+        out.append(f"max tokens: recorded {record.max_tokens}, replayed {run.max_reply_tokens}")
+    if record.temperature != run.temperature:
+        out.append(f"temperature: recorded {record.temperature}, replayed {run.temperature}")
+    if record.prompt_version != PromptTemplate().version:
+        out.append(
+            f"prompt template: recorded version {record.prompt_version}, "
+            f"now {PromptTemplate().version}"
+        )
+    return out
 
 
 def _avatar_override(raw: str | None) -> UUID | None:

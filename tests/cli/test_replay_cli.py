@@ -69,6 +69,10 @@ def test_replay_a_recorded_conversation(
         assert "smollm2" in smol["replayed"]["provider"].lower()
         assert default["replayed"]["provider"] != smol["replayed"]["provider"]
         assert smol["context"] == default["context"]
+        model_changed = (
+            f"model: recorded {record['model']}, replayed {smol['replayed']['provider']}"
+        )
+        assert smol["differences"] == [model_changed]
         with daemon.unix() as http:  # nothing was written by the replay
             after = http.get(f"/v1/conversations/{conversation_id}").json()["turns"]
             assert after == turns
