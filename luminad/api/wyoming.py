@@ -78,6 +78,8 @@ CHUNK_S = 0.5
 TURN_TIMEOUT_S = 300.0
 #: Wait before reconnecting to a satellite that went away or refused (s).
 RECONNECT_S = 3.0
+#: Audio that was not ended by its turn is ended this long after it has played (s).
+QUIET_S = 0.5
 #: See :attr:`SatelliteLink.idle_s`.
 IDLE_S = 15.0
 #: A satellite's microphone hears its own speaker: its audio is not listened to while the reply
@@ -146,10 +148,12 @@ def error_event(exc: errors.LuminaError) -> Event:
 class SessionBridge:
     """A voice session driven over Wyoming: its protocol messages become Wyoming events.
 
-    ``write`` sends to the Wyoming peer. Reply audio (``tts_chunk`` + frame) becomes
-    ``audio-start`` (once per turn), ``audio-chunk`` and, at ``assistant_done``, ``audio-stop``;
-    ``final_transcript`` becomes ``transcript``; errors become ``error``. Turn ends
-    (``assistant_done``, ``cancelled``, an error of a turn) are also put on :attr:`ends`.
+    ``write`` sends to the Wyoming peer. Spoken audio (``tts_chunk`` + frame) becomes
+    ``audio-start`` (once per turn or announcement), ``audio-chunk`` and ``audio-stop`` (at
+    ``assistant_done``, at the next turn's audio, or once an announcement, which has no
+    ``assistant_done``, has played); ``final_transcript`` becomes ``transcript``; errors become
+    ``error``. Turn ends (``assistant_done``, ``cancelled``, an error of a turn) are also put on
+    :attr:`ends`.
     """
 
     runtime: Runtime
@@ -157,13 +161,25 @@ class SessionBridge:
     ends: asyncio.Queue[protocol.ServerMessage] = field(default_factory=asyncio.Queue)
     session: VoiceSession | None = None
     _rate: int = 0
-    _audio_open: bool = False
-    #: When the reply audio sent so far will have finished playing (``time.monotonic()``).
+    #: The turn (or announcement) whose audio is open, between audio-start and audio-stop.
+    _audio_turn: str | None = None
+    _chunks: int = 0
+    _quiet: asyncio.Task[None] | None = None
+    #: Turns whose ``final_transcript`` came and whose end has not: they end their own audio.
+    _replying: set[str] = field(default_factory=set)
+    #: When the audio sent so far will have finished playing (``time.monotonic()``).
     playing_until: float = 0.0
 
     async def open(
-        self, *, tts: bool, conversation_id: str | None = None, prime: bool = True
+        self,
+        *,
+        tts: bool,
+        conversation_id: str | None = None,
+        prime: bool = True,
+        announcements: bool = False,
     ) -> protocol.Ready:
+        """Start the voice session; with ``announcements`` it is one of the open sessions the
+        daemon speaks in (a timer went off)."""
         from luminad.voice.session import VoiceSession
 
         app, engines = self.runtime.loaded()
@@ -189,10 +205,15 @@ class SessionBridge:
             await session.close()
             raise
         self.session = session
+        if announcements:
+            self.runtime.sessions.add(session)
         return ready
 
     async def close(self) -> None:
+        if self._quiet is not None:
+            self._quiet.cancel()
         if self.session is not None:
+            self.runtime.sessions.discard(self.session)
             await self.session.close()
             self.session = None
 
@@ -201,17 +222,23 @@ class SessionBridge:
         match item:
             case bytes() | bytearray() | memoryview():
                 await self._audio(bytes(item))
-            case protocol.TtsChunk(sample_rate=rate):
-                self._rate = rate
-            case protocol.FinalTranscript(text=text):
+            case protocol.TtsChunk(turn_id=turn_id, sample_rate=rate):
+                if self._audio_turn not in (None, turn_id):
+                    await self._end_audio()
+                self._rate, self._audio_turn = rate, turn_id
+            case protocol.FinalTranscript(turn_id=turn_id, text=text):
+                self._replying.add(turn_id)
                 await self.write(Transcript(text=text).event())
-            case protocol.AssistantDone() | protocol.Cancelled():
+            case protocol.AssistantDone(turn_id=turn_id) | protocol.Cancelled(turn_id=turn_id):
+                self._replying.discard(turn_id)
                 await self._end_audio()
                 self.ends.put_nowait(item)
             case protocol.Error(turn_id=turn_id):
-                await self._end_audio()
+                if turn_id is not None:  # the turn ends; an error without one does not end it
+                    await self._end_audio()
                 await self.write(WyomingError(text=item.message, code=item.code).event())
                 if turn_id is not None:
+                    self._replying.discard(turn_id)
                     self.ends.put_nowait(item)
             case _:
                 pass
@@ -219,15 +246,24 @@ class SessionBridge:
     async def _audio(self, pcm: bytes) -> None:
         start = max(self.playing_until, time.monotonic())
         self.playing_until = start + len(pcm) / 2 / max(self._rate, 1)
-        if not self._audio_open:
-            self._audio_open = True
+        if self._chunks == 0:
             await self.write(AudioStart(rate=self._rate, width=2, channels=1).event())
+        self._chunks += 1
         for event in audio_events(pcm, self._rate):
             await self.write(event)
+        if self._quiet is not None:
+            self._quiet.cancel()
+        self._quiet = asyncio.ensure_future(self._stop_when_played(self._chunks))
+
+    async def _stop_when_played(self, chunks: int) -> None:
+        """Audio with no ``assistant_done`` (an announcement) ends once it has played."""
+        await asyncio.sleep(max(0.0, self.playing_until - time.monotonic()) + QUIET_S)
+        if self._chunks == chunks and self._audio_turn not in self._replying:
+            await self._end_audio()
 
     async def _end_audio(self) -> None:
-        if self._audio_open:
-            self._audio_open = False
+        if self._chunks:
+            self._chunks, self._audio_turn = 0, None
             await self.write(AudioStop().event())
 
 
@@ -437,7 +473,7 @@ class SatelliteLink:
         streaming = False
         reading: asyncio.Task[Event | None] | None = None
         try:
-            await bridge.open(tts=True)
+            await bridge.open(tts=True, announcements=True)
             await client.write_event(RunSatellite().event())
             log.info("satellite %s: connected", self.uri)
             probing = False
