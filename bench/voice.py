@@ -381,7 +381,7 @@ def summarise(
         "extra_turns": sum(max(0, r.turns - 1) for r in runs),
         "partials_per_s": [r.partials / r.speech_s for r in runs if r.speech_s > 0.3],
         "errors": sorted({e for r in runs for e in r.errors}),
-        "outcomes": dict(getattr(metrics, "outcomes", None) or {}),
+        "outcomes": dict(metrics.outcomes) if metrics is not None else {},
     }
 
 

@@ -254,11 +254,16 @@ class Lumina:
         return stored
 
     def time_turn(
-        self, conversation_id: UUID, turn_id: UUID, timings_ms: Mapping[str, float]
+        self,
+        conversation_id: UUID,
+        turn_id: UUID,
+        timings_ms: Mapping[str, float],
+        *,
+        outcome: str = "completed",
     ) -> None:
         with self._writing():
             conversation = self._conversation(conversation_id)
-            conversation.time_turn(turn_id, timings_ms)
+            conversation.time_turn(turn_id, timings_ms, outcome)
             self._commit(conversation)
 
     def call_tool(

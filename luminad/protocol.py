@@ -555,8 +555,13 @@ class StageLatency(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LatencyMetrics(msgspec.Struct, frozen=True, kw_only=True):
+    #: Timed turns in the window (every outcome).
     turns: int
+    #: Per stage over those turns, interrupted and failed ones included.
     stages: dict[str, StageLatency]
+    #: How many of those turns were ``completed``, ``interrupted`` (cancel, barge-in, a newer
+    #: turn, the client left) or ``failed`` (an engine failed).
+    outcomes: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):

@@ -13,6 +13,8 @@ from luminad.domain.content import Encrypted
 from luminad.domain.errors import AlreadyGone, TurnConflict, require_text
 
 OPEN, REPLIED, INTERRUPTED = "open", "replied", "interrupted"
+#: How a timed turn ended (its reply complete, cut short, or failed).
+OUTCOMES = ("completed", "interrupted", "failed")
 MAX_UTTERANCE = 10_000
 MAX_REPLY = 50_000
 MAX_TOOL_RESULT = 2_000
@@ -66,6 +68,8 @@ class Conversation(Aggregate):
     class TurnTimed(Aggregate.Event):
         turn_id: UUID
         timings_ms: dict[str, float]
+        #: completed, interrupted or failed (events before it existed: completed).
+        outcome: str = "completed"
 
     @event(ConversationStarted)
     def __init__(self, avatar_id: UUID | None) -> None:
@@ -108,16 +112,20 @@ class Conversation(Aggregate):
         if record is not None:
             self._reply_recorded(turn_id, dict(record))
 
-    def time_turn(self, turn_id: UUID, timings_ms: Mapping[str, float]) -> None:
-        """Latency of the turn's stages, in milliseconds."""
+    def time_turn(
+        self, turn_id: UUID, timings_ms: Mapping[str, float], outcome: str = "completed"
+    ) -> None:
+        """Latency of the turn's stages, in milliseconds, and how the turn ended."""
         self.check_turn_exists(turn_id)
+        if outcome not in OUTCOMES:
+            raise TurnConflict(f"outcome must be one of {', '.join(OUTCOMES)}")
         clean: dict[str, float] = {}
         for key, value in timings_ms.items():
             ms = float(value)
             if not math.isfinite(ms) or ms < 0:
                 raise TurnConflict(f"timing {key} must be a finite, non-negative number")
             clean[str(key)] = ms
-        self._turn_timed(turn_id, clean)
+        self._turn_timed(turn_id, clean, outcome)
 
     def call_tool(
         self, turn_id: UUID, name: str, arguments: Mapping[str, Any], result: str, ok: bool
@@ -175,5 +183,7 @@ class Conversation(Aggregate):
         self.deleted = True
 
     @event(TurnTimed)
-    def _turn_timed(self, turn_id: UUID, timings_ms: dict[str, float]) -> None:
+    def _turn_timed(
+        self, turn_id: UUID, timings_ms: dict[str, float], outcome: str = "completed"
+    ) -> None:
         pass

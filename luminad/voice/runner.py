@@ -290,7 +290,9 @@ class TurnRunner:
         timings = turn.timings()
         cid = self._state.conversation_id
         if cid is not None:
-            await asyncio.to_thread(self._app.time_turn, cid, turn.turn_id, timings)
+            await asyncio.to_thread(
+                self._app.time_turn, cid, turn.turn_id, timings, outcome=turn.outcome
+            )
         if send:
             await self._outlet.emit(
                 protocol.TurnTiming(

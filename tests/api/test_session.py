@@ -187,11 +187,16 @@ def test_sixty_typed_turns_back_to_back_keep_every_word(daemon: Daemon) -> None:
                 break
     with daemon.unix() as client:
         conv = client.get(f"/v1/conversations/{ready['conversation_id']}").json()
+        metrics = client.get("/v1/metrics/latency").json()
     users = [t for t in conv["turns"] if t["role"] == "user"]
     assert [t["text"] for t in users] == texts
     replies = {t["turn_id"]: t for t in conv["turns"] if t["role"] == "assistant"}
     assert set(replies) == {t["turn_id"] for t in users}  # each answered or marked interrupted
     assert not replies[last_turn]["interrupted"]
+    interrupted = sum(r["interrupted"] for r in replies.values())
+    # every turn counted: the interrupted ones are timed too, and said so
+    assert metrics["outcomes"]["interrupted"] >= interrupted
+    assert metrics["outcomes"]["completed"] >= 60 - interrupted
 
 
 # ---------------------------------------------------------------------------- fuzzing

@@ -133,6 +133,21 @@ def test_profile_and_latency(app: Lumina) -> None:
     assert metrics.stages["stt_ms"].p50_ms == pytest.approx(10.5)
     assert metrics.stages["voice_to_voice_ms"].p95_ms == pytest.approx(190.5)
     assert app.latency(window=5).stages["stt_ms"].p50_ms == pytest.approx(18.0)
+    assert metrics.outcomes == {"completed": 20, "interrupted": 0, "failed": 0}
+
+
+def test_interrupted_and_failed_turns_are_counted_in_the_latency(app: Lumina) -> None:
+    conversation = app.start_conversation()
+    for i, outcome in enumerate(["completed", "interrupted", "interrupted", "failed"]):
+        turn = app.record_utterance(conversation, f"turn {i}")
+        app.time_turn(conversation, turn, {"voice_to_voice_ms": 100.0 * (i + 1)}, outcome=outcome)
+    metrics = app.latency()
+    assert metrics.turns == 4
+    assert metrics.outcomes == {"completed": 1, "interrupted": 2, "failed": 1}
+    assert metrics.stages["voice_to_voice_ms"].count == 4  # the p95 includes the barge-ins
+    turn = app.record_utterance(conversation, "one more")
+    with pytest.raises(Conflict):
+        app.time_turn(conversation, turn, {}, outcome="lost")
 
 
 def test_event_log_in_order_with_type_filter(app: Lumina) -> None:

@@ -154,7 +154,7 @@ async def test_spoken_question_streams_a_spoken_answer(
             assert conv["turns"][0]["text"] == final.text
             assert conv["turns"][1]["text"] == done.text
             metrics = http.get("/v1/metrics/latency").json()
-            assert metrics["turns"] >= 1
+            assert metrics["turns"] >= 1 and metrics["outcomes"]["completed"] >= 1
             assert "voice_to_voice_ms" in metrics["stages"]
     finally:
         await c.close()
@@ -189,6 +189,8 @@ async def test_cancel_mid_reply_stops_audio_and_keeps_only_heard(daemon: Daemon)
         assert conv["turns"][-1]["role"] == "assistant"
         assert conv["turns"][-1]["interrupted"] is True
         assert conv["turns"][-1]["text"] == cancelled.heard_text
+        with daemon.http() as http:  # the interrupted turn is counted, and marked so
+            assert http.get("/v1/metrics/latency").json()["outcomes"]["interrupted"] >= 1
         # the session goes on: a new turn works
         await c.send(protocol.Text(text="Thanks, that is enough."))
         await c.wait_for(protocol.AssistantDone, within=120)

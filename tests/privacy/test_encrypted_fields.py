@@ -23,6 +23,7 @@ NOT_PERSONAL: dict[str, str] = {
     "Conversation.ReplyCompleted.provider": "name of the LLM engine that answered",
     "Conversation.ReplyInterrupted.reason": "why the reply stopped: 'barge_in', 'cancel', ...",
     "Conversation.TurnTimed.timings_ms": "stage names (keys) to milliseconds",
+    "Conversation.TurnTimed.outcome": "'completed', 'interrupted' or 'failed', set by the daemon",
     "Conversation.ToolCalled.name": "the tool's name, from the daemon's fixed tool set",
     "Timer.TimerSet.due_at": "an ISO 8601 time",
     "Avatar.BuiltinAvatarCreated.name": "the built-in avatar's constant defaults",

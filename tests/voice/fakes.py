@@ -35,7 +35,7 @@ class FakeLumina:
     default_avatar_id: UUID = field(default_factory=uuid.uuid4)
     conversations: dict[UUID, list[dict[str, Any]]] = field(default_factory=dict)
     memories: list[protocol.Memory] = field(default_factory=list)
-    timings: list[tuple[UUID, dict[str, float]]] = field(default_factory=list)
+    timings: list[tuple[UUID, dict[str, float], str]] = field(default_factory=list)
     preferred_name: str | None = None
     calls: list[str] = field(default_factory=list)
     #: The reply records stored with each complete_reply.
@@ -95,9 +95,16 @@ class FakeLumina:
             {"turn_id": turn_id, "role": "assistant", "text": heard_text, "int": True}
         )
 
-    def time_turn(self, cid: UUID, turn_id: UUID, timings_ms: Mapping[str, float]) -> None:
+    def time_turn(
+        self,
+        cid: UUID,
+        turn_id: UUID,
+        timings_ms: Mapping[str, float],
+        *,
+        outcome: str = "completed",
+    ) -> None:
         self._turns(cid)
-        self.timings.append((turn_id, dict(timings_ms)))
+        self.timings.append((turn_id, dict(timings_ms), outcome))
 
     def remember(
         self,

@@ -409,6 +409,33 @@ async def test_typed_turns_back_to_back_keep_every_word(tmp_path: Any) -> None:
     assert set(replies) == {t["turn_id"] for t in users}  # each answered or marked interrupted
     assert all(r["int"] for tid, r in replies.items() if tid != users[-1]["turn_id"])
     assert not replies[users[-1]["turn_id"]]["int"]
-    # every turn counted: the interrupted ones are timed too
-    assert len(app.timings) == 60
+    # every turn counted: 59 interrupted and one completed timing
+    outcomes = [o for _, _, o in app.timings]
+    assert outcomes.count("interrupted") == 59 and outcomes.count("completed") == 1
+    await s.close()
+
+
+async def test_cancelled_turn_is_timed_and_marked_interrupted(tmp_path: Any) -> None:
+    llm = ScriptedLLM(reply=" ".join(["A long story goes on and on."] * 30), delay=0.01)
+    s, app, rec, _eng = make(tmp_path, llm=llm)
+    await s.start(protocol.Hello(sample_rate=RATE))
+    await s.handle(protocol.Text(text="tell me a story"))
+    await rec.wait_for(protocol.TtsChunk, 2)
+    await s.handle(protocol.Cancel(reason="user"))
+    assert len(app.timings) == 1
+    turn_id, timings, outcome = app.timings[0]
+    assert outcome == "interrupted"
+    assert str(turn_id) == rec.of(protocol.Cancelled)[0].turn_id
+    assert timings["voice_to_voice_ms"] <= timings.get("total_ms", float("inf"))
+    assert not rec.of(protocol.TurnTiming)  # the client was told `cancelled` instead
+    await s.close()
+
+
+async def test_failed_reply_is_timed_and_marked_failed(tmp_path: Any) -> None:
+    s, app, rec, eng = make(tmp_path)
+    await s.start(protocol.Hello(sample_rate=RATE))
+    eng.llm.fail = LlmUnavailable("no model")
+    await s.handle(protocol.Text(text="hello"))
+    await rec.wait_for(protocol.TurnTiming)
+    assert [o for _, _, o in app.timings] == ["failed"]
     await s.close()
