@@ -2,19 +2,22 @@
 
 For each design, ``luminad serve`` is started as a subprocess (as ``tests/support/daemon.py``
 does) and driven through the public Unix socket only, like the web page: ONE session, ``--turns``
-spoken questions (espeak-ng, 48 kHz; some long, some with a 600 ms pause in mid-sentence)
+spoken questions (espeak-ng at its default 175 words per minute, 48 kHz; some long, some
+with a 600 ms pause in mid-sentence)
 streamed in real-time paced 20 ms frames, silence frames between and after them like a live
 microphone, the conversation's history growing turn by turn.
 
-Designs, run one after the other on the same utterances in the same run:
+Designs, each with its own daemon and session, taking turns utterance by utterance on the same
+utterances in the same run (so the machine's load drifts alike for all):
 
 * **semantic** (the default): at each pause the smart-turn model and the words judge the end of
   the turn (``LUMINA_END_OF_TURN=smart``);
 * **fixed 500 ms**: the previous design: a fixed 500 ms hangover and the speculative start at
   150 ms of silence (``LUMINA_END_OF_TURN=silence``);
-* **limit**: the raw parts measured alone, in this process with the daemon stopped, on the same
-  utterances (and the same history): the semantic run's endpoint wait + the final STT pass +
-  the LLM's time to its first speakable chunk + TTS of that chunk.
+* **limit**: the raw parts of each utterance measured alone right after it, in this process
+  while the daemons wait, its history growing alike: the semantic run's endpoint wait + the final
+  STT pass + the LLM's time to its first speakable chunk + TTS of that chunk; and the **naive**
+  sequential loop: a 500 ms hangover + the final STT pass + the whole reply + TTS of all of it.
 
 Per design it reports voice-to-voice seen by the client (last voiced sample sent -> first audio
 frame received) p50/p95, each stage from ``turn_timing``, the endpoint wait on complete and on
@@ -41,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +55,8 @@ from luminad.projections.timings import STAGES  # noqa: E402
 
 RATE = 48000
 FRAME_MS = 20
+#: espeak-ng's own default speaking rate (words per minute).
+WPM = 175
 #: The thinking pause inside a paused utterance (s).
 PAUSE_S = 0.6
 #: Silence streamed before each utterance, and after a turn's reply before the next (s).
@@ -117,7 +123,7 @@ def machine() -> str:
 def speak(text: str, tmp: Path) -> np.ndarray:
     from tests.support.speech import speak_pcm16
 
-    pcm = speak_pcm16(text, tmp, rate=RATE)
+    pcm = speak_pcm16(text, tmp, rate=RATE, wpm=WPM)
     loud = np.flatnonzero(np.abs(pcm) > 300)  # trim espeak's silence: the user's speech only
     return pcm[loud[0] : loud[-1] + 1] if loud.size else pcm
 
@@ -168,6 +174,10 @@ class Microphone:
         self.step = RATE * FRAME_MS // 1000
         self.t0 = time.monotonic()
         self.sent = 0
+
+    def restart(self) -> None:
+        """The microphone was idle while another session spoke: pace from now on."""
+        self.t0, self.sent = time.monotonic(), 0
 
     async def frame(self, pcm: np.ndarray) -> float:
         await self.client.ws.send(pcm.astype("<i2").tobytes())
@@ -237,109 +247,149 @@ async def one_turn(client: Any, mic: Microphone, utt: Utterance) -> TurnResult:
     return res
 
 
-async def live_session(
-    env: dict[str, str], utterances: list[Utterance], home: Path, label: str
-) -> tuple[list[TurnResult], protocol.LatencyMetrics | None]:
+async def live_sessions(
+    designs: dict[str, dict[str, str]], utterances: list[Utterance], home: Path, raw: RawParts
+) -> tuple[dict[str, tuple[list[TurnResult], protocol.LatencyMetrics]], list[dict[str, float]]]:
+    """One daemon and one session per design, all started first; the designs then take turns
+    utterance by utterance, and the raw parts of each utterance are measured right after, so
+    the machine's load drifts alike for all of them."""
     from tests.e2e.client import VoiceClient
     from tests.support.daemon import run_daemon
 
-    results: list[TurnResult] = []
-    with run_daemon(home, env=env) as daemon:
-        client = await VoiceClient.connect(
-            "ws://localhost/v1/session", unix_path=str(daemon.socket_path)
-        )
-        try:
+    results: dict[str, list[TurnResult]] = {label: [] for label in designs}
+    parts: list[dict[str, float]] = []
+    with contextlib.ExitStack() as stack:
+        daemons = {
+            label: stack.enter_context(run_daemon(home / f"d{i}", env=env))
+            for i, (label, env) in enumerate(designs.items())
+        }
+        clients, mics = {}, {}
+        for label, daemon in daemons.items():
+            client = await VoiceClient.connect(
+                "ws://localhost/v1/session", unix_path=str(daemon.socket_path)
+            )
             await client.hello(sample_rate=RATE, client="bench")
-            mic = Microphone(client)
+            clients[label], mics[label] = client, Microphone(client)
+        try:
             for i, utt in enumerate(utterances):
-                r = await one_turn(client, mic, utt)
-                results.append(r)
-                t = r.timing
+                for label in designs:
+                    mics[label].restart()
+                    r = await one_turn(clients[label], mics[label], utt)
+                    results[label].append(r)
+                    t = r.timing
+                    print(
+                        f"  turn {i + 1}/{len(utterances)} [{label}]: v2v "
+                        f"{fmt(r.client_v2v_ms)} ms (daemon "
+                        f"{fmt(t.voice_to_voice_ms if t else None)}), endpoint "
+                        f"{fmt(t.endpoint_ms if t else None)} ms, stt "
+                        f"{fmt(t.stt_ms if t else None)} ms, turns {r.turns}"
+                        f"{' PREMATURE' if r.premature else ''}, partials "
+                        f"{r.partials / max(r.speech_s, 1e-3):.1f}/s, errors {r.errors}; "
+                        f"load {load_text()}",
+                        flush=True,
+                    )
+                parts.append(await raw.measure(utt))
                 print(
-                    f"  [{label}] turn {i + 1}/{len(utterances)}: v2v {fmt(r.client_v2v_ms)} ms "
-                    f"(daemon {fmt(t.voice_to_voice_ms if t else None)}), endpoint "
-                    f"{fmt(t.endpoint_ms if t else None)} ms, stt {fmt(t.stt_ms if t else None)}"
-                    f" ms, turns {r.turns}{' PREMATURE' if r.premature else ''}, partials "
-                    f"{r.partials / max(r.speech_s, 1e-3):.1f}/s, errors {r.errors}",
+                    f"  turn {i + 1}/{len(utterances)} [raw parts alone]: "
+                    + ", ".join(f"{k} {v:.0f}" for k, v in parts[-1].items()),
                     flush=True,
                 )
-            await mic.silence(0.5)
         finally:
-            await client.close()
-        with daemon.unix() as http:
-            metrics = protocol.LatencyMetrics(**http.get("/v1/metrics/latency").json())
-    return results, metrics
+            for client in clients.values():
+                await client.close()
+        out = {}
+        for label, daemon in daemons.items():
+            with daemon.unix() as http:
+                body = http.get("/v1/metrics/latency").json()
+            out[label] = (results[label], msgspec.convert(body, protocol.LatencyMetrics))
+    return out, parts
 
 
 # ---------------------------------------------------------------------- the limit
-async def raw_parts(
-    env: dict[str, str], utterances: list[Utterance], runs: list[TurnResult]
-) -> list[dict[str, float]]:
-    """Final STT, LLM to the first speakable chunk (and to the whole reply), TTS of that chunk
-    (and of the whole reply), each alone."""
-    from luminad.agent.agent import ReplyContext, Responder
-    from luminad.app import open_lumina
-    from luminad.providers.base import ChatMessage
-    from luminad.providers.registry import load_engines
-    from luminad.settings import load_settings
-    from luminad.voice.audio import Resampler
-    from luminad.voice.chunker import SentenceChunker
-    from luminad.voice.respond import FIRST_CHUNK_MAX_WORDS
-    from tests.support.daemon import daemon_env
+class RawParts:
+    """The limit's parts, each measured alone in this process (the daemons wait meanwhile):
+    final STT, LLM to the first speakable chunk (and to the whole reply), TTS of that chunk (and
+    of the whole reply), its history growing as a session's does."""
 
-    home = Path(tempfile.mkdtemp(prefix="bench-voice-raw-"))
-    settings = load_settings(daemon_env(home, **env))
-    engines = await asyncio.to_thread(load_engines, settings)
-    app = open_lumina(settings, engines.embedder)
-    avatar = app.get_avatar(app.default_avatar_id)
-    responder = Responder(engines.llm, None, max_tokens=settings.max_reply_tokens)
-    out: list[dict[str, float]] = []
-    history: list[ChatMessage] = []
-    try:
-        for utt, run in zip(utterances, runs, strict=True):
-            r = Resampler(RATE)
-            audio16 = np.concatenate([r.process(utt.audio()), r.flush()])
-            t0 = time.perf_counter()
-            text = await engines.stt.transcribe(audio16, partial=False)
-            stt_ms = 1000 * (time.perf_counter() - t0)
-            ctx = ReplyContext(
-                avatar=avatar,
-                preferred_name=None,
-                preferences={},
-                history=list(history),
-                user_text=text,
-            )
-            chunker = SentenceChunker(first_max_words=FIRST_CHUNK_MAX_WORDS)
-            first, reply = "", ""
-            llm_first_ms: float | None = None
-            t0 = time.perf_counter()
-            async for delta in responder.stream_reply(ctx):
-                reply += delta
-                if llm_first_ms is None and (ready := chunker.add(delta)):
-                    first = ready[0]
-                    llm_first_ms = 1000 * (time.perf_counter() - t0)
-            llm_full_ms = 1000 * (time.perf_counter() - t0)
-            if llm_first_ms is None:
-                first = (chunker.finish() or [reply or "Okay."])[0]
-                llm_first_ms = llm_full_ms
-            tts_first_ms = await _synth_ms(engines.tts, first, first_only=True)
-            tts_full_ms = await _synth_ms(engines.tts, reply or first, first_only=False)
-            out.append(
-                {
-                    "stt_ms": stt_ms,
-                    "llm_first_chunk_ms": llm_first_ms,
-                    "tts_first_ms": tts_first_ms,
-                    "llm_full_ms": llm_full_ms,
-                    "tts_full_ms": tts_full_ms,
-                }
-            )
-            # the same history the live session had
-            history += [ChatMessage("user", run.final), ChatMessage("assistant", run.reply)]
-    finally:
-        app.close()
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.history: list[Any] = []
+
+    async def __aenter__(self) -> RawParts:
+        from luminad.agent.agent import Responder
+        from luminad.app import open_lumina
+        from luminad.providers.registry import load_engines
+        from luminad.settings import load_settings
+        from tests.support.daemon import daemon_env
+
+        home = Path(tempfile.mkdtemp(prefix="bench-voice-raw-"))
+        settings = load_settings(daemon_env(home, **self.env))
+        self.engines = await asyncio.to_thread(load_engines, settings)
+        self.app = open_lumina(settings, self.engines.embedder)
+        self.avatar = self.app.get_avatar(self.app.default_avatar_id)
+        self.responder = Responder(self.engines.llm, None, max_tokens=settings.max_reply_tokens)
+        await self._reply("Hello.")  # the persona's prompt evaluated once, as the daemon does
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.app.close()
         with contextlib.suppress(Exception):
-            engines.close()
-    return out
+            self.engines.close()
+
+    def _context(self, text: str) -> Any:
+        from luminad.agent.agent import ReplyContext
+
+        return ReplyContext(
+            avatar=self.avatar,
+            preferred_name=None,
+            preferences={},
+            history=list(self.history),
+            user_text=text,
+        )
+
+    async def _reply(self, text: str) -> None:
+        stream = self.responder.stream_reply(self._context(text))
+        async with contextlib.aclosing(stream) as deltas:  # type: ignore[type-var]
+            async for _ in deltas:
+                break
+
+    async def measure(self, utt: Utterance) -> dict[str, float]:
+        from luminad.providers.base import ChatMessage
+        from luminad.voice.audio import Resampler
+        from luminad.voice.chunker import SentenceChunker
+        from luminad.voice.respond import FIRST_CHUNK_MAX_WORDS
+
+        r = Resampler(RATE)
+        audio16 = np.concatenate([r.process(utt.audio()), r.flush()])
+        t0 = time.perf_counter()
+        text = await self.engines.stt.transcribe(audio16, partial=False)
+        stt_ms = 1000 * (time.perf_counter() - t0)
+        ctx = self._context(text)
+        chunker = SentenceChunker(first_max_words=FIRST_CHUNK_MAX_WORDS)
+        first, reply = "", ""
+        llm_first_ms: float | None = None
+        t0 = time.perf_counter()
+        async for delta in self.responder.stream_reply(ctx):
+            reply += delta
+            if llm_first_ms is None and (ready := chunker.add(delta)):
+                first = ready[0]
+                llm_first_ms = 1000 * (time.perf_counter() - t0)
+        llm_full_ms = 1000 * (time.perf_counter() - t0)
+        if llm_first_ms is None:
+            first = (chunker.finish() or [reply or "Okay."])[0]
+            llm_first_ms = llm_full_ms
+        tts = self.engines.tts
+        tts_first_ms = await _synth_ms(tts, first, first_only=True)
+        tts_full_ms = await _synth_ms(tts, reply or first, first_only=False)
+        # history grows as in a session (its own replies: the model's cache is reused alike)
+        self.history += [ChatMessage("user", text), ChatMessage("assistant", reply)]
+        return {
+            "stt_ms": stt_ms,
+            "llm_first_chunk_ms": llm_first_ms,
+            "tts_first_ms": tts_first_ms,
+            "llm_full_ms": llm_full_ms,
+            "tts_full_ms": tts_full_ms,
+        }
 
 
 async def _synth_ms(tts: Any, text: str, *, first_only: bool) -> float:
@@ -355,7 +405,7 @@ async def _synth_ms(tts: Any, text: str, *, first_only: bool) -> float:
 
 # ---------------------------------------------------------------------- report
 def summarise(
-    label: str, runs: list[TurnResult], metrics: protocol.LatencyMetrics | None
+    label: str, runs: list[TurnResult], metrics: protocol.LatencyMetrics
 ) -> dict[str, Any]:
     def stage(name: str, sel: list[TurnResult] | None = None) -> list[float]:
         vals = []
@@ -381,7 +431,7 @@ def summarise(
         "extra_turns": sum(max(0, r.turns - 1) for r in runs),
         "partials_per_s": [r.partials / r.speech_s for r in runs if r.speech_s > 0.3],
         "errors": sorted({e for r in runs for e in r.errors}),
-        "outcomes": dict(metrics.outcomes) if metrics is not None else {},
+        "outcomes": dict(metrics.outcomes),
     }
 
 
@@ -465,23 +515,20 @@ async def bench_model(model: str, turns: int, home: Path, tmp: Path) -> str:
         Utterance(parts, [speak(p, tmp) for p in parts])
         for parts in (UTTERANCES * (turns // len(UTTERANCES) + 1))[:turns]
     ]
-    base = {"LUMINA_LLM": "embedded", "LUMINA_EMBEDDED_MODEL": model, **EXTRA_ENV}
-    sums: list[dict[str, Any]] = []
-    loads: list[str] = []
-    semantic_runs: list[TurnResult] = []
-    for label, design in DESIGNS.items():
-        print(f"model {model}, design {label}: load {load_text()}", flush=True)
-        runs, metrics = await live_session(
-            {**base, **design}, utterances, home / f"{model}-{label.split()[0]}", label
+    embedded = "" if model == "default" else model
+    base = {"LUMINA_LLM": "embedded", "LUMINA_EMBEDDED_MODEL": embedded, **EXTRA_ENV}
+    print(f"model {model}: designs {', '.join(DESIGNS)} take turns; load {load_text()}")
+    async with RawParts(base) as raw:
+        runs_by, raw_list = await live_sessions(
+            {label: {**base, **design} for label, design in DESIGNS.items()},
+            utterances,
+            home / (model or "default"),
+            raw,
         )
-        loads.append(f"{label} {load_text()}")
-        sums.append(summarise(label, runs, metrics))
-        if not semantic_runs:
-            semantic_runs = runs
-    print(f"model {model}: raw parts alone (daemon stopped), load {load_text()}", flush=True)
-    raw_list = await raw_parts(base, utterances, semantic_runs)
-    loads.append(f"limit {load_text()}")
-    raw = {k: [r[k] for r in raw_list] for k in raw_list[0]} if raw_list else {}
+    loads = [f"at the end {load_text()}"]
+    sums = [summarise(label, runs, metrics) for label, (runs, metrics) in runs_by.items()]
+    semantic_runs = runs_by["semantic"][0]
+    columns = {k: [r[k] for r in raw_list] for k in raw_list[0]} if raw_list else {}
     limit = [
         float(run.timing.endpoint_ms or 0.0)
         + r["stt_ms"]
@@ -491,7 +538,7 @@ async def bench_model(model: str, turns: int, home: Path, tmp: Path) -> str:
         if run.timing is not None
     ]
     naive = [500.0 + r["stt_ms"] + r["llm_full_ms"] + r["tts_full_ms"] for r in raw_list]
-    return report(model, sums, limit, naive, raw, loads)
+    return report(model, sums, limit, naive, columns, loads)
 
 
 EXTRA_ENV: dict[str, str] = {}
@@ -511,7 +558,8 @@ def main() -> int:
     ap.add_argument(
         "--models",
         default="qwen,smollm2",
-        help="embedded models, comma-separated (LUMINA_EMBEDDED_MODEL values)",
+        help="embedded models, comma-separated (LUMINA_EMBEDDED_MODEL values; default: the "
+        "daemon's default)",
     )
     ap.add_argument(
         "--max-reply-tokens", type=int, default=48, help="LUMINA_MAX_REPLY_TOKENS for the runs"
@@ -538,8 +586,10 @@ def main() -> int:
             f"{int(PAUSE_S * 1000)} ms pause in mid-sentence), espeak-ng at 48 kHz in real-time "
             "20 ms frames with silence between turns, history growing. Voice-to-voice is seen by "
             "the client: last voiced sample sent -> first reply audio frame received. Each "
-            "design starts its own daemon; the limit's parts run alone in the bench process "
-            "with no daemon running.",
+            "design has its own daemon and session, all started first; the designs take turns "
+            "utterance by utterance, and the limit's parts of each utterance are measured right "
+            "after it, alone in the bench process (the daemons wait), so load drifts alike for "
+            "all.",
             *sections,
         ]
     )

@@ -1,4 +1,4 @@
-"""A semantic end of turn: has the user finished, judged from the sound and the words?
+"""A semantic end of turn: has the user finished, judged from the words and the sound?
 
 **Sound**: the smart-turn v3.2 model (Daily/pipecat, BSD-2-Clause, 8.7 MB, CPU ONNX) reads
 whisper-style log-mel features of the last 8 s of 16 kHz audio (zero-padded in front) and gives
@@ -9,8 +9,9 @@ found on disk through importlib and never downloaded); it runs on our onnxruntim
 **Words**: a sentence ending in a word that needs a continuation ("for", "and", "the", "to",
 ...) is not finished, whatever the sound says (:func:`unfinished`).
 
-:class:`TurnJudge` combines both: ``complete`` ends the turn now, ``unsure`` keeps listening
-(the long hangover then decides), see :meth:`TurnJudge.verdict`.
+:class:`TurnJudge` combines both, words first (they are at hand once the speculative final
+transcript is, and cost nothing), the sound when the words do not decide: a complete turn ends
+now, otherwise the session keeps listening (the long hangover then decides).
 """
 
 from __future__ import annotations
@@ -155,18 +156,22 @@ class SmartTurn:
 
 @dataclass(frozen=True)
 class TurnJudge:
-    """Sound and words together (see the module docstring)."""
+    """Words first, then the sound (see the module docstring)."""
 
     model: SmartTurn
-    #: From this probability on the sound alone ends the turn (unless the words need more).
-    sure: float = 0.9
 
-    def verdict(self, p: float, text: str, *, final: bool) -> bool | None:
-        """``True``: the turn is complete; ``False``: keep listening; ``None``: ask again with
-        the final transcript. Below 0.5 the sound says unfinished; a sentence stopping on a
-        continuation word is unfinished; between 0.5 and ``sure`` the words must be final."""
-        if p < 0.5 or unfinished(text):
+    @staticmethod
+    def by_words(text: str) -> bool | None:
+        """What the final transcript alone says: a sentence stopping on a continuation word is
+        unfinished; a whole question ("?" from the recogniser, on a word that can end one) is
+        complete; anything else is for the sound to judge."""
+        if unfinished(text):
             return False
-        if p >= self.sure or final:
+        if text.rstrip().endswith("?"):
             return True
         return None
+
+    def verdict(self, p: float, text: str) -> bool:
+        """Complete or not, from P(complete) of the sound and the final transcript."""
+        words = self.by_words(text)
+        return words if words is not None else p >= 0.5

@@ -8,11 +8,11 @@ and hands what the endpointer saw to the session as :data:`IntakeEvent` values (
 on a turn); ``vad`` messages for the UI it sends itself.
 
 The end of an utterance: with a :class:`~luminad.providers.smart_turn.TurnJudge` (the
-default), each pause of ``pause_ms`` asks the judge whether the turn is complete, from the sound
-of the utterance and its words (the speculative turn's final transcript when it is there, else
-the latest partial), and asks once more after ``RECHECK_MS`` of silence: complete ends the
-utterance at once, otherwise the endpointer's long hangover (``LUMINA_TURN_HANGOVER_MS``)
-decides, so a thinking pause does not cut the user off.
+default), each pause of ``pause_ms`` asks the judge whether the turn is complete, from the words
+of the utterance (the speculative turn's final transcript) and, when they do not decide, from
+its sound, and asks once more after ``RECHECK_MS`` of silence: complete ends the utterance at
+once, otherwise the endpointer's long hangover (``LUMINA_TURN_HANGOVER_MS``) decides, so a
+thinking pause does not cut the user off.
 Without a judge the fixed hangover (``LUMINA_VAD_HANGOVER_MS``) alone ends it.
 """
 
@@ -279,20 +279,21 @@ class Intake:
             )
 
     async def _ask(self, judge: TurnJudge, turn_id: UUID, audio: Pcm16, mark: int) -> None:
-        """Ask the judge about a pause; a complete turn ends the utterance now."""
+        """Judge a pause: the words of the speculative final transcript first (the model would
+        only slow that pass down on two cores), the sound when they do not decide; a complete
+        turn ends the utterance now."""
         assert self._words is not None
-        p = await asyncio.to_thread(judge.model.probability, audio)
+        try:
+            text = await asyncio.wait_for(self._words.final(turn_id), WORDS_WAIT_S)
+        except TimeoutError:
+            text, _ = self._words.now(turn_id)
         if mark != self._pause_mark:
             return  # the user spoke again (or the utterance ended) meanwhile
-        text, final = self._words.now(turn_id)
-        verdict = judge.verdict(p, text, final=final)
-        if verdict is None:
-            try:
-                text = await asyncio.wait_for(self._words.final(turn_id), WORDS_WAIT_S)
-            except TimeoutError:
-                return
-            verdict = judge.verdict(p, text, final=True)
+        complete = judge.by_words(text)
+        if complete is None:
+            p = await asyncio.to_thread(judge.model.probability, audio)
+            complete = judge.verdict(p, text)
         self.judged += 1
-        if verdict and mark == self._pause_mark and self._endpointer is not None:
+        if complete and mark == self._pause_mark and self._endpointer is not None:
             self.judged_complete += 1
             self._handle(self._endpointer.finish())

@@ -47,11 +47,12 @@ def test_complete_question_scores_above_an_unfinished_sentence(
 
 def test_words_hold_a_turn_the_sound_finds_complete(model: SmartTurn) -> None:
     judge = TurnJudge(model)
-    assert judge.verdict(0.95, "What time is it?", final=False) is True
-    assert judge.verdict(0.83, "I would like to book a table for", final=True) is False
-    assert judge.verdict(0.83, "I would like to book a table for two.", final=False) is None
-    assert judge.verdict(0.83, "I would like to book a table for two.", final=True) is True
-    assert judge.verdict(0.3, "What time is it?", final=True) is False
+    assert judge.verdict(0.83, "I would like to book a table for", ) is False
+    assert judge.verdict(0.95, "Can you tell me how to?") is False
+    assert judge.verdict(0.83, "I would like to book a table for two.") is True
+    assert judge.verdict(0.3, "Thank you, that is all.") is False
+    assert judge.verdict(0.1, "Why is the sky blue?") is True  # a whole question
+    assert judge.by_words("Thank you, that is all.") is None  # for the sound to judge
     assert unfinished("Set a timer for") and unfinished("and the")
     assert not unfinished("Set a timer for ten minutes.") and not unfinished("")
 
