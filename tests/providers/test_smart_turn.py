@@ -47,7 +47,7 @@ def test_complete_question_scores_above_an_unfinished_sentence(
 
 def test_words_hold_a_turn_the_sound_finds_complete(model: SmartTurn) -> None:
     judge = TurnJudge(model)
-    assert judge.verdict(0.83, "I would like to book a table for", ) is False
+    assert judge.verdict(0.83, "I would like to book a table for") is False
     assert judge.verdict(0.95, "Can you tell me how to?") is False
     assert judge.verdict(0.83, "I would like to book a table for two.") is True
     assert judge.verdict(0.3, "Thank you, that is all.") is False
