@@ -31,6 +31,7 @@ from pydantic_ai.toolsets import ToolsetTool, WrapperToolset
 
 from luminad import protocol
 from luminad.agent.agent import ReplyContext, Responder
+from luminad.agent.intents import default_router
 from luminad.agent.prompts import PromptTemplate
 from luminad.agent.tools import TOOLSET, ToolContext
 from luminad.domain import Conversation
@@ -271,11 +272,15 @@ class RecordedTools(WrapperToolset[ToolContext]):
         ctx: RunContext[ToolContext],
         tool: ToolsetTool[ToolContext],
     ) -> Any:
+        return self.answer(name, tool_args)
+
+    def answer(self, name: str, arguments: Mapping[str, Any]) -> str:
+        """What the recorded turn's next call of ``name`` answered (``NOT_RUN`` if none)."""
         used = sum(1 for call in self.answered if call.name == name)
         same = [call for call in self.recorded if call.name == name]
         result = same[used].result if used < len(same) else NOT_RUN
         self.answered.append(
-            protocol.ToolCallRecord(name=name, arguments=dict(tool_args), result=result)
+            protocol.ToolCallRecord(name=name, arguments=dict(arguments), result=result)
         )
         return result
 
@@ -359,8 +364,14 @@ class Replayer:
         if temperature is None and record is not None:
             temperature = record.temperature
         tools = RecordedTools(TOOLSET, turn.tool_calls)
+        # local intents are matched here, not by the Responder: its router would run the tool
         responder = Responder(
-            llm, RecordedSearch(web), max_tokens=max_tokens, temperature=temperature, toolset=tools
+            llm,
+            RecordedSearch(web),
+            max_tokens=max_tokens,
+            temperature=temperature,
+            toolset=tools,
+            intents=None,
         )
         ctx = dataclasses.replace(rebuilt.reply, internet=bool(web))
         if llm.tool_calling and (record is None or record.tools_offered):
@@ -370,11 +381,16 @@ class Replayer:
             ctx = dataclasses.replace(ctx, tools=self._tool_context(turn, ctx, web))
         watch = Stopwatch()
         text = ""
-        stream: Any = responder.stream_reply(ctx)
-        async with contextlib.aclosing(stream) as deltas:
-            async for delta in deltas:
-                watch.tick()
-                text += delta
+        intent = await asyncio.to_thread(default_router().match, turn.user_text, self._avatars)
+        if intent is not None:  # the live turn said the intent's tool answer, no model ran
+            text = tools.answer(intent.tool_name, intent.arguments)
+            watch.tick()
+        else:
+            stream: Any = responder.stream_reply(ctx)
+            async with contextlib.aclosing(stream) as deltas:
+                async for delta in deltas:
+                    watch.tick()
+                    text += delta
         done = time.perf_counter()
         return protocol.ReplayRun(
             provider=responder.provider,
@@ -385,6 +401,9 @@ class Replayer:
             first_token_ms=watch.ms(watch.first),
             total_ms=watch.ms(done),
         )
+
+    def _avatars(self) -> list[str]:
+        return [a.name for a in self.app.list_avatars()]
 
     def _tool_context(
         self, turn: RecordedTurn, ctx: ReplyContext, web: list[SearchResult]

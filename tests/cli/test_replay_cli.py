@@ -36,7 +36,7 @@ def test_replay_a_recorded_conversation(
         assert code == 0
         with daemon.unix() as http:
             conversation_id = http.get("/v1/conversations").json()[0]["id"]
-        for text in ("I have one sister.", "What is my sister called?"):
+        for text in ("What time is it?", "What is my sister called?"):
             code, _, _ = run(daemon, capsys, "say", text, "--conversation", conversation_id)
             assert code == 0
         with daemon.unix() as http:
@@ -62,6 +62,16 @@ def test_replay_a_recorded_conversation(
         assert record["max_tokens"] > 0 and record["prompt_version"]
         assert replay["differences"] == []
         assert replay["recorded"]["timings_ms"]["total_ms"] > 0
+        assert "current_time" in record["tools_offered"]
+
+        # turn 2 used a tool (the local "what time is it" intent): the replay says what the
+        # tool answered then, and runs nothing
+        code, out, _ = run(daemon, capsys, "replay", users[1], "--json")
+        (timed,) = json.loads(out)
+        (call,) = timed["recorded"]["tool_calls"]
+        assert code == 0 and call["name"] == "current_time" and call["result"] == replies[1]
+        assert timed["replayed"]["tool_calls"] == [call]
+        assert timed["replayed"]["text"] == replies[1]
 
         code, out, _ = run(daemon, capsys, "replay", users[2], "--compare", "smollm2", "--json")
         default, smol = json.loads(out)
@@ -89,7 +99,7 @@ def test_replay_a_recorded_conversation(
         (dialogue,) = json.loads(export.read_text())["dialogues"]
         assert [t["user"] for t in dialogue["turns"]] == [
             "Hello, I like green tea.",
-            "I have one sister.",
+            "What time is it?",
             "What is my sister called?",
         ]
         assert [t["reply"] for t in dialogue["turns"]] == replies
