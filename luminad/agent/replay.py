@@ -3,10 +3,11 @@
 A replay finds the turn in the log, folds the log into scratch read models up to the position
 just before the turn's utterance (the same projections the daemon runs, so the context is
 rebuilt by the same queries, as the read models stood then, not as they stand now), rebuilds
-the reply's context from that fold and the reply's own record (:class:`ReplyRecord`, written
-with the reply: memories recalled, history window, avatar version, model and settings, tool
-calls, web results), and runs it again through the agent, text only. Nothing is written: the
-user's conversation, memories and profile stay as they are.
+the reply's context from that fold and the reply's own record (``protocol.ReplyRecord``,
+written with the reply: memories recalled, history window, avatar version, model and settings,
+tools offered, web results; its tool calls and stage timings are the turn's own events), and
+runs it again through the agent, text only. Nothing is written and nothing is sent: a tool call
+(or a local intent) is answered with what the same tool answered in the recorded turn.
 
 What the user deleted stays deleted: a memory recalled then and deleted since is reported as
 gone and left out of the context; a turn of a forgotten user is not found.
@@ -84,19 +85,19 @@ def find_turn(app: Lumina, turn_id: UUID) -> RecordedTurn:
     mapper = app.private_mapper
     for stored in app.recorder.select_events(UUID(conversation_id)):
         event = mapper.to_domain_event(stored)
-        if isinstance(event, Conversation.ConversationStarted):  # type: ignore[attr-defined]
+        if isinstance(event, Conversation.ConversationStarted):
             avatar_id = event.avatar_id
         if getattr(event, "turn_id", None) != turn_id:
             continue
-        if isinstance(event, Conversation.UtteranceTranscribed):  # type: ignore[attr-defined]
+        if isinstance(event, Conversation.UtteranceTranscribed):
             user_text = event.text
-        elif isinstance(event, Conversation.ReplyCompleted):  # type: ignore[attr-defined]
+        elif isinstance(event, Conversation.ReplyCompleted):
             reply, provider = event.text, event.provider
-        elif isinstance(event, Conversation.ReplyInterrupted):  # type: ignore[attr-defined]
+        elif isinstance(event, Conversation.ReplyInterrupted):
             reply, interrupted = event.heard_text, True
-        elif isinstance(event, Conversation.TurnTimed):  # type: ignore[attr-defined]
+        elif isinstance(event, Conversation.TurnTimed):
             timings = dict(event.timings_ms)
-        elif isinstance(event, Conversation.ReplyRecorded):  # type: ignore[attr-defined]
+        elif isinstance(event, Conversation.ReplyRecorded):
             record = msgspec.convert(event.record, protocol.ReplyRecord)
         elif isinstance(event, Conversation.ToolCalled):
             calls.append(
