@@ -20,9 +20,12 @@ from pathlib import Path
 from uuid import uuid4
 
 import numpy as np
+import sqlite_vec
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlcipher3 import dbapi2 as sqlcipher
 
 from luminad.app import Lumina, open_lumina
 from luminad.domain import Conversation, Memory
@@ -241,6 +244,27 @@ def bench_search(home: Path, embedder: MiniLmEmbedder, n: int, queries: int) -> 
             f"memory search, {n:,} vectors, first query of a new connection (cold page cache)",
             f"median {sorted(cold)[1]:.1f} ms",
         )
+        # the same rows in a plain SQLite file (what read models were before SQLCipher), for a
+        # comparison within this run
+        plain_path = app.read.path.with_name("plain.sqlite")
+        conn.execute(f"ATTACH DATABASE '{plain_path}' AS plain KEY ''")
+        conn.execute("SELECT sqlcipher_export('plain')")
+        conn.execute("DETACH DATABASE plain")
+        # opened with SQLCipher's library too (no key: a plain file): loading sqlite-vec into a
+        # second SQLite library in the same process crashes it
+        plain = sqlcipher.connect(str(plain_path), isolation_level=None)
+        plain.enable_load_extension(True)
+        sqlite_vec.load(plain)
+        plain.execute("PRAGMA mmap_size=1073741824")
+        try:
+            memories.search(plain, blob, None, 10)  # warm its map like the encrypted one
+            p50, p95 = percentiles(timed(lambda: memories.search(plain, blob, None, 10)))
+        finally:
+            plain.close()
+        row(
+            f"memory search, {n:,} vectors, top-10, same rows in a plain SQLite file (mmap)",
+            f"p50 {p50:.1f} ms / p95 {p95:.1f} ms",
+        )
         p50, p95 = percentiles(
             timed(lambda: app.search_memories("what does the user like to eat?", limit=10))
         )
@@ -255,20 +279,22 @@ def bench_search(home: Path, embedder: MiniLmEmbedder, n: int, queries: int) -> 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--search-only", action="store_true", help="only the memory search rows")
     args = parser.parse_args()
     embedder = MiniLmEmbedder()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        app = open_app(root / "commits", embedder)
-        try:
-            bench_commits(
-                app, 500 if args.quick else 2000, 5000 if args.quick else 20_000, repeats=5
-            )
-        finally:
-            app.close()
-        bench_chain_cost(root / "chain", embedder, 500 if args.quick else 2000, repeats=5)
-        bench_replay_and_forget(root / "replay", embedder)
+        if not args.search_only:
+            app = open_app(root / "commits", embedder)
+            try:
+                bench_commits(
+                    app, 500 if args.quick else 2000, 5000 if args.quick else 20_000, repeats=5
+                )
+            finally:
+                app.close()
+            bench_chain_cost(root / "chain", embedder, 500 if args.quick else 2000, repeats=5)
+            bench_replay_and_forget(root / "replay", embedder)
         bench_search(root / "s10k", embedder, 10_000, 50 if args.quick else 200)
         bench_search(
             root / "s100k", embedder, 20_000 if args.quick else 100_000, 20 if args.quick else 100
