@@ -162,9 +162,13 @@ DIALOGUES: list[dict[str, Any]] = [
 
 _SENTENCE = re.compile(r"[^.!?]*[A-Za-z][^.!?]*(?:[.!?]+|$)")
 _MARKDOWN = re.compile(r"\*\*|__|`|^\s*#|^\s*[-*•]\s|^\s*\d+[.)]\s|\[[^\]]+\]\(", re.M)
+#: The most common English words: an English reply uses some of them.
 _ENGLISH_WORDS = (
-    "the a an is are was i you it to of and in my your that this what for on with be can "
-    "do not it's i'm yes no there here have has will would about at as so"
+    "the a an is are was were be been am i you he she it we they me him her us them my your his "
+    "its our their this that these those what which who when where why how to of and or but in "
+    "on at by for from with about as into than then so if not no yes do does did have has had "
+    "will would can could should may might must there here all some any more most very just "
+    "also one two three four five plus times equals thank thanks hello hi sorry please good"
 )
 _ENGLISH = frozenset(_ENGLISH_WORDS.split(" "))
 
@@ -265,7 +269,7 @@ def main() -> int:
     ap.add_argument("--openai-key", default="not-needed")
     ap.add_argument("--dialogues", type=Path, help="a JSON file of dialogues (see above)")
     ap.add_argument("--limit", type=int, default=0, help="play only the first N dialogues")
-    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--max-tokens", type=int, default=load_settings({}).max_reply_tokens)
     ap.add_argument("--temperature", type=float, default=0.3)
     ap.add_argument("--verbose", action="store_true", help="print every reply")
     args = ap.parse_args()

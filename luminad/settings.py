@@ -86,7 +86,7 @@ class Settings:
     openai_base_url: str = "http://127.0.0.1:8000/v1"
     openai_api_key: str = "not-needed"
     #: Tokens the LLM may write for one reply.
-    max_reply_tokens: int = 200
+    max_reply_tokens: int = 96
 
     #: How an utterance ends: ``smart`` (the smart-turn model and the words judge each pause;
     #: a complete turn ends at once, else ``turn_hangover_ms`` of silence) or ``silence``
