@@ -4,6 +4,7 @@ speaking Ollama's API (support/ollama_server), through the real Responder."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -12,6 +13,7 @@ from pydantic_ai.toolsets import FunctionToolset
 
 from luminad import protocol
 from luminad.agent.agent import ReplyContext, Responder
+from luminad.agent.tools import ToolContext
 from luminad.errors import LlmUnavailable
 from luminad.providers.base import ChatMessage, stream_text
 from luminad.providers.llamacpp import EmbeddedLLM
@@ -26,7 +28,9 @@ COUNT = "Count from 1 to 300, separated by commas."
 AVATAR = protocol.Avatar(id="a1", name="Lumina", persona="", style="", voice="joe", builtin=True)
 
 
-def ctx(text: str, history: list[ChatMessage] | None = None, tools: object = None) -> ReplyContext:
+def ctx(
+    text: str, history: list[ChatMessage] | None = None, tools: ToolContext | None = None
+) -> ReplyContext:
     return ReplyContext(avatar=AVATAR, preferred_name=None, preferences={},
                         history=history or [], user_text=text, tools=tools)  # fmt: skip
 
@@ -66,8 +70,16 @@ async def test_tools_are_offered_natively(stub: OllamaStub) -> None:
         """Store a fact the user wants you to remember."""
         return "Stored."
 
+    async def notify(message: protocol.ServerMessage) -> None:
+        return None
+
+    tools = ToolContext(
+        app=None,  # type: ignore[arg-type]
+        conversation_id=uuid.uuid4(), turn_id=uuid.uuid4(), avatar_id=uuid.uuid4(),
+        notify=notify,
+    )  # fmt: skip
     responder = Responder(OllamaLLM(stub.url, "llama3.2"), max_tokens=20, toolset=toolset)
-    _ = [d async for d in responder.stream_reply(ctx("Hello.", tools=object()))]
+    _ = [d async for d in responder.stream_reply(ctx("Hello.", tools=tools))]
     (tool,) = stub.requests[-1]["tools"]
     assert tool["function"]["name"] == "remember"
     assert "remember" in tool["function"]["description"]
