@@ -425,12 +425,10 @@ class Lumina:
             self._commit(user_profile)
 
     # ------------------------------------------------------------------ egress
-    def record_egress(
-        self, kind: str, host: str, query: str, *, conversation_id: UUID | None = None
-    ) -> UUID:
+    def record_egress(self, kind: str, host: str, query: str) -> UUID:
         """Record a request about to leave the machine (call it before sending)."""
         with self._writing():
-            egress = Egress.request(kind, host, query, conversation_id)
+            egress = Egress.request(kind, host, query)
             self._commit(egress)
             return egress.id
 
@@ -449,7 +447,6 @@ class Lumina:
                         kind=str(state["kind"]),
                         host=str(state["host"]),
                         query=str(state["query"]),
-                        conversation_id=_str(state.get("conversation_id")),
                     )
                 )
             return entries

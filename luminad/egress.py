@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from uuid import UUID
 
 from luminad.app import Lumina
 from luminad.errors import SecretNotStored
@@ -26,13 +25,9 @@ class LedgeredSearch:
         self.host = host
         self.name = inner.name
 
-    async def search(
-        self, query: str, *, limit: int = 5, conversation_id: UUID | None = None
-    ) -> list[SearchResult]:
+    async def search(self, query: str, *, limit: int = 5) -> list[SearchResult]:
         sent = outgoing_query(query)
-        await asyncio.to_thread(
-            self.app.record_egress, WEB_SEARCH, self.host, sent, conversation_id=conversation_id
-        )
+        await asyncio.to_thread(self.app.record_egress, WEB_SEARCH, self.host, sent)
         return await self.inner.search(sent, limit=limit)
 
     async def health(self) -> EngineHealth:

@@ -545,7 +545,6 @@ class EgressEntry(msgspec.Struct, frozen=True, kw_only=True):
     host: str
     #: What it carried (secrets removed), or "[shredded]" once the user was forgotten.
     query: str
-    conversation_id: str | None = None
 
 
 class StageLatency(msgspec.Struct, frozen=True, kw_only=True):

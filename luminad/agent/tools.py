@@ -27,7 +27,7 @@ from pydantic_ai import FunctionToolset, RunContext
 from pydantic_ai.tools import ToolDefinition
 
 from luminad import protocol
-from luminad.errors import LuminaError, ToolFailed
+from luminad.errors import LuminaError, SecretNotStored, ToolFailed
 
 if TYPE_CHECKING:
     from luminad.app import Lumina
@@ -384,6 +384,8 @@ async def web_search(ctx: RunContext[ToolContext], query: str) -> str:
         try:
             async with asyncio.timeout(SEARCH_TIMEOUT_S):
                 results = await tools.search.search(query, limit=3)
+        except SecretNotStored as exc:  # the query was nothing but a secret: not sent
+            raise ToolError(exc.message, action=exc.action) from None
         except (TimeoutError, LuminaError, OSError) as exc:
             log.warning("web search failed: %s", type(exc).__name__)
             raise ToolError(

@@ -3,8 +3,6 @@ sent (the egress ledger, ``GET /v1/egress``)."""
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from eventsourcing.domain import Aggregate, event
 
 from luminad.domain.content import Encrypted
@@ -23,21 +21,16 @@ class Egress(Aggregate):
         host: str
         #: What it sends: the search query (secrets already removed).
         query: Encrypted[str]
-        conversation_id: UUID | None
 
     @event(EgressRequested)
-    def __init__(self, kind: str, host: str, query: str, conversation_id: UUID | None) -> None:
+    def __init__(self, kind: str, host: str, query: str) -> None:
         self.kind = kind
         self.host = host
-        self.conversation_id = conversation_id
 
     @classmethod
-    def request(
-        cls, kind: str, host: str, query: str, conversation_id: UUID | None = None
-    ) -> Egress:
+    def request(cls, kind: str, host: str, query: str) -> Egress:
         return cls(
             require_text(kind, "egress kind", limit=64),
             require_text(host, "egress host", limit=255),
             require_text(query, "query", limit=MAX_QUERY),
-            conversation_id,
         )

@@ -16,6 +16,7 @@ from luminad.agent import tools
 from luminad.agent.intents import IntentMatch, IntentRouter, Tool
 from luminad.agent.tools import TOOLSET, ToolContext
 from luminad.app import Lumina, open_lumina
+from luminad.egress import LedgeredSearch
 from luminad.errors import InternetDisabled
 from luminad.providers.base import SearchResult
 from luminad.providers.embeddings import MiniLmEmbedder
@@ -338,3 +339,16 @@ async def test_a_call_that_cannot_be_recorded_still_answers(app: Lumina, session
     assert said == "Okay, I'll remember that."
     assert [m.text for m in app.list_memories()] == ["I parked on level 3."]
     assert isinstance(ctx.turn_id, UUID)
+
+
+async def test_a_search_for_nothing_but_a_secret_is_refused_with_a_sentence(
+    app: Lumina, session: Session
+) -> None:
+    sent = OneResult()
+    ledgered = LedgeredSearch(sent, app, "search.example.org")
+    online = context(app, session, search=ledgered, internet=True)
+    said = await call(tools.web_search, online, query="sk-proj-abc123def456ghi789jkl")
+    assert said == "Not searched: the search would have sent a secret."
+    assert app.egress() == []  # nothing left the machine, nothing to record
+    assert await call(tools.web_search, online, query="moon") == "Moon: It orbits."
+    assert [e.query for e in app.egress()] == ["moon"]

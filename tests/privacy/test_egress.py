@@ -31,8 +31,7 @@ async def test_a_search_is_in_the_ledger_before_it_is_sent_and_its_query_encrypt
 ) -> None:
     inner = RecordingSearch(app)
     search = LedgeredSearch(inner, app, "search.example.org")
-    conversation = app.start_conversation()
-    await search.search("weather in Lisbon with my PIN 4921", conversation_id=conversation)
+    await search.search("weather in Lisbon with my PIN 4921")
     assert inner.sent == [("weather in Lisbon with my PIN", 1)]  # recorded first, then sent
     (entry,) = app.egress()
     assert (entry.kind, entry.host, entry.query) == (
@@ -40,7 +39,6 @@ async def test_a_search_is_in_the_ledger_before_it_is_sent_and_its_query_encrypt
         "search.example.org",
         "weather in Lisbon with my PIN",
     )
-    assert entry.conversation_id == str(conversation)
     raw = b"".join(n.state for n in app.recorder.select_notifications(0, 1000))
     assert b"Lisbon" not in raw and b"search.example.org" in raw
 
