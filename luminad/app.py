@@ -459,8 +459,8 @@ class Lumina:
             self.catch_up()
             rows_before = self.read.user_rows()
             previous, _ = self.shredder.last_forgetting()  # before it: shredded already
-            shredded = self.shredder.content_events(after=previous)
-            salt, fingerprints = fingerprint(self.shredder.content_texts(after=previous))
+            shredded, texts = self.shredder.content(after=previous)
+            salt, fingerprints = fingerprint(texts)
             key_ids = self.keys.key_ids()
             user = self.user()
             user.forget(key_ids, shredded, salt, fingerprints)

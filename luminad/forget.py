@@ -8,7 +8,6 @@ nothing of the application.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -53,19 +52,16 @@ class Shredder:
         state, _ = self.mapper.decode_state(last)
         return last.id, state
 
-    def content_events(self, *, after: int = 0, stop: int | None = None) -> int:
-        """How many events with user content the log holds (after/up to a position)."""
-        topics = content_topics()
-        return sum(
-            1 for _ in iter_notifications(self.recorder, topics=topics, after=after, stop=stop)
-        )
-
-    def content_texts(self, *, after: int = 0) -> Iterator[str]:
-        """Every readable string of user content in the log after a position."""
+    def content(self, *, after: int = 0) -> tuple[int, list[str]]:
+        """How many events with user content the log holds after a position, and every
+        readable string of that content (one pass)."""
+        events, texts = 0, []
         for note in iter_notifications(self.recorder, topics=content_topics(), after=after):
+            events += 1
             state, _ = self.mapper.decode_state(note)
             for name in encrypted_fields(resolve_topic(note.topic)):
-                yield from (t for t in texts_of(state.get(name)) if t != SHREDDED)
+                texts += [t for t in texts_of(state.get(name)) if t != SHREDDED]
+        return events, texts
 
     def owner_content_events(self, owner: UUID) -> int:
         """How many of one aggregate's events carry user content."""
