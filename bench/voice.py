@@ -40,6 +40,7 @@ import re
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -309,26 +310,36 @@ async def live_sessions(
 class RawParts:
     """The limit's parts, each measured alone in this process (the daemons wait meanwhile):
     final STT, LLM to the first speakable chunk (and to the whole reply), TTS of that chunk (and
-    of the whole reply), its history growing as a session's does."""
+    of the whole reply). The reply's context is built by the daemon's own
+    :class:`~luminad.voice.respond.Replier` (persona, history, memories, tool schemas), primed
+    as a session is, over a throwaway store where each turn is stored as a session would."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
-        self.history: list[Any] = []
 
     async def __aenter__(self) -> RawParts:
         from luminad.agent.agent import Responder
         from luminad.app import open_lumina
         from luminad.providers.registry import load_engines
         from luminad.settings import load_settings
+        from luminad.voice.outlet import Outlet
+        from luminad.voice.respond import Replier
         from tests.support.daemon import daemon_env
+
+        async def nowhere(_: Any) -> None:
+            return None
 
         home = Path(tempfile.mkdtemp(prefix="bench-voice-raw-"))
         settings = load_settings(daemon_env(home, **self.env))
         self.engines = await asyncio.to_thread(load_engines, settings)
         self.app = open_lumina(settings, self.engines.embedder)
         self.avatar = self.app.get_avatar(self.app.default_avatar_id)
-        self.responder = Responder(self.engines.llm, None, max_tokens=settings.max_reply_tokens)
-        await self._reply("Hello.")  # the persona's prompt evaluated once, as the daemon does
+        self.conversation = self.app.start_conversation(self.app.default_avatar_id)
+        agent = Responder(self.engines.llm, None, max_tokens=settings.max_reply_tokens)
+        self.replier = Replier(self.app, agent, Outlet(nowhere, uuid.uuid4()))
+        await self.replier.prime(
+            self.avatar, self.app.get_profile(), conversation_id=self.conversation, internet=False
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -336,40 +347,28 @@ class RawParts:
         with contextlib.suppress(Exception):
             self.engines.close()
 
-    def _context(self, text: str) -> Any:
-        from luminad.agent.agent import ReplyContext
-
-        return ReplyContext(
-            avatar=self.avatar,
-            preferred_name=None,
-            preferences={},
-            history=list(self.history),
-            user_text=text,
-        )
-
-    async def _reply(self, text: str) -> None:
-        stream = self.responder.stream_reply(self._context(text))
-        async with contextlib.aclosing(stream) as deltas:  # type: ignore[type-var]
-            async for _ in deltas:
-                break
-
     async def measure(self, utt: Utterance) -> dict[str, float]:
-        from luminad.providers.base import ChatMessage
         from luminad.voice.audio import Resampler
         from luminad.voice.chunker import SentenceChunker
         from luminad.voice.respond import FIRST_CHUNK_MAX_WORDS
+        from luminad.voice.turn import Turn
 
         r = Resampler(RATE)
         audio16 = np.concatenate([r.process(utt.audio()), r.flush()])
         t0 = time.perf_counter()
         text = await self.engines.stt.transcribe(audio16, partial=False)
         stt_ms = 1000 * (time.perf_counter() - t0)
-        ctx = self._context(text)
+        turn = Turn(turn_id=uuid.uuid4(), source="voice", text=text)
+        turn.opened.set()  # its tools may act (on the throwaway store)
+        base = asyncio.ensure_future(self.replier.base(self.conversation))
+        ctx = await self.replier.context(
+            turn, base, conversation_id=self.conversation, avatar=self.avatar, internet=False
+        )
         chunker = SentenceChunker(first_max_words=FIRST_CHUNK_MAX_WORDS)
         first, reply = "", ""
         llm_first_ms: float | None = None
         t0 = time.perf_counter()
-        async for delta in self.responder.stream_reply(ctx):
+        async for delta in self.replier.agent.stream_reply(ctx):
             reply += delta
             if llm_first_ms is None and (ready := chunker.add(delta)):
                 first = ready[0]
@@ -382,7 +381,10 @@ class RawParts:
         tts_first_ms = await _synth_ms(tts, first, first_only=True)
         tts_full_ms = await _synth_ms(tts, reply or first, first_only=False)
         # history grows as in a session (its own replies: the model's cache is reused alike)
-        self.history += [ChatMessage("user", text), ChatMessage("assistant", reply)]
+        if text:
+            self.app.record_utterance(self.conversation, text, turn_id=turn.turn_id)
+            if reply.strip():
+                self.app.complete_reply(self.conversation, turn.turn_id, reply.strip())
         return {
             "stt_ms": stt_ms,
             "llm_first_chunk_ms": llm_first_ms,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -200,19 +201,31 @@ class Replier:
         turn.sources = list(self.agent.last_sources)
         turn.record = self.agent.record_of(ctx, self.agent.last_web)
 
-    async def prime(self, avatar: protocol.Avatar, profile: protocol.Profile) -> None:
-        """Evaluate the session's prompt once (one token, no tool runs); best effort."""
+    async def prime(
+        self,
+        avatar: protocol.Avatar,
+        profile: protocol.Profile,
+        *,
+        conversation_id: UUID,
+        internet: bool,
+    ) -> None:
+        """Evaluate the session's prompt once (one token, no tool runs); best effort. The
+        prompt is the one a turn sends, tool schemas included, so the model's cache of it is
+        what the first turns reuse."""
         from luminad.agent.agent import ReplyContext
 
+        never = Turn(turn_id=uuid.uuid4(), source="text")  # never opened: no tool acts
         ctx = ReplyContext(
             avatar=avatar,
             preferred_name=profile.preferred_name,
             preferences=dict(profile.preferences),
             history=[],
             user_text="Hello.",
+            internet=internet,
+            tools=self._tools(never, conversation_id, UUID(avatar.id), internet),
         )
         try:
-            async with asyncio.timeout(20):
+            async with asyncio.timeout(60):
                 await self.agent.prime(ctx)
         except Exception as exc:  # the first real turn will report a broken LLM
             log.info("LLM prime failed: %s", type(exc).__name__)

@@ -328,7 +328,13 @@ class VoiceSession:
     async def _prime(self) -> None:
         assert self.state.avatar is not None
         profile = await asyncio.to_thread(self.app.get_profile)
-        await self.replier.prime(self.state.avatar, profile)
+        assert self.state.conversation_id is not None
+        await self.replier.prime(
+            self.state.avatar,
+            profile,
+            conversation_id=self.state.conversation_id,
+            internet=self.state.internet,
+        )
 
     async def _health(self) -> protocol.Health:
         try:
