@@ -7,7 +7,7 @@ Structs. New fields always get defaults. Audio never goes in JSON except the leg
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 
@@ -471,13 +471,13 @@ class ReplayRequest(msgspec.Struct, frozen=True, kw_only=True):
     """``POST /v1/turns/{turn_id}/replay``: every field overrides what was recorded."""
 
     #: ``embedded``, ``ollama`` or ``openai`` (default: the daemon's chat model).
-    llm: str | None = None
+    llm: Literal["embedded", "ollama", "openai"] | None = None
     #: The model of that provider: a GGUF path or a bundled model name for ``embedded``, the
     #: model name for Ollama and OpenAI-compatible servers.
     model: str | None = None
     avatar_id: str | None = None
-    max_reply_tokens: int | None = None
-    temperature: float | None = None
+    max_reply_tokens: Annotated[int, msgspec.Meta(ge=1, le=4096)] | None = None
+    temperature: Annotated[float, msgspec.Meta(ge=0.0, le=2.0)] | None = None
 
 
 class ReplayMemory(msgspec.Struct, frozen=True, kw_only=True):

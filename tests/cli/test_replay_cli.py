@@ -114,6 +114,12 @@ def test_replay_a_recorded_conversation(
         assert code == 0 and [m for m in used if m["id"] == memory["id"] and not m["gone"]] == []
         assert all("Ana" not in (m.get("text") or "") for m in used)
 
+        with daemon.unix() as http:  # what a client sends never yields `internal`
+            for body in ({"llm": "nonsense"}, {"max_reply_tokens": 0}, {"temperature": -1}):
+                r = http.post(f"/v1/turns/{users[2]}/replay", json=body)
+                assert r.status_code == 400 and r.json()["code"] == "bad_message", body
+            r = http.post(f"/v1/turns/{users[2]}/replay", json={"avatar_id": "nobody"})
+            assert r.status_code == 404 and r.json()["code"] == "avatar_not_found"
         code, _, err = run(daemon, capsys, "replay", "0" * 32)
         assert code == 1 and "turn_not_found" in err
         code, _, _ = run(daemon, capsys, "forget-me", "--confirm", "forget me")

@@ -156,3 +156,22 @@ def test_two_writers_on_one_postgres_store_keep_one_chain(tmp_path: Path) -> Non
         one.close()
         two.close()
         drop_schema(url, first.store_env()["POSTGRES_SCHEMA"])
+
+
+def test_the_chain_covers_whole_event_encryption_at_rest(tmp_path: Path) -> None:
+    for home, forget in (("tampered", False), ("forgotten", True)):
+        settings = make_settings(tmp_path / home).replace(store_encrypt=True)
+        app = open_lumina(settings, FakeEmbedder())
+        try:
+            fill(app)
+            assert app.verify_events().ok
+            if forget:
+                app.forget_user()
+                assert app.verify_events().ok
+                continue
+            victim = last_position(app) - 3
+            run_sql(settings, "DELETE FROM stored_events WHERE rowid = ?", victim)
+            result = app.verify_events()
+            assert not result.ok and result.broken_at == victim
+        finally:
+            app.close()
