@@ -9,7 +9,12 @@ The latency is what the router adds to a turn that uses no tool: ``IntentRouter.
 negative utterances, as the Responder awaits it (matching in a worker thread), against a real
 store in a temporary directory.
 
-    .venv/bin/python bench/intents.py [--reps 20]
+``--model`` also routes the set through the model path alone (no local intents): the default
+embedded model, offered the tool registry, answers each utterance; a command counts when the
+model called its tool first, a negative when it called none (intents that have no model tool,
+asking the name and internet on/off, are left out of that path).
+
+    .venv/bin/python bench/intents.py [--reps 20] [--model]
 """
 
 from __future__ import annotations
@@ -153,6 +158,20 @@ LABELLED: list[tuple[str, str | None, dict[str, Any] | None]] = [
 
 AVATARS = ["Lumina"]
 
+#: The tool the model should call for each intent (None: a local intent only).
+MODEL_TOOL: dict[str, str] = {
+    "Remember": "remember",
+    "Forget": "forget",
+    "Recall": "recall",
+    "SetName": "set_preferred_name",
+    "CurrentTime": "current_time",
+    "SetTimer": "set_timer",
+    "CancelTimer": "cancel_timer",
+    "ListTimers": "list_timers",
+    "SwitchAvatar": "switch_avatar",
+    "SwitchTo": "switch_avatar",
+}
+
 
 def evaluate(router: IntentRouter) -> dict[str, Any]:
     """Routing accuracy of the local path over :data:`LABELLED`."""
@@ -219,6 +238,78 @@ async def added_latency(router: IntentRouter, reps: int) -> list[float]:
             app.close()
 
 
+async def model_routing() -> tuple[str, dict[str, Any]]:
+    """Route :data:`LABELLED` through the default embedded model with the tool registry."""
+    from luminad.agent.agent import ReplyContext, Responder
+    from luminad.app import open_lumina
+    from luminad.providers.embeddings import MiniLmEmbedder
+    from luminad.providers.llm_choice import load_embedded
+    from luminad.settings import load_settings
+    from luminad.timers import TimerClock
+
+    llm = load_embedded(load_settings({}))  # the user's model cache (assembled once)
+    responder = Responder(llm, intents=None, max_tokens=48)
+    right = false_triggers = asked = 0
+    wrong: list[str] = []
+    times: list[float] = []
+
+    async def notify(message: protocol.ServerMessage) -> None:
+        return None
+
+    with tempfile.TemporaryDirectory() as home:
+        app = open_lumina(load_settings({"LUMINA_HOME": home}), MiniLmEmbedder())
+        clock = TimerClock(app)
+        try:
+            avatar = app.get_avatar(app.default_avatar_id)
+            for text, want, _ in LABELLED:
+                if want is not None and want not in MODEL_TOOL:
+                    continue
+                asked += 1
+                conversation = app.start_conversation()
+                turn = app.record_utterance(conversation, text, source="text")
+                tools = ToolContext(
+                    app=app,
+                    conversation_id=conversation,
+                    turn_id=turn,
+                    avatar_id=app.default_avatar_id,
+                    notify=notify,
+                    timers=clock,
+                )
+                ctx = ReplyContext(
+                    avatar=avatar,
+                    preferred_name=None,
+                    preferences={},
+                    history=[],
+                    user_text=text,
+                    tools=tools,
+                )
+                t0 = time.perf_counter()
+                _ = [d async for d in responder.stream_reply(ctx)]
+                times.append((time.perf_counter() - t0) * 1000)
+                called = [c.name for c in tools.calls]
+                expected = MODEL_TOOL.get(want) if want is not None else None
+                if expected is None:
+                    if called:
+                        false_triggers += 1
+                        wrong.append(f"{text!r} -> {called} (want no tool)")
+                    else:
+                        right += 1
+                elif called[:1] == [expected]:
+                    right += 1
+                else:
+                    wrong.append(f"{text!r} -> {called} (want {expected})")
+        finally:
+            await clock.close()
+            app.close()
+    return llm.model, {
+        "asked": asked,
+        "accuracy": right / asked,
+        "false_triggers": false_triggers,
+        "wrong": wrong,
+        "p50_ms": statistics.median(times),
+    }
+
+
 def pct(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -227,6 +318,7 @@ def pct(values: Sequence[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=20, help="latency passes over the negatives")
+    parser.add_argument("--model", action="store_true", help="also route through the model")
     args = parser.parse_args()
     load = os.getloadavg()
     t0 = time.perf_counter()
@@ -234,6 +326,7 @@ def main() -> None:
     startup_ms = (time.perf_counter() - t0) * 1000
     result = evaluate(router)
     times = asyncio.run(added_latency(router, args.reps))
+    model = asyncio.run(model_routing()) if args.model else None
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(
         f"`bench/intents.py --reps {args.reps}` on {platform.machine()}, {os.cpu_count()} cores, "
@@ -252,6 +345,13 @@ def main() -> None:
         f"| {result['positives']} | {result['negatives']} | {100 * result['accuracy']:.1f} % "
         f"| {len(result['false_triggers'])} | {len(result['misses'])} | {len(result['wrong'])} |"
     )
+    if model is not None:
+        name, m = model
+        print(
+            f"| model only ({name}, tools offered, no local intents) | {m['asked']} | — | — "
+            f"| {100 * m['accuracy']:.1f} % | {m['false_triggers']} | — "
+            f"| {len(m['wrong']) - m['false_triggers']} |"
+        )
     print()
     print(
         f"Time the intent layer adds to a turn that uses no tool (`IntentRouter.handle`, "
@@ -259,10 +359,13 @@ def main() -> None:
         f"ms, max {max(times):.2f} ms (target <= 10 ms). Router start (templates + number "
         f"words): {startup_ms:.0f} ms, once per daemon."
     )
+    if model is not None:
+        print(f"Model path: p50 {model[1]['p50_ms']:.0f} ms a turn (the whole reply).")
     for title, items in (
         ("false triggers", result["false_triggers"]),
         ("misses", result["misses"]),
         ("wrong", result["wrong"]),
+        ("model path", model[1]["wrong"] if model is not None else []),
     ):
         for item in items:
             print(f"- {title}: {item}")
