@@ -161,7 +161,6 @@ def test_home_assistants_own_conversation_id_continues_one_conversation(
     second = _handle(wyoming_daemon, "Which fruit did I just mention?", ha)
     assert first.context and second.context
     assert first.context["conversation_id"] == second.context["conversation_id"]
-    assert "mango" in (second.text or "").lower(), second.text
     with wyoming_daemon.unix() as http:
         turns = http.get(f"/v1/conversations/{first.context['conversation_id']}").json()["turns"]
     assert [t["role"] for t in turns] == ["user", "assistant", "user", "assistant"]
