@@ -95,3 +95,41 @@ def test_avatars_are_created_and_edited_in_the_page(browser: Any, daemon: Daemon
         assert p.problems == [], p.problems
     finally:
         p.page.context.close()
+
+
+def test_tool_calls_and_timers_are_shown_and_a_timer_can_be_cancelled(
+    lumina_page: PageProbe,
+) -> None:
+    p = lumina_page
+    p.page.fill("#text-input", "Set a tea timer for 10 minutes.")
+    p.page.click("#send")
+    chip = p.page.locator(".msg.assistant .tool-call[data-tool='set_timer']")
+    chip.wait_for(timeout=60_000)
+    assert "→" in chip.inner_text(), chip.inner_text()
+    timer = p.page.locator("#timer-list .timer")
+    timer.wait_for(timeout=15_000)
+    assert timer.locator(".timer-label").inner_text() == "tea"
+    left = timer.locator(".timer-left").inner_text()
+    assert left.startswith(("10:0", "9:5")), left  # counting down from ten minutes
+    p.shot("22-tool-and-timer.png")
+    timer.locator("button").click()
+    timer.wait_for(state="detached", timeout=15_000)
+    assert p.page.locator("#timer-count").inner_text() == "0"
+    with p.daemon.api() as api:
+        (tea,) = [t for t in api.get("/v1/timers").json() if t["label"] == "tea"]
+    assert tea["state"] == "cancelled"
+    # the session was told as well, and the page heard it
+    p.wait_js("lumina.log.timers.some(t => t.state === 'cancelled')", timeout=15)
+    assert p.problems == [], (p.problems, dump(p))
+
+
+def test_a_timer_that_fires_is_announced_in_the_page(lumina_page: PageProbe) -> None:
+    p = lumina_page
+    p.page.fill("#text-input", "Set a timer for 3 seconds.")
+    p.page.click("#send")
+    p.wait_js("lumina.log.timers.some(t => t.state === 'fired')", timeout=60)
+    p.page.locator(".toast", has_text="time is up").wait_for(timeout=10_000)
+    assert p.page.locator("#timer-list .timer").count() == 0
+    # the daemon also says it: the announcement's audio (its turn id is the timer's) is played
+    p.wait_js("lumina.log.announcedChunks > 0", timeout=30)
+    assert p.problems == [], (p.problems, dump(p))

@@ -184,3 +184,16 @@ def test_internet_switch_turns_web_search_on_and_off(
         assert code == 0, err
         assert err.count("Internet mode is ON") == 2 and "Internet mode is off" in err
         assert "error" not in err.lower()
+
+
+@pytest.mark.e2e
+def test_chat_shows_tool_calls_and_timers(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(daemon, capsys, "say", "Set a tea timer for 10 minutes.")
+    assert code == 0, err
+    assert "⚙ set_timer" in err and "→" in err, err
+    assert "⏰ tea: set, due" in err, err
+    assert out.startswith("Lumina:")
+    code, _, err = _run(daemon, capsys, "say", "Cancel the tea timer.")
+    assert code == 0 and "⚙ cancel_timer" in err and "⏰ tea: cancelled" in err, err

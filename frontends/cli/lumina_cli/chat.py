@@ -9,7 +9,7 @@ from typing import Any
 from rich.text import Text
 
 from lumina_cli.client import ApiError, open_session
-from lumina_cli.output import print_error
+from lumina_cli.output import print_error, timer_line, tool_line
 from lumina_cli.registry import Context, command
 from luminad import protocol
 
@@ -50,11 +50,17 @@ async def _turn(session: Any, text: str, ctx: Context, prefix: str) -> protocol.
                 done = message
             case protocol.TurnTiming() if done is not None:
                 return done  # the turn's last message: the reply is stored by now
+            case protocol.Error(code="tool_failed", turn_id=None):
+                ctx.err.print(Text(f"({message.message})", style="red"))  # the turn goes on
             case protocol.Error(code=code, message=msg, action=action):
                 ctx.console.print()
                 raise ApiError(400, code, msg, action)
             case protocol.MemoryWritten(text=memory):
                 ctx.err.print(Text(f"(remembered: {memory})", style="dim"))
+            case protocol.ToolCall():
+                ctx.err.print(tool_line(message))
+            case protocol.TimerChanged():
+                ctx.err.print(timer_line(message))
             case _:
                 continue
 

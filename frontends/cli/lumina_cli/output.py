@@ -11,6 +11,7 @@ from rich.text import Text
 
 from lumina_cli.client import ApiError
 from lumina_cli.registry import Context
+from luminad import protocol
 
 
 def table(*columns: str) -> Table:
@@ -53,3 +54,29 @@ def print_error(ctx: Context, exc: ApiError) -> None:
     ctx.err.print(Text.assemble((exc.message, "red"), (f" ({exc.code})", "dim")))
     if exc.action:
         ctx.err.print(exc.action, markup=False)
+
+
+def tool_line(call: protocol.ToolCall) -> Text:
+    """``⚙ set_timer(seconds: 300) → Timer set for 5 minutes.`` (red when the tool failed)."""
+    args = ", ".join(f"{k}: {v}" for k, v in call.arguments.items())
+    return Text.assemble(
+        ("⚙ ", "dim"),
+        (call.name, "cyan" if call.ok else "red"),
+        (f"({args})" if args else "", "dim"),
+        (f" → {call.result}", "dim" if call.ok else "red"),
+    )
+
+
+def timer_line(timer: protocol.TimerChanged) -> Text:
+    """``⏰ tea: set, due 14:05:00`` in local time."""
+    from datetime import datetime
+
+    due = datetime.fromisoformat(timer.due_at).astimezone().strftime("%H:%M:%S")
+    what = timer.label or "timer"
+    match timer.state:
+        case "set":
+            return Text(f"⏰ {what}: set, due {due}", style="dim")
+        case "fired":
+            return Text(f"⏰ {what}: time is up ({due})", style="bold yellow")
+        case _:
+            return Text(f"⏰ {what}: cancelled", style="dim")

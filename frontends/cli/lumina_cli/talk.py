@@ -29,6 +29,7 @@ import numpy as np
 
 from lumina_cli.chat import INTERNET_ON
 from lumina_cli.client import SessionClient, open_session
+from lumina_cli.output import timer_line, tool_line
 from lumina_cli.registry import Context, command
 from luminad import protocol
 
@@ -208,6 +209,12 @@ class Turns:
                 self.done.set()
             case protocol.MemoryWritten(text=text):
                 self.ctx.err.print(f"[dim](remembered: {text})[/dim]")
+            case protocol.ToolCall():
+                self._clear_partial()
+                self.ctx.err.print(tool_line(message))
+            case protocol.TimerChanged():
+                self._clear_partial()
+                self.ctx.err.print(timer_line(message))
             case protocol.Error(code=code, message=msg, action=action):
                 self._clear_partial()
                 self.ctx.err.print(

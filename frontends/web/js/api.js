@@ -49,4 +49,6 @@ export const api = {
   memories: (q) => request("GET", q ? `/v1/memories?q=${encodeURIComponent(q)}` : "/v1/memories"),
   deleteMemory: (id) => request("DELETE", `/v1/memories/${encodeURIComponent(id)}`),
   forgetMe: (confirm) => request("POST", "/v1/forget-me", { confirm }),
+  timers: () => request("GET", "/v1/timers"),
+  cancelTimer: (id) => request("DELETE", `/v1/timers/${encodeURIComponent(id)}`),
 };

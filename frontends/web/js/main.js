@@ -12,6 +12,7 @@ import { Banners, toast, setConnection, renderHealth, setInternet } from "./ui/s
 import { LatencyPanel } from "./ui/latency.js";
 import { MemoryPanel } from "./ui/memories.js";
 import { AvatarPicker } from "./ui/avatars.js";
+import { TimerPanel } from "./ui/timers.js";
 
 const FRAME_MS = 40;
 // Error codes meaning the daemon cannot answer now (besides every `*_unavailable`).
@@ -35,6 +36,7 @@ const state = {
   avatarId: localStorage.getItem(STORE.avatar),
   replyInFlight: false,
   turnIds: new Set(), // turn ids of the reply in flight
+  announced: new Set(), // ids of timers that fired: the announcement's audio carries them
   cancelledTurns: new Set(),
   lastActivity: 0,
   turnSentAt: null, // performance.now(): end of the user's speech, or a typed turn sent
@@ -52,6 +54,9 @@ const state = {
     timings: [],
     cancels: [],
     vad: [],
+    tools: [],
+    timers: [],
+    announcedChunks: 0,
     droppedAfterCancel: {},
   },
 };
@@ -82,6 +87,7 @@ const avatars = new AvatarPicker({
     connect();
   },
 });
+const timers = new TimerPanel();
 const memories = new MemoryPanel({
   onForgotten() {
     localStorage.removeItem(STORE.conversation);
@@ -134,6 +140,7 @@ client.on("ready", (msg) => {
   $("empty-avatar-name").textContent = transcript.assistantName;
   transcript.replay(msg.history);
   avatars.setCurrent(msg.avatar);
+  timers.refresh(); // timers may have fired or been set elsewhere while this page was away
   if (msg.health) renderHealth(msg.health, banners);
   setInternet(Boolean(msg.internet));
   render();
@@ -171,6 +178,13 @@ client.on("assistant_delta", (msg) => {
 });
 
 client.on("audio", ({ header, pcm }) => {
+  if (state.announced.has(header.turn_id)) {
+    // the daemon says a timer went off: played, but no reply of a turn
+    state.log.announcedChunks += 1;
+    player.enqueue(header.turn_id, pcm, header.sample_rate);
+    render();
+    return;
+  }
   if (state.cancelledTurns.has(header.turn_id)) {
     const late = state.log.droppedAfterCancel;
     late[header.turn_id] = (late[header.turn_id] || 0) + 1;
@@ -208,6 +222,17 @@ client.on("cancelled", (msg) => {
   state.replyInFlight = false;
   state.turnIds.clear();
   render();
+});
+
+client.on("timer", (msg) => {
+  state.log.timers.push(msg);
+  if (msg.state === "fired") state.announced.add(msg.timer_id); // its tts_chunks carry this id
+  timers.update(msg);
+});
+
+client.on("tool_call", (msg) => {
+  state.log.tools.push(msg);
+  transcript.toolCall(msg.turn_id, msg.name, msg.arguments, msg.result);
 });
 
 client.on("memory_written", (msg) => {
@@ -543,6 +568,7 @@ async function start() {
   connect();
   avatars.load();
   memories.refresh();
+  timers.refresh();
   refreshLatency();
   const health = await refreshHealth();
   if (!(await hasMicrophone())) {

@@ -169,6 +169,29 @@ export class Transcript {
     this.scroll();
   }
 
+  /** A tool that ran in this turn (a local intent or the model's call), shown in its reply. */
+  toolCall(turnId, name, args, result) {
+    const el = this.assistantElement(turnId);
+    let list = el.querySelector(".tool-calls");
+    if (!list) {
+      list = h("ul", { class: "tool-calls", "aria-label": "Tools used" });
+      el.querySelector(".msg-text").before(list);
+    }
+    const shown = Object.entries(args || {})
+      .map(([key, value]) => `${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`)
+      .join(", ");
+    list.append(
+      h(
+        "li",
+        { class: "tool-call", dataset: { tool: name } },
+        h("span", { class: "tool-name" }, name),
+        shown ? h("span", { class: "tool-args" }, `(${shown})`) : null,
+        result ? h("span", { class: "tool-result" }, ` → ${result}`) : null,
+      ),
+    );
+    this.scroll();
+  }
+
   interrupted(turnId, heardText) {
     const el = this.byKey.get(`assistant:${turnId}`);
     if (!el) return;
