@@ -82,6 +82,9 @@ class Settings:
     #: The embedded model: empty or ``qwen`` (Qwen2.5-Coder-0.5B-Instruct, assembled once into the
     #: cache dir), ``smollm2`` (SmolLM2-135M-Instruct: fast, weaker), or a GGUF file.
     embedded_model: str = ""
+    #: Offer the tools to the embedded model too (its chat template must have a tools section).
+    #: Off: local intents run the commands, an extraction prompt keeps the facts.
+    embedded_tools: bool = False
     ollama_host: str = "http://127.0.0.1:11434"
     openai_base_url: str = "http://127.0.0.1:8000/v1"
     openai_api_key: str = "not-needed"

@@ -36,7 +36,9 @@ def embedded_llm() -> Iterator[EmbeddedLLM]:
 @pytest.fixture(scope="session")
 def qwen_llm() -> Iterator[EmbeddedLLM]:
     """The default embedded model (Qwen2.5 0.5B), assembled into the shared model cache."""
-    llm = EmbeddedLLM(qwen_path(load_settings({}).models_cache_dir), temperature=0.0)
+    llm = EmbeddedLLM(
+        qwen_path(load_settings({}).models_cache_dir), temperature=0.0, offer_tools=True
+    )
     yield llm
     llm.close()
 

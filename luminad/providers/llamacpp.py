@@ -57,6 +57,7 @@ class EmbeddedLLM:
         n_ctx: int = 4096,
         threads: int = 2,
         temperature: float = 0.3,
+        offer_tools: bool = False,
     ) -> None:
         try:
             from llama_cpp import Llama
@@ -68,6 +69,8 @@ class EmbeddedLLM:
             ) from exc
         self.model_path = model_path
         self.model = model_path.stem
+        #: Offer the agent's tools to this model (``LUMINA_EMBEDDED_TOOLS``).
+        self.offer_tools = offer_tools
         self.temperature = temperature
         self.n_ctx = n_ctx
         self.threads = engine_threads(threads)
@@ -94,10 +97,20 @@ class EmbeddedLLM:
             raise LlmUnavailable(f"cannot load {model_path.name}: {exc}") from exc
 
     @property
-    def tool_calling(self) -> bool:
+    def template_has_tools(self) -> bool:
         """True when the GGUF's chat template renders tool schemas (Qwen's does, SmolLM2's not)."""
         template = str(self._llm.metadata.get("tokenizer.chat_template", ""))
         return "tools" in template and "<tool_call>" in template
+
+    @property
+    def tool_calling(self) -> bool:
+        """Whether the agent offers its tools: asked for, and the template can render them.
+
+        Off by default: Qwen2.5 0.5B calls the right tool for clear commands but also calls
+        ``remember`` on "Hello." and "What is my name?" and invents tools, and the schemas
+        lengthen every prompt; the local intents do the commands and the implicit-fact
+        prompt keeps what the user tells."""
+        return self.offer_tools and self.template_has_tools
 
     def agent_model(self) -> LlamaCppModel:
         """This engine as a PydanticAI ``Model`` (tool calls through the chat template)."""

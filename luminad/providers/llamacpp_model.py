@@ -111,9 +111,13 @@ class ToolCallParser:
     def finish(self) -> tuple[str, list[ToolCall]]:
         rest, self._pending = self._pending, ""
         if self._bare:
-            call = _parse_call(_FENCE.sub("", rest))
+            block = _FENCE.sub("", rest).strip()
+            call = next(
+                (c for c in map(_parse_call, (block, block + "}", block + "}}")) if c), None
+            )  # a small model may leave off a closing brace
             if call is None:
-                return rest, []  # not a call after all: say it
+                # a call we cannot read is never spoken; anything else was a reply after all
+                return ("", []) if block.startswith('{"name"') else (rest, [])
             self.calls.append(call)
             return "", [call]
         if not self._in_call:
@@ -137,7 +141,6 @@ def _parse_call(block: str) -> ToolCall | None:
     try:
         data = json.loads(block.strip())
     except ValueError:
-        log.info("dropped a tool call that is not JSON (%d chars)", len(block))
         return None
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         log.info("dropped a tool call without a name")

@@ -56,7 +56,7 @@ def load_embedded(settings: Settings, progress: ProgressFn = no_progress) -> Cha
     from luminad.providers.llamacpp import EmbeddedLLM
 
     path = resolve_gguf(settings.embedded_model, settings.models_cache_dir, progress)
-    return EmbeddedLLM(path, threads=settings.stt_threads)
+    return EmbeddedLLM(path, threads=settings.stt_threads, offer_tools=settings.embedded_tools)
 
 
 def load_llm(settings: Settings, progress: ProgressFn = no_progress) -> tuple[ChatModel, str]:

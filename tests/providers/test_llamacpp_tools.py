@@ -138,5 +138,10 @@ def test_a_reply_that_is_only_json_is_a_call() -> None:
         "",
         [ToolCall("current_time", {})],
     )
+    assert feed_all(['{"name": "joke", "arguments": {"text": "a"}']) == (
+        "",
+        [ToolCall("joke", {"text": "a"})],
+    )  # a closing brace left off
+    assert feed_all(['{"name": "joke", "argu']) == ("", [])  # never spoken
     assert feed_all(["{not a call} but words"]) == ("{not a call} but words", [])
     assert feed_all(["`code` is fine"]) == ("`code` is fine", [])

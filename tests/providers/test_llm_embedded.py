@@ -122,5 +122,10 @@ def test_qwen_with_the_wrong_checksum_is_refused(
 def test_tool_calling_follows_the_chat_template(
     qwen_llm: EmbeddedLLM, embedded_llm: EmbeddedLLM
 ) -> None:
-    assert qwen_llm.tool_calling  # Qwen's template has a tools section
-    assert not embedded_llm.tool_calling  # SmolLM2's has none
+    assert qwen_llm.template_has_tools and qwen_llm.tool_calling  # Qwen's template: tools
+    assert not embedded_llm.template_has_tools  # SmolLM2's has none
+    embedded_llm.offer_tools = True
+    try:
+        assert not embedded_llm.tool_calling
+    finally:
+        embedded_llm.offer_tools = False
