@@ -11,12 +11,8 @@ from luminad import protocol
 from luminad.agent.agent import ReplyContext, Responder
 from luminad.agent.implicit_memory import parse_facts, worth_extracting
 from luminad.agent.tools import ToolContext
-from luminad.errors import LuminaError
+from luminad.errors import SecretNotStored
 from tests.support.fakes import FakeLLM
-
-
-class Refused(LuminaError):
-    code = "bad_message"
 
 
 @dataclass
@@ -26,7 +22,7 @@ class FakeApp:
 
     def remember(self, text: str, *, avatar_id: Any, conversation_id: Any, turn_id: Any) -> Any:
         if self.refuse in text:
-            raise Refused("looks like a secret")
+            raise SecretNotStored("looks like a secret")
         self.stored.append((text, avatar_id, conversation_id, turn_id))
         return uuid.uuid4()
 
