@@ -7,6 +7,7 @@ serve`` starts outside the checkout and serves the page.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from websockets.sync.client import unix_connect
 
 from luminad.settings import REPO_ROOT
 from tests.support.daemon import run_daemon
@@ -29,6 +31,7 @@ PACKAGE_DATA = (
     "luminad/migrations/0001_read_models.sql",
     "luminad/launchd/com.lumina.luminad.plist",
     "luminad/data/tokenizer.json",
+    "luminad/agent/intents/en.yaml",
 )
 _NOT_SHIPPED = shutil.ignore_patterns(
     ".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", "tests", "bench", "docs"
@@ -129,3 +132,15 @@ def test_wheel_installs_and_serves_the_page(tmp_path: Path) -> None:
         # the read models (migrations) work: a memory round-trips
         assert http.post("/v1/memories", json={"text": "packaged note"}).status_code == 201
         assert [m["text"] for m in http.get("/v1/memories").json()] == ["packaged note"]
+        # the intent templates came with it: a command is understood without the model
+        with unix_connect(str(daemon.socket_path), uri="ws://localhost/v1/session") as ws:
+            ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "test", "tts": False}))
+            ws.send(json.dumps({"type": "text", "text": "Set a tea timer for 10 minutes."}))
+            tools = []
+            while True:
+                message = json.loads(ws.recv(timeout=120))
+                if message["type"] == "tool_call":
+                    tools.append(message["name"])
+                if message["type"] in ("assistant_done", "error"):
+                    break
+        assert tools == ["set_timer"], message
