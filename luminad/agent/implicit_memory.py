@@ -32,6 +32,9 @@ EXTRACT_PROMPT = (
 MAX_FACTS = 3
 _ABOUT_USER = re.compile(r"\b(?:my|i|i'm|i've|i am|we|our)\b", re.IGNORECASE)
 _FACT = re.compile(r"^(?:[-*•\d.)\s]*)(the user\b.{3,200})$", re.IGNORECASE)
+#: A "fact" that only says there is none (small models write "The user's message is not
+#: worth remembering.").
+_NO_FACT = re.compile(r"\b(?:not worth|no (?:such )?facts?|nothing (?:to|worth))\b", re.IGNORECASE)
 
 
 def worth_extracting(text: str) -> bool:
@@ -45,7 +48,7 @@ def parse_facts(answer: str) -> list[str]:
     facts: list[str] = []
     for line in answer.splitlines():
         match = _FACT.match(line.strip())
-        if match and match.group(1) not in facts:
+        if match and not _NO_FACT.search(match.group(1)) and match.group(1) not in facts:
             facts.append(match.group(1).strip())
     return facts[:MAX_FACTS]
 

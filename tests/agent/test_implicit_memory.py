@@ -76,6 +76,7 @@ async def test_questions_and_refused_facts_are_not_stored(lumina_avatar: protoco
 
 def test_parsing_and_the_statement_filter() -> None:
     assert parse_facts("NONE") == []
+    assert parse_facts("The user's message is not worth remembering.") == []
     assert parse_facts("- The user has a dog called Rex.\n2. The user lives in Oslo.") == [
         "The user has a dog called Rex.",
         "The user lives in Oslo.",
