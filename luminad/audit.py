@@ -1,7 +1,8 @@
 """The privacy audit (``GET /v1/audit/forget-me``, ``lumina events audit``): checks that prove
 something on every install, without keeping the user's content.
 
-For a live user: the key store is private and every user-content field in the log is sealed.
+For a live user: the key store is private, every user-content field in the log is sealed and
+the read models are a SQLCipher file.
 For a forgotten user, in addition: the keys are gone, nothing from before the forgetting
 decrypts, and the read models hold nothing from before it. Given canary strings, every file
 under the data dir is searched for them.
@@ -22,6 +23,7 @@ from luminad.fingerprint import scan
 from luminad.forget import Shredder
 from luminad.keystore import is_sealed
 from luminad.mapper import content_topics, iter_notifications
+from luminad.sqlite import is_plain
 
 
 class Auditor:
@@ -43,7 +45,11 @@ class Auditor:
 
     def run(self, canaries: Sequence[str] = ()) -> protocol.Audit:
         position, forgotten = self.shredder.last_forgetting()
-        checks = [self._key_store_private(), self._content_sealed(after=position)]
+        checks = [
+            self._key_store_private(),
+            self._content_sealed(after=position),
+            self._read_models_encrypted(),
+        ]
         if position:
             checks += self._forgotten(position, list(forgotten["key_ids"]))
             checks.append(self._no_plaintext(forgotten))
@@ -67,6 +73,17 @@ class Auditor:
             name="key_store_private",
             ok=not loose,
             detail=f"open to others: {', '.join(loose)}" if loose else f"{names}: mode 0600",
+        )
+
+    def _read_models_encrypted(self) -> protocol.AuditCheck:
+        path = self.shredder.read.path
+        plain = is_plain(path)
+        return protocol.AuditCheck(
+            name="read_models_encrypted",
+            ok=not plain,
+            detail=f"{path.name} is a plain SQLite file"
+            if plain
+            else f"{path.name}: SQLCipher, not readable without its key",
         )
 
     def _content_sealed(self, *, after: int) -> protocol.AuditCheck:

@@ -240,7 +240,11 @@ def test_a_healthy_install_that_was_never_forgotten_passes_the_audit(app: Lumina
     app.remember("the user likes mornings")
     audit = app.audit()
     assert audit.ok, audit.checks
-    assert {c.name for c in audit.checks} == {"key_store_private", "events_encrypted"}
+    assert {c.name for c in audit.checks} == {
+        "key_store_private",
+        "events_encrypted",
+        "read_models_encrypted",
+    }
 
 
 def test_the_audit_fails_when_a_key_file_is_readable_by_others(
