@@ -80,7 +80,9 @@ class Shredder:
         self.keys.destroy(key_ids)
 
     def compact(self) -> None:
-        """Checkpoint and VACUUM the read models and the SQLite event store (secure_delete)."""
+        """Re-key the read models (a copy of the file taken before stays locked for good), then
+        checkpoint and VACUUM them and the SQLite event store (secure_delete)."""
+        self.keys.rotate_read_models_key(self.read.rekey)
         self.read.compact()
         if self.events_db is not None:
             conn = sqlite_module().connect(str(self.events_db), isolation_level=None, timeout=10)

@@ -16,6 +16,7 @@ import os
 import secrets
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
@@ -256,6 +257,14 @@ class KeyStore:
         self._aead[f"owner:{owner}"] = aead
         self._wrapped_by[owner] = entry[0]
         return aead
+
+    def rotate_read_models_key(self, apply: Callable[[bytes], None]) -> None:
+        """A new read-models key: ``apply`` re-encrypts the file under it, then it is saved
+        (the old one is gone with it)."""
+        key = AESGCM.generate_key(256)
+        apply(key)
+        self._blob["read"] = base64.b64encode(key).decode()
+        self._backend.save(self._blob)
 
     def read_models_key(self) -> bytes:
         """The 256-bit key of the SQLCipher read models (created on first use)."""

@@ -40,6 +40,10 @@ PLAIN_HEADER = b"SQLite format 3\x00"
 CACHE_KIB = 160 * 1024
 
 
+class UnreadableDatabase(Exception):
+    """The file is not a database this key opens (another key, or damaged)."""
+
+
 def connect(path: Path | str, *, vec: bool = True, key: bytes | None = None) -> sqlite3.Connection:
     """An autocommit connection (explicit ``BEGIN``), WAL journal, secure_delete on; encrypted
     with SQLCipher under ``key`` (32 bytes) when given, else plain with a memory map.
@@ -56,8 +60,12 @@ def connect(path: Path | str, *, vec: bool = True, key: bytes | None = None) -> 
         if len(key) != 32:
             raise ValueError("a SQLCipher key is 32 bytes")
         conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
-        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # fails on a wrong key
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        except mod.DatabaseError as e:
+            conn.close()
+            raise UnreadableDatabase(str(path)) from e
     if vec:
         conn.enable_load_extension(True)
         sqlite_vec.load(conn)
@@ -70,6 +78,11 @@ def connect(path: Path | str, *, vec: bool = True, key: bytes | None = None) -> 
         # page cache makes a 100k-vector query about a third faster.
         conn.execute("PRAGMA mmap_size=1073741824")
     return conn
+
+
+def rekey(conn: sqlite3.Connection, key: bytes) -> None:
+    """Re-encrypt every page of a SQLCipher database under ``key``."""
+    conn.execute(f"PRAGMA rekey = \"x'{key.hex()}'\"")
 
 
 def is_plain(path: Path) -> bool:

@@ -30,7 +30,7 @@ from luminad.projections.timers import Timers
 from luminad.projections.timings import Timings
 from luminad.providers.base import Embedder
 from luminad.settings import Settings, package_data
-from luminad.sqlite import compact, connect, is_plain, shred_file
+from luminad.sqlite import UnreadableDatabase, compact, connect, is_plain, rekey, shred_file
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = package_data("migrations")
@@ -101,7 +101,12 @@ class ReadModels:
         if is_plain(path):
             log.info("read models: replacing the plain file with an encrypted one")
             shred_file(path)
-        self.conn = connect(path, key=key)
+        try:
+            self.conn = connect(path, key=key)
+        except UnreadableDatabase:  # e.g. a crash between re-keying it and saving the new key
+            log.warning("read models: not readable with the key store's key; rebuilt from the log")
+            shred_file(path)
+            self.conn = connect(path, key=key)
         migrate(self.conn)
         self.projections: list[Projection] = [
             Conversations(),
@@ -209,6 +214,10 @@ class ReadModels:
     def compact(self) -> None:
         """Checkpoint the WAL and VACUUM (secure_delete is on): no freed page keeps data."""
         compact(self.conn)
+
+    def rekey(self, key: bytes) -> None:
+        """Re-encrypt the whole file under a new key (copies of the old file stay locked)."""
+        rekey(self.conn, key)
 
     def drop_all(self) -> None:
         """Drop every read-model table, then recreate them empty."""

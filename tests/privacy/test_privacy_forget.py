@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import stat
 from pathlib import Path
@@ -14,7 +15,7 @@ from luminad.audit import scan_files
 from luminad.errors import AvatarNotFound, ConversationNotFound, LuminaError
 from luminad.keystore import SHREDDED
 from luminad.settings import Settings
-from luminad.sqlite import is_plain
+from luminad.sqlite import UnreadableDatabase, connect, is_plain
 from tests.domain.harness import FakeEmbedder, make_settings
 
 
@@ -255,3 +256,33 @@ def test_the_audit_fails_when_a_key_file_is_readable_by_others(
     audit = app.audit()
     (check,) = [c for c in audit.checks if c.name == "key_store_private"]
     assert not audit.ok and not check.ok and "keys.json 644" in check.detail
+
+
+def test_a_copy_of_the_read_models_taken_before_forget_me_stays_locked(
+    app: Lumina, settings: Settings, tmp_path: Path
+) -> None:
+    conversation = app.start_conversation()
+    app.record_utterance(conversation, "the spare key is under the blue flowerpot")
+    app.read.compact()  # everything in the main file
+    copy = tmp_path / "copy.sqlite"
+    shutil.copy(settings.read_db_path, copy)
+    old_key = app.keys.read_models_key()
+    connect(copy, key=old_key).close()  # the copy opens with the key of its day
+    app.forget_user()
+    assert app.keys.read_models_key() != old_key
+    with pytest.raises(UnreadableDatabase):
+        connect(copy, key=app.keys.read_models_key())
+
+
+def test_read_models_that_the_key_no_longer_opens_are_rebuilt_from_the_log(
+    settings: Settings, embedder: FakeEmbedder
+) -> None:
+    app = open_lumina(settings, embedder)
+    memory = app.remember("the user likes green tea")
+    app.keys.rotate_read_models_key(lambda key: None)  # a crash between saving and re-keying
+    app.close()
+    again = open_lumina(settings, embedder)
+    try:
+        assert [m.id for m in again.list_memories()] == [str(memory)]
+    finally:
+        again.close()
