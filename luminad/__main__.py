@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -13,7 +14,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``luminad`` script."""
     parser = argparse.ArgumentParser(prog="luminad", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the daemon (Unix socket and loopback TCP)")
+    srv = sub.add_parser("serve", help="run the daemon (Unix socket and loopback TCP)")
+    srv.add_argument(
+        "--env-file",
+        type=Path,
+        help="settings to apply first (the 0600 JSON file `install-service` writes)",
+    )
     exp = sub.add_parser("export-schemas", help="write JSON Schema of the protocol to schemas/")
     exp.add_argument("--out", type=Path, default=REPO_ROOT / "schemas")
     sub.add_parser("rebuild-projections", help="drop every read model and rebuild it from the log")
@@ -29,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
             print(path)
         return 0
 
+    if getattr(args, "env_file", None) is not None:
+        from luminad.service import read_env_file
+
+        os.environ.update(read_env_file(args.env_file))
     settings = load_settings()
     if args.command == "serve":
         from luminad.api.server import serve

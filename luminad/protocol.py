@@ -364,6 +364,22 @@ class ForgetMeRequest(msgspec.Struct, frozen=True, kw_only=True):
     confirm: str
 
 
+class LoginLink(msgspec.Struct, frozen=True, kw_only=True):
+    #: The web page's URL with a one-time code in its fragment (``#login=<code>``).
+    url: str
+    expires_in_s: float
+
+
+class LoginRequest(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+
+
+class LoginSession(msgspec.Struct, frozen=True, kw_only=True):
+    #: Sent as ``Authorization: Bearer <session>`` and as the WebSocket subprotocol
+    #: ``lumina.session.<session>``; kept in the page's sessionStorage, never in a cookie.
+    session: str
+
+
 class ForgetReceipt(msgspec.Struct, frozen=True, kw_only=True):
     ok: bool
     forgotten_at: str

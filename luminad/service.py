@@ -6,11 +6,15 @@
 * Neither available (a container, WSL without systemd): ``luminad serve`` is started in the
   background with its log in the data dir, and we say so.
 
-The ``LUMINA_*`` environment of the installing shell is carried into the service.
+The ``LUMINA_*`` environment of the installing shell is carried into the service through
+``<config dir>/service-env.json`` (mode 0600, read by ``luminad serve --env-file``): the unit
+and the plist are world-readable, so they name that file and hold no value (an API key or a
+password inside ``LUMINA_STORE`` would otherwise be readable by every local user).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import plistlib
 import shlex
@@ -30,6 +34,7 @@ LABEL = "com.lumina.luminad"
 UNIT_NAME = "luminad.service"
 PLIST_TEMPLATE = package_data("launchd", f"{LABEL}.plist")
 READY_PREFIX = "luminad ready:"
+ENV_FILE_NAME = "service-env.json"
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -41,15 +46,42 @@ def service_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return dict(sorted(keep.items()))
 
 
+def write_env_file(path: Path, env: Mapping[str, str]) -> Path:
+    """The service's environment as a JSON object in ``path``, mode 0600 from the start."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, json.dumps(dict(env), indent=1, sort_keys=True).encode() + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return path
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The variables :func:`write_env_file` stored (``luminad serve --env-file``)."""
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a JSON object")
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def serve_command(python: str, env_file: Path) -> list[str]:
+    """The service's command line."""
+    return [python, "-m", "luminad", "serve", "--env-file", str(env_file)]
+
+
 def render_plist(
     *,
     python: str,
     workdir: Path,
     log_dir: Path,
-    env: Mapping[str, str] = {},
+    env_file: Path,
     template: Path = PLIST_TEMPLATE,
 ) -> bytes:
-    """The LaunchAgent plist (validated by parsing it back with plistlib)."""
+    """The LaunchAgent plist (validated by parsing it back with plistlib); no secret in it."""
     text = template.read_text()
     for key, value in {
         "@PYTHON@": python,
@@ -58,25 +90,21 @@ def render_plist(
     }.items():
         text = text.replace(key, escape(value))
     data: dict[str, Any] = plistlib.loads(text.encode())
-    data.setdefault("EnvironmentVariables", {}).update(env)
+    data["ProgramArguments"] = serve_command(python, env_file)
     return plistlib.dumps(data)
 
 
-def render_systemd_unit(*, python: str, workdir: Path, env: Mapping[str, str] = {}) -> str:
-    """The systemd user unit."""
+def render_systemd_unit(*, python: str, workdir: Path, env_file: Path) -> str:
+    """The systemd user unit; no secret in it."""
     lines = [
         "[Unit]",
         "Description=Lumina voice assistant daemon (luminad)",
         "",
         "[Service]",
         "Type=simple",
-        f"ExecStart={shlex.quote(python)} -m luminad serve",
+        "ExecStart=" + " ".join(shlex.quote(a) for a in serve_command(python, env_file)),
         f"WorkingDirectory={workdir}",
         "Environment=PYTHONUNBUFFERED=1",
-    ]
-    for key, value in env.items():
-        lines.append(f'Environment="{key}={_systemd_escape(value)}"')
-    lines += [
         "Restart=on-failure",
         "RestartSec=2",
         "KillSignal=SIGTERM",
@@ -87,10 +115,6 @@ def render_systemd_unit(*, python: str, workdir: Path, env: Mapping[str, str] = 
         "",
     ]
     return "\n".join(lines)
-
-
-def _systemd_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
 
 
 def user_systemd_available(run: Runner = subprocess.run) -> bool:
@@ -117,14 +141,16 @@ def _launchd(settings: Settings, uninstall: bool, home: Path, run: Runner) -> in
     run(["launchctl", "bootout", f"{domain}/{LABEL}"], capture_output=True, text=True)
     if uninstall:
         plist_path.unlink(missing_ok=True)
+        (settings.config_dir / ENV_FILE_NAME).unlink(missing_ok=True)
         print(f"Removed the LaunchAgent {plist_path}; luminad no longer starts at login.")
         return 0
     log_dir = home / "Library" / "Logs" / "Lumina"
     log_dir.mkdir(parents=True, exist_ok=True)
     agents.mkdir(parents=True, exist_ok=True)
+    env_file = write_env_file(settings.config_dir / ENV_FILE_NAME, service_env())
     plist_path.write_bytes(
         render_plist(
-            python=sys.executable, workdir=settings.data_dir, log_dir=log_dir, env=service_env()
+            python=sys.executable, workdir=settings.data_dir, log_dir=log_dir, env_file=env_file
         )
     )
     cmd = ["launchctl", "bootstrap", domain, str(plist_path)]
@@ -143,12 +169,14 @@ def _systemd(settings: Settings, uninstall: bool, home: Path, run: Runner) -> in
     if uninstall:
         run(["systemctl", "--user", "disable", "--now", UNIT_NAME], capture_output=True, text=True)
         unit_path.unlink(missing_ok=True)
+        (settings.config_dir / ENV_FILE_NAME).unlink(missing_ok=True)
         run(["systemctl", "--user", "daemon-reload"], capture_output=True, text=True)
         print(f"Removed {unit_path}; luminad no longer starts at login.")
         return 0
     unit_dir.mkdir(parents=True, exist_ok=True)
+    env_file = write_env_file(settings.config_dir / ENV_FILE_NAME, service_env())
     unit_path.write_text(
-        render_systemd_unit(python=sys.executable, workdir=settings.data_dir, env=service_env())
+        render_systemd_unit(python=sys.executable, workdir=settings.data_dir, env_file=env_file)
     )
     for cmd in (
         ["systemctl", "--user", "daemon-reload"],

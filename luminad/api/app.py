@@ -10,9 +10,13 @@ in here: :class:`luminad.api.security.SecurityGate` wraps this app for each list
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotFoundException
+from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.static_files import create_static_files_router
@@ -34,9 +38,30 @@ from luminad.api.runtime import Runtime
 from luminad.api.security import SecurityPolicy
 
 if TYPE_CHECKING:
+    from litestar.types import Guard
+
     from luminad.api.session import SessionFactory
 
 __all__ = ["Runtime", "create_app"]
+
+
+def _inside(root: Path) -> Guard:
+    """Serve a file only when its resolved path (symlinks followed) is inside ``root`` (a link
+    in the web dir to ``/etc/passwd`` or to the token file is not found) and the OS can look it
+    up (a name too long is not found either, instead of an OS error)."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        target = (root / connection.url.path.lstrip("/")).resolve()
+        if not target.is_relative_to(root):
+            raise NotFoundException("No such file.")
+        try:
+            target.stat()
+        except FileNotFoundError:
+            return  # the static router answers 404 (or index.html in html mode)
+        except (OSError, ValueError):  # a name too long, a file used as a directory...
+            raise NotFoundException("No such file.") from None
+
+    return guard
 
 
 def create_app(
@@ -60,7 +85,14 @@ def create_app(
     ]
     web_dir = runtime.settings.web_dir
     if web_dir.is_dir():
-        handlers.append(create_static_files_router(path="/", directories=[web_dir], html_mode=True))
+        handlers.append(
+            create_static_files_router(
+                path="/",
+                directories=[web_dir],
+                html_mode=True,
+                guards=[_inside(web_dir.resolve())],
+            )
+        )
 
     return Litestar(
         route_handlers=handlers,

@@ -23,8 +23,18 @@ _STATUS_CODES: dict[int, protocol.ErrorCode] = {
 }
 
 
+#: What msgspec raises on bodies it cannot read at all, and what to tell the client.
+_UNREADABLE_BODIES: dict[type[Exception], str] = {
+    UnicodeDecodeError: "The body is not UTF-8.",
+    RecursionError: "The JSON is nested too deeply.",
+}
+
+
 def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Every error as ``{code, message, action}`` with the HTTP status that fits."""
+    unreadable = next((m for t, m in _UNREADABLE_BODIES.items() if isinstance(exc, t)), None)
+    if unreadable is not None:
+        exc = errors.BadMessage(unreadable, action="Send one UTF-8 JSON object.")
     if isinstance(exc, errors.LuminaError):
         body, status = exc.to_dict(), exc.status
     elif isinstance(exc, HTTPException):

@@ -1,12 +1,21 @@
 """Every security check of the API, applied once for both listeners (DESIGN rule 10).
 
 * **Token**: 32 random bytes (hex), created at first start in ``settings.token_path`` (0600).
+  It never travels in a URL and is never written to a log.
 * **Unix socket**: no token; the peer's uid must be ours (SO_PEERCRED / LOCAL_PEERCRED),
   checked when the connection is made (:func:`peer_uid`, used by ``server.py``).
-* **TCP**: ``Authorization: Bearer <token>``, the ``lumina_session`` cookie set by ``/login``, or
-  (WebSocket only) a ``token`` query parameter; an allowed ``Host`` header (checked here, never
-  trusting ``X-Forwarded-Host``: PYSEC-2026-2603); an allowed ``Origin`` for WebSockets and
-  state-changing requests.
+* **TCP**: ``Authorization: Bearer <token or session credential>``; for WebSockets (a browser
+  cannot set headers there) also a ``lumina.session.<credential>`` entry of
+  ``Sec-WebSocket-Protocol`` next to ``lumina.v1``, which the gate then selects. No cookie: a
+  cookie is sent to every port of 127.0.0.1, so another local program would receive it.
+* **Web login**: ``lumina open`` asks for a one-time code (:class:`LoginCodes`, two minutes) and
+  prints a link that carries it in the URL *fragment* (never sent to a server, so never in a
+  log); the page trades it at ``POST /login`` for a session credential it keeps in
+  ``sessionStorage`` (per origin: other ports cannot read it). A session credential is a nonce
+  and its HMAC under the token (:func:`new_session`): it survives a daemon restart and dies
+  with the token.
+* An allowed ``Host`` header (checked here, never trusting ``X-Forwarded-Host``:
+  PYSEC-2026-2603); an allowed ``Origin`` for WebSockets and state-changing requests.
 * **Sizes**: HTTP bodies and WebSocket frames up to 64 KiB (:data:`MAX_FRAME_BYTES`).
 * **Rates**: audio at most twice real time, with a burst of about one second
   (:class:`AudioRateLimiter`).
@@ -20,21 +29,20 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
 import socket
 import struct
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qs
 
 import msgspec
 
-from luminad.errors import ForbiddenHost, ForbiddenOrigin, LuminaError, Unauthorized
+from luminad.errors import BadMessage, ForbiddenHost, ForbiddenOrigin, LuminaError, Unauthorized
 from luminad.settings import Settings
 
 log = logging.getLogger("luminad.api.security")
@@ -46,8 +54,12 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Listener = Literal["unix", "tcp"]
 
-#: The cookie ``GET /login?token=...`` sets for the web UI.
-SESSION_COOKIE = "lumina_session"
+#: The WebSocket subprotocol of the voice session; the gate selects it when offered.
+WS_SUBPROTOCOL = "lumina.v1"
+#: A ``Sec-WebSocket-Protocol`` entry ``lumina.session.<credential>`` authenticates a browser.
+WS_SESSION_PREFIX = "lumina.session."
+#: How long a login code of ``lumina open`` stays valid.
+LOGIN_CODE_TTL_S = 120.0
 #: The scope key telling handlers which listener a request came in on.
 LISTENER_KEY = "lumina.listener"
 TOKEN_BYTES = 32
@@ -58,6 +70,9 @@ WS_CLOSE_FORBIDDEN = 4403
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Paths reachable without a token (still Host-checked).
 PUBLIC_PATHS = frozenset({"/login", "/favicon.svg"})
+#: NUL and other control characters have no place in a decoded path (a file name with NUL
+#: makes the OS calls below fail).
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # ---------------------------------------------------------------------------- token
@@ -85,9 +100,49 @@ def load_or_create_token(path: Path) -> str:
     return token
 
 
-def session_value(token: str) -> str:
-    """The cookie value for ``token`` (derived, so the cookie is not the token itself)."""
-    return hmac.new(token.encode(), b"lumina_session v1", hashlib.sha256).hexdigest()
+def _session_mac(token: str, nonce: str) -> str:
+    return hmac.new(
+        token.encode(), b"lumina session v2 " + nonce.encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def new_session(token: str) -> str:
+    """A fresh session credential for a browser: ``<nonce>.<HMAC(token, nonce)>`` (hex)."""
+    nonce = secrets.token_hex(16)
+    return f"{nonce}.{_session_mac(token, nonce)}"
+
+
+def session_valid(token: str, candidate: str) -> bool:
+    """True when ``candidate`` is a session credential made with ``token``."""
+    nonce, _, mac = candidate.partition(".")
+    if len(nonce) != 32 or not mac:
+        return False
+    return hmac.compare_digest(mac.encode(), _session_mac(token, nonce).encode())
+
+
+@dataclass
+class LoginCodes:
+    """One-time login codes: issued to ``lumina open``, each redeemed at most once."""
+
+    ttl_s: float = LOGIN_CODE_TTL_S
+    clock: Callable[[], float] = time.monotonic
+    #: At most this many codes wait at once (the oldest are dropped).
+    limit: int = 32
+    _codes: dict[str, float] = field(default_factory=dict, init=False)
+
+    def issue(self) -> str:
+        now = self.clock()
+        self._codes = {c: t for c, t in self._codes.items() if t > now}
+        while len(self._codes) >= self.limit:
+            del self._codes[next(iter(self._codes))]
+        code = secrets.token_urlsafe(24)
+        self._codes[code] = now + self.ttl_s
+        return code
+
+    def redeem(self, code: str) -> bool:
+        """True once for a valid, unexpired code; the code is spent either way."""
+        expires = self._codes.pop(code, None)
+        return expires is not None and expires > self.clock()
 
 
 # ---------------------------------------------------------------------------- peer credentials
@@ -123,8 +178,9 @@ def peer_allowed(sock: socket.socket | None) -> bool:
 class AudioRateLimiter:
     """Token bucket in seconds of audio: refills at ``factor`` x real time, holds ``burst_s``.
 
-    A frame is accepted while the bucket is not empty (so one large frame is never refused
-    on its own); accepted audio is subtracted, refused audio is dropped.
+    A frame is accepted while the bucket is not empty (:meth:`ready`; so one large frame is
+    never refused on its own); accepted audio is subtracted (:meth:`spend`), refused audio is
+    dropped and costs nothing.
     """
 
     factor: float = 2.0
@@ -133,18 +189,20 @@ class AudioRateLimiter:
     _level: float = field(default=-1.0, init=False)
     _last: float = field(default=0.0, init=False)
 
-    def allow(self, n_bytes: int, sample_rate: int) -> bool:
-        """Account for ``n_bytes`` of PCM16 mono at ``sample_rate``; False: over the rate."""
+    def ready(self) -> bool:
+        """Refill; False: over the rate (refuse the frame before doing anything with it)."""
         now = self.clock()
         if self._level < 0 and self._last == 0.0:
             self._level = self.burst_s
         else:
             self._level = min(self.burst_s, self._level + (now - self._last) * self.factor)
         self._last = now
-        if self._level <= 0.0:
-            return False
+        return self._level > 0.0
+
+    def spend(self, n_bytes: int, sample_rate: int) -> None:
+        """Account for ``n_bytes`` of PCM16 mono at ``sample_rate`` that were accepted (a frame
+        refused for another reason never consumes the budget)."""
         self._level -= n_bytes / 2 / max(sample_rate, 1)
-        return True
 
 
 # ---------------------------------------------------------------------------- policy
@@ -170,11 +228,11 @@ class SecurityPolicy:
     token: str
     #: Ports the TCP listener actually bound (set by the server after bind; port 0 allowed).
     ports: set[int] = field(default_factory=set)
+    login_codes: LoginCodes = field(default_factory=LoginCodes)
 
     def __post_init__(self) -> None:
         if self.settings.port:
             self.ports.add(self.settings.port)
-        self._session = session_value(self.token)
 
     # -- hosts and origins
     def _host_names(self) -> set[str]:
@@ -215,13 +273,19 @@ class SecurityPolicy:
         )
 
     def session_ok(self, candidate: str | None) -> bool:
-        return bool(candidate) and hmac.compare_digest(
-            (candidate or "").encode(), self._session.encode()
-        )
+        return bool(candidate) and session_valid(self.token, candidate or "")
 
-    @property
-    def session(self) -> str:
-        return self._session
+    def credential_ok(self, candidate: str | None) -> bool:
+        """The token itself or a session credential made with it."""
+        return self.token_ok(candidate) or self.session_ok(candidate)
+
+    def login_link(self, code: str) -> str:
+        """The web page's URL with a login code in its fragment (never sent to a server)."""
+        return f"{self.settings.http_url}/#login={code}"
+
+    def exchange(self, code: str) -> str | None:
+        """A new session credential for a valid one-time login code, else None."""
+        return new_session(self.token) if self.login_codes.redeem(code) else None
 
     def check(self, scope: Scope, listener: Listener) -> LuminaError | None:
         """The first reason to refuse this HTTP/WebSocket scope, or None."""
@@ -230,21 +294,25 @@ class SecurityPolicy:
         method = scope.get("method", "GET") if kind == "http" else "GET"
         if listener == "tcp" and not self.host_allowed(headers.get("host")):
             return ForbiddenHost("This Host is not Lumina's.")
+        if _CONTROL_CHARS.search(str(scope.get("path", ""))):
+            return BadMessage(
+                "The path holds a control character (e.g. %00).",
+                action="Remove control characters from the URL.",
+            )
         origin = headers.get("origin")
         if (kind == "websocket" or method not in SAFE_METHODS) and not self.origin_allowed(origin):
             return ForbiddenOrigin("This page's origin may not use Lumina.")
         if listener == "unix" or scope.get("path") in PUBLIC_PATHS:
             return None
         auth = headers.get("authorization", "")
-        if auth[:7].lower() == "bearer " and self.token_ok(auth[7:].strip()):
-            return None
-        cookie = _cookie(headers.get("cookie"), SESSION_COOKIE)
-        if cookie is not None and self.session_ok(cookie):
+        if auth[:7].lower() == "bearer " and self.credential_ok(auth[7:].strip()):
             return None
         if kind == "websocket":
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            if any(self.token_ok(t) for t in query.get("token", [])):
-                return None
+            for entry in _subprotocols(headers):
+                if entry.startswith(WS_SESSION_PREFIX) and self.session_ok(
+                    entry[len(WS_SESSION_PREFIX) :]
+                ):
+                    return None
         return Unauthorized("A token is needed to talk to Lumina over TCP.")
 
 
@@ -257,16 +325,8 @@ def _headers(scope: Scope) -> dict[str, str]:
     return out
 
 
-def _cookie(header: str | None, name: str) -> str | None:
-    if not header:
-        return None
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(header)
-    except Exception:
-        return None
-    morsel = jar.get(name)
-    return morsel.value if morsel is not None else None
+def _subprotocols(headers: dict[str, str]) -> list[str]:
+    return [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
 
 
 # ---------------------------------------------------------------------------- ASGI gate
@@ -291,6 +351,8 @@ class SecurityGate:
         scope[LISTENER_KEY] = self.listener
         error = self.policy.check(scope, self.listener)
         if error is None:
+            if scope["type"] == "websocket" and WS_SUBPROTOCOL in _subprotocols(_headers(scope)):
+                send = _selecting_subprotocol(send)
             await self.app(scope, receive, send)
             return
         log.info(
@@ -334,8 +396,12 @@ class SecurityGate:
         await send({"type": "websocket.close", "code": code, "reason": error.code})
 
 
-def gate_both(
-    app: ASGIApp, policy: SecurityPolicy, listeners: Iterable[Listener] = ("unix", "tcp")
-) -> dict[Listener, SecurityGate]:
-    """One gate per listener around the same app."""
-    return {name: SecurityGate(app, policy, name) for name in listeners}
+def _selecting_subprotocol(send: Send) -> Send:
+    """A browser that offered subprotocols needs one selected, or it drops the connection."""
+
+    async def _send(message: Message) -> None:
+        if message.get("type") == "websocket.accept" and not message.get("subprotocol"):
+            message = {**message, "subprotocol": WS_SUBPROTOCOL}
+        await send(message)
+
+    return _send

@@ -8,7 +8,8 @@ core (progress on stderr), then print exactly one line on stdout::
 
 SIGTERM/SIGINT stop accepting, let requests in flight finish (their writes are committed before
 they are acknowledged), close voice sessions, then close the core. Logs carry ids, types and
-timings only: no access log (query strings may carry search text or the token).
+timings only: uvicorn's access log is off (our own logs paths without queries) and every line
+passes :class:`SafeLogFilter` (credentials redacted, client-supplied control characters escaped).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import ipaddress
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -34,6 +37,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from luminad import errors
+from luminad.api.access_log import SafeLogFilter
 from luminad.api.app import create_app
 from luminad.api.runtime import Runtime
 from luminad.api.security import (
@@ -61,6 +65,12 @@ MAX_SOCKET_PATH = 103
 #: bigger ones close the connection (1009).
 WS_READ_LIMIT = 16 * MAX_FRAME_BYTES
 GRACEFUL_TIMEOUT_S = 15
+#: A TCP connection must have sent its first request head within this time.
+FIRST_REQUEST_TIMEOUT_S = 10.0
+#: The most TCP connections at once (fewer when the file limit is low).
+MAX_TCP_CONNECTIONS = 1024
+#: File descriptors kept for everything but TCP clients (Unix socket, store, models, logs).
+FD_RESERVE = 256
 
 
 class StartupError(Exception):
@@ -118,8 +128,11 @@ def bind_unix(path: Path) -> socket.socket:
 
 def bind_tcp(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP;
+    # without it each response waited ~40 ms for the client's delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host.strip("[]"), port))
     except OSError as exc:
@@ -143,6 +156,102 @@ class PeerCheckedH11(H11Protocol):
         if not peer_allowed(transport.get_extra_info("socket")):
             log.warning("refused a Unix-socket connection from another user")
             transport.close()
+
+
+# ---------------------------------------------------------------------------- floods
+def raise_fd_limit() -> int:
+    """Raise the soft limit of open files to the hard one; the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            return soft
+    return target
+
+
+def tcp_connection_limit(fd_limit: int) -> int:
+    """How many TCP connections at once: below the file limit, leaving room for the rest."""
+    return max(16, min(MAX_TCP_CONNECTIONS, fd_limit - FD_RESERVE))
+
+
+class ConnectionGuard:
+    """The TCP listener's connections: at most ``limit`` at once. When full, the oldest one
+    without a request in flight (never a WebSocket session) is closed to make room, so a flood
+    of idle or half-open connections cannot lock a real client out; the Unix socket keeps its
+    file descriptors because TCP stays below the process's limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.dropped = 0
+        self._open: dict[GuardedH11, None] = {}
+
+    def admit(self, conn: GuardedH11) -> bool:
+        """Make room for ``conn``; False when every slot holds a request in flight."""
+        if len(self._open) >= self.limit:
+            self._open = {c: None for c in self._open if not c.transport.is_closing()}
+        if len(self._open) >= self.limit:
+            victim = next((c for c in self._open if c.idle), None)
+            if victim is None:
+                self._note_drop()
+                return False
+            del self._open[victim]
+            victim.transport.close()
+            self._note_drop()
+        self._open[conn] = None
+        return True
+
+    def release(self, conn: GuardedH11) -> None:
+        self._open.pop(conn, None)
+
+    def _note_drop(self) -> None:
+        self.dropped += 1
+        if self.dropped in (1, 10) or self.dropped % 1000 == 0:
+            log.warning(
+                "TCP connection limit (%d) reached: %d idle connections dropped so far",
+                self.limit,
+                self.dropped,
+            )
+
+
+class GuardedH11(H11Protocol):
+    """HTTP on TCP under a :class:`ConnectionGuard`; a connection that has not sent a whole
+    request head within :data:`FIRST_REQUEST_TIMEOUT_S` is closed (half-open, slowloris)."""
+
+    def __init__(self, *args: Any, guard: ConnectionGuard, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.guard = guard
+        self.upgraded = False
+        self._deadline: asyncio.TimerHandle | None = None
+
+    @property
+    def idle(self) -> bool:
+        """No request in flight and not a WebSocket session: safe to drop."""
+        return not self.upgraded and (self.cycle is None or self.cycle.response_complete)
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if not self.guard.admit(self):
+            transport.close()
+            return
+        self._deadline = self.loop.call_later(FIRST_REQUEST_TIMEOUT_S, self._too_slow)
+
+    def _too_slow(self) -> None:
+        if self.cycle is None and not self.upgraded:
+            self.transport.close()
+
+    def handle_websocket_upgrade(self, event: Any) -> None:
+        self.upgraded = True
+        if self._deadline is not None:
+            self._deadline.cancel()
+        super().handle_websocket_upgrade(event)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self.guard.release(self)
+        super().connection_lost(exc)
 
 
 class _Server(uvicorn.Server):
@@ -255,10 +364,12 @@ async def _follow_log(lumina: Any) -> None:
 async def _serve(
     settings: Settings,
     loader: Callable[[Settings, Callable[[str, float | None, str], None]], tuple[Any, Any]],
+    log_filter: SafeLogFilter,
 ) -> int:
     check_host(settings)
     settings.ensure_dirs()
     token = load_or_create_token(settings.token_path)
+    log_filter.add_secret(token)
     unix_sock = bind_unix(settings.socket_path)
     try:
         tcp_sock = bind_tcp(settings.host, settings.port)
@@ -271,9 +382,14 @@ async def _serve(
     policy = SecurityPolicy(settings, token)
     runtime = Runtime(settings)
     asgi = cast("ASGIApp", create_app(runtime, policy))
+    guard = ConnectionGuard(tcp_connection_limit(raise_fd_limit()))
     servers = [
         _Server(_config(SecurityGate(asgi, policy, "unix"), http=PeerCheckedH11)),
-        _Server(_config(SecurityGate(asgi, policy, "tcp"), http="h11")),
+        _Server(
+            _config(
+                SecurityGate(asgi, policy, "tcp"), http=functools.partial(GuardedH11, guard=guard)
+            )
+        ),
     ]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -359,15 +475,20 @@ async def _serve(
     return code
 
 
-def setup_logging(settings: Settings) -> None:
+def setup_logging(settings: Settings) -> SafeLogFilter:
+    """Log lines on stderr, each through the :class:`SafeLogFilter` (returned)."""
     logging.basicConfig(
         level=getattr(logging, settings.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    safe = SafeLogFilter()
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(safe)
     # library loggers that could echo content stay quiet
     for name in ("httpx", "httpcore", "websockets", "uvicorn.access"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    return safe
 
 
 def serve(
@@ -377,9 +498,9 @@ def serve(
     | None = None,
 ) -> int:
     """Run the daemon until SIGTERM/SIGINT; the exit code."""
-    setup_logging(settings)
+    log_filter = setup_logging(settings)
     try:
-        return asyncio.run(_serve(settings, loader or load_runtime))
+        return asyncio.run(_serve(settings, loader or load_runtime, log_filter))
     except StartupError as exc:
         print(f"luminad: {exc}", file=sys.stderr)
         return 2

@@ -87,8 +87,10 @@ def _decode(text: str | bytes) -> protocol.ClientMessage:
         return protocol.decode_client(text)
     except msgspec.ValidationError as exc:
         raise errors.BadMessage(f"Invalid message: {_short(exc)}") from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         raise errors.BadMessage("A text frame must hold one JSON object.") from None
+    except RecursionError:
+        raise errors.BadMessage("The JSON is nested too deeply.") from None
 
 
 def _short(exc: Exception) -> str:
@@ -133,9 +135,10 @@ async def run_session(
                             "Send `hello` before any audio.",
                             action='Start the session with {"type": "hello", "protocol": 1}.',
                         )
-                    if not limiter.allow(len(data), hello.sample_rate):
+                    if not limiter.ready():
                         raise errors.RateLimited("Audio arrives faster than twice real time.")
                     await session.feed_audio(data)
+                    limiter.spend(len(data), hello.sample_rate)
                     continue
                 if text is None:
                     continue
@@ -172,14 +175,14 @@ async def run_session(
                             action='Start the session with {"type": "hello", "protocol": 1}.',
                         )
                     case protocol.Audio():
-                        rate = msg.sample_rate or hello.sample_rate
                         try:
                             n_bytes = len(base64.b64decode(msg.pcm16_b64, validate=True))
                         except (binascii.Error, ValueError):
                             raise errors.BadMessage("`pcm16_b64` is not base64.") from None
-                        if not limiter.allow(n_bytes, rate):
+                        if not limiter.ready():
                             raise errors.RateLimited("Audio arrives faster than twice real time.")
-                        await session.handle(msg)
+                        await session.handle(msg)  # refuses a sample_rate other than hello's
+                        limiter.spend(n_bytes, hello.sample_rate)
                     case _:
                         await session.handle(msg)
             except errors.LuminaError as exc:

@@ -6,13 +6,12 @@ import json
 import socket
 import stat
 import uuid
-from http.cookies import SimpleCookie
 
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
-from websockets.typing import Origin
+from websockets.typing import Origin, Subprotocol
 
 from tests.support.daemon import Daemon
 
@@ -99,7 +98,12 @@ def test_state_changing_request_from_foreign_origin_is_403(daemon: Daemon) -> No
 
 
 def test_websocket_from_foreign_origin_closes_4403(daemon: Daemon) -> None:
-    with connect(daemon.ws_url(), origin=Origin("http://evil.example"), open_timeout=30) as ws:
+    with connect(
+        daemon.ws_url(),
+        additional_headers=daemon.auth_headers,
+        origin=Origin("http://evil.example"),
+        open_timeout=30,
+    ) as ws:
         first = json.loads(ws.recv(timeout=30))
         assert first["type"] == "error" and first["code"] == "forbidden_origin"
         with pytest.raises(ConnectionClosed) as info:
@@ -107,39 +111,56 @@ def test_websocket_from_foreign_origin_closes_4403(daemon: Daemon) -> None:
     assert info.value.rcvd is not None and info.value.rcvd.code == 4403
     # the daemon's own origin is welcome
     own = f"http://localhost:{daemon.port}"
-    with connect(daemon.ws_url(), origin=Origin(own), open_timeout=30) as ws:
+    with connect(
+        daemon.ws_url(), additional_headers=daemon.auth_headers, origin=Origin(own), open_timeout=30
+    ) as ws:
         ws.send(json.dumps({"type": "ping", "nonce": "o"}))
         assert json.loads(ws.recv(timeout=30)) == {"type": "pong", "nonce": "o"}
 
 
 def test_websocket_without_token_is_refused(daemon: Daemon) -> None:
-    with connect(daemon.ws_url(token=False), open_timeout=30) as ws:
+    with connect(daemon.ws_url(), open_timeout=30) as ws:
         assert json.loads(ws.recv(timeout=30))["code"] == "unauthorized"
         with pytest.raises(ConnectionClosed) as info:
             ws.recv(timeout=30)
     assert info.value.rcvd is not None and info.value.rcvd.code == 4401
 
 
-def test_login_sets_httponly_strict_cookie_and_redirects(daemon: Daemon) -> None:
-    r = httpx.get(f"{daemon.http_url}/login", params={"token": daemon.token})
-    assert r.status_code in (302, 303) and r.headers["location"] == "/"
-    raw_cookie = r.headers["set-cookie"]
-    jar: SimpleCookie = SimpleCookie()
-    jar.load(raw_cookie)
-    morsel = jar["lumina_session"]
-    assert morsel["httponly"] is True
-    assert morsel["samesite"].lower() == "strict"
-    assert morsel["path"] == "/"
-    assert morsel.value != daemon.token
-    # the cookie authenticates the API and the web page
-    cookies = {"lumina_session": morsel.value}
-    r = httpx.get(f"{daemon.http_url}/v1/avatars", cookies=cookies)
-    assert r.status_code == 200
-    page = httpx.get(f"{daemon.http_url}/", cookies=cookies)
-    assert page.status_code == 200 and "<html" in page.text.lower()
-    # a wrong token sets nothing
-    bad = httpx.get(f"{daemon.http_url}/login", params={"token": "0" * 64})
-    assert bad.status_code == 401 and "set-cookie" not in bad.headers
+def test_login_link_works_once_and_sets_no_cookie(daemon: Daemon) -> None:
+    with daemon.unix() as client:  # what `lumina open` does
+        url = client.post("/v1/login-links").json()["url"]
+    assert url.startswith(f"{daemon.http_url}/#login=") and daemon.token not in url
+    code = url.split("#login=", 1)[1]
+    own = {"Origin": daemon.http_url}
+    r = httpx.post(f"{daemon.http_url}/login", json={"code": code}, headers=own)
+    assert r.status_code == 200 and "set-cookie" not in r.headers
+    session = r.json()["session"]
+    assert daemon.token not in session
+    # the session credential authenticates the API as a header...
+    bearer = {"Authorization": f"Bearer {session}"}
+    assert httpx.get(f"{daemon.http_url}/v1/avatars", headers=bearer).status_code == 200
+    # ... and the voice session as a WebSocket subprotocol, which the daemon selects
+    with connect(
+        daemon.ws_url(),
+        subprotocols=[Subprotocol("lumina.v1"), Subprotocol(f"lumina.session.{session}")],
+        origin=Origin(daemon.http_url),
+        open_timeout=30,
+    ) as ws:
+        assert ws.subprotocol == "lumina.v1"
+        ws.send(json.dumps({"type": "ping", "nonce": "s"}))
+        assert json.loads(ws.recv(timeout=30)) == {"type": "pong", "nonce": "s"}
+    # the code is spent; a made-up code or credential gets nothing
+    again = httpx.post(f"{daemon.http_url}/login", json={"code": code}, headers=own)
+    assert again.status_code == 401 and again.json()["action"]
+    forged = {"Authorization": f"Bearer {'0' * 32}.{'0' * 64}"}
+    assert httpx.get(f"{daemon.http_url}/v1/avatars", headers=forged).status_code == 401
+
+
+def test_the_token_in_a_query_string_is_refused(daemon: Daemon) -> None:
+    r = httpx.get(f"{daemon.http_url}/v1/avatars", params={"token": daemon.token})
+    assert r.status_code == 401
+    with connect(f"{daemon.ws_url()}?token={daemon.token}", open_timeout=30) as ws:
+        assert json.loads(ws.recv(timeout=30))["code"] == "unauthorized"
 
 
 def test_body_over_64_kib_is_frame_too_large(daemon: Daemon) -> None:

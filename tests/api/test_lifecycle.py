@@ -49,7 +49,9 @@ def test_sigterm_keeps_acknowledged_writes_and_forget_me_works_after_restart(
             t.start()
         while not acknowledged and any(t.is_alive() for t in threads):
             threading.Event().wait(0.005)
-        with connect(d.ws_url(), open_timeout=30) as session:  # a voice session stays open
+        with connect(
+            d.ws_url(), additional_headers=d.auth_headers, open_timeout=30
+        ) as session:  # a voice session stays open
             session.send(json.dumps({"type": "hello", "protocol": 1, "tts": False}))
             assert json.loads(session.recv(timeout=60))["type"] == "ready"
             started = time.monotonic()

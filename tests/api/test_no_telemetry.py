@@ -32,7 +32,7 @@ def test_audit_hook_sees_network_attempts(tmp_path: Path) -> None:
 
 def test_full_text_turn_opens_no_outside_connection(daemon: Daemon) -> None:
     audit = daemon.settings.home / "net-audit.log"  # type: ignore[operator]
-    with connect(daemon.ws_url(), open_timeout=30) as ws:
+    with connect(daemon.ws_url(), additional_headers=daemon.auth_headers, open_timeout=30) as ws:
         ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "test", "tts": True}))
         assert json.loads(ws.recv(timeout=60))["type"] == "ready"
         ws.send(json.dumps({"type": "text", "text": "What is two plus two?"}))

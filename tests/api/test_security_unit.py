@@ -10,8 +10,10 @@ import pytest
 from luminad.api.security import (
     AudioRateLimiter,
     SecurityPolicy,
+    LoginCodes,
     load_or_create_token,
-    session_value,
+    new_session,
+    session_valid,
 )
 from luminad.api.server import StartupError, check_host, is_loopback
 from luminad.settings import load_settings
@@ -23,7 +25,28 @@ def test_token_created_once_with_mode_0600(tmp_path: Path) -> None:
     assert len(bytes.fromhex(token)) >= 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_or_create_token(path) == token  # stable across starts
-    assert session_value(token) != token
+
+
+def test_a_session_credential_is_not_the_token_and_dies_with_it() -> None:
+    token, other = "a" * 64, "b" * 64
+    session = new_session(token)
+    assert token not in session and session != new_session(token)
+    assert session_valid(token, session)
+    assert not session_valid(other, session)  # a new token ends every session
+    nonce, _, mac = session.partition(".")
+    assert not session_valid(token, f"{nonce}.{'0' * len(mac)}")
+    assert not session_valid(token, token) and not session_valid(token, "")
+
+
+def test_a_login_code_works_once_and_expires() -> None:
+    clock = _Clock()
+    codes = LoginCodes(clock=clock)
+    code = codes.issue()
+    assert codes.redeem(code) and not codes.redeem(code)
+    late = codes.issue()
+    clock.t += codes.ttl_s + 1
+    assert not codes.redeem(late)
+    assert not codes.redeem("made-up")
 
 
 def _policy(**env: str) -> SecurityPolicy:
@@ -82,27 +105,76 @@ class _Clock:
         return self.t
 
 
+def _allow(limiter: AudioRateLimiter, n_bytes: int, rate: int) -> bool:
+    """What the session does with a frame: refused when not ready, else accepted and spent."""
+    if not limiter.ready():
+        return False
+    limiter.spend(n_bytes, rate)
+    return True
+
+
 def test_rate_limiter_allows_real_time_and_a_burst_refuses_flooding() -> None:
     clock = _Clock()
     limiter = AudioRateLimiter(clock=clock)
     frame = 16000 * 2 // 50  # 20 ms at 16 kHz
     # real time for 10 s: always allowed
     for _ in range(500):
-        assert limiter.allow(frame, 16000)
+        assert _allow(limiter, frame, 16000)
         clock.t += 0.02
     # 1.9x real time for 5 s: allowed
     for _ in range(250):
-        assert limiter.allow(frame, 16000)
+        assert _allow(limiter, frame, 16000)
         clock.t += 0.02 / 1.9
     # a burst: about a second of audio at once is fine, then flooding is refused
     limiter = AudioRateLimiter(clock=clock)
     accepted = 0
     for _ in range(200):  # 4 s of audio in no time
-        accepted += limiter.allow(frame, 16000)
+        accepted += _allow(limiter, frame, 16000)
     assert 40 <= accepted <= 60
     # 3x real time for 5 s: about a third refused
     refused = 0
     for _ in range(250):
-        refused += not limiter.allow(frame, 16000)
+        refused += not _allow(limiter, frame, 16000)
         clock.t += 0.02 / 3
     assert refused > 50
+
+
+def test_log_lines_lose_credentials_and_control_characters() -> None:
+    from luminad.api.access_log import escape_controls, redact
+
+    token = "f" * 64
+    session = new_session(token)
+    line = (
+        f'WebSocket /v1/session?token={token}&x=1 "Bearer {session}" '
+        f"lumina.session.{session} /#login=abc postgresql://u:pw-9@h/db"
+    )
+    out = redact(line, frozenset({token}))
+    for secret in (token, session, "abc", "pw-9"):
+        assert secret not in out
+    assert "x=1" in out and "postgresql://u:" in out
+    assert escape_controls("a\nb\r\x1b[2J\x00\u2028") == "a\\nb\\x0d\\x1b[2J\\x00\\u2028"
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "TOKEN"])
+def test_a_symlink_out_of_the_web_dir_is_not_served(tmp_path: Path, target: str) -> None:
+    from litestar.testing import TestClient
+
+    from luminad.api.app import create_app
+    from luminad.api.runtime import Runtime
+
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "index.html").write_text("<!doctype html><title>Lumina</title>")
+    secret = tmp_path / "token"
+    secret.write_text("secret-token-value\n")
+    (web / "leak").symlink_to(secret if target == "TOKEN" else Path(target))
+    (web / "js").mkdir()
+    (web / "js" / "up").symlink_to(tmp_path)
+    settings = load_settings({"LUMINA_HOME": str(tmp_path / "home")}).replace(web_dir=web)
+    app = create_app(Runtime(settings), SecurityPolicy(settings, "t" * 64))
+    with TestClient(app) as client:
+        assert client.get("/").status_code == 200
+        for path in ("/leak", "/js/up/token"):
+            r = client.get(path)
+            assert r.status_code == 404, path
+            assert "secret-token-value" not in r.text and "root:" not in r.text

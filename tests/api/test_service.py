@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import plistlib
+import stat
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from luminad.service import (
+    ENV_FILE_NAME,
     LABEL,
     install_service,
+    read_env_file,
     render_plist,
     render_systemd_unit,
     service_env,
@@ -33,17 +38,19 @@ def test_plist_is_valid_with_runatload_keepalive_and_logs(tmp_path: Path) -> Non
         python="/opt/lumina/.venv/bin/python",
         workdir=REPO_ROOT,
         log_dir=logs,
-        env={"LUMINA_PORT": "9000", "LUMINA_HOME": "/x & <y>"},
+        env_file=Path("/x & <y>/service-env.json"),
     )
     plist = plistlib.loads(raw)
     assert plist["Label"] == LABEL
-    assert plist["ProgramArguments"] == ["/opt/lumina/.venv/bin/python", "-m", "luminad", "serve"]
+    assert plist["ProgramArguments"] == [
+        "/opt/lumina/.venv/bin/python",
+        *("-m", "luminad", "serve", "--env-file", "/x & <y>/service-env.json"),
+    ]
     assert plist["RunAtLoad"] is True
     assert plist["KeepAlive"] is True
     assert plist["StandardOutPath"] == f"{logs}/luminad.log"
     assert plist["StandardErrorPath"] == f"{logs}/luminad.err.log"
-    assert plist["EnvironmentVariables"]["LUMINA_HOME"] == "/x & <y>"
-    assert plist["EnvironmentVariables"]["LUMINA_PORT"] == "9000"
+    assert plist["EnvironmentVariables"] == {"PYTHONUNBUFFERED": "1"}
 
 
 def test_template_in_repo_parses() -> None:
@@ -56,14 +63,18 @@ def test_template_in_repo_parses() -> None:
 
 def test_systemd_unit_content() -> None:
     unit = render_systemd_unit(
-        python="/opt/lumina/.venv/bin/python", workdir=REPO_ROOT, env={"LUMINA_PORT": "9000"}
+        python="/opt/lumina/.venv/bin/python",
+        workdir=REPO_ROOT,
+        env_file=Path("/home/u/.config/lumina/service-env.json"),
     )
     lines = unit.splitlines()
     assert "[Unit]" in lines and "[Service]" in lines and "[Install]" in lines
-    assert "ExecStart=/opt/lumina/.venv/bin/python -m luminad serve" in lines
+    assert (
+        "ExecStart=/opt/lumina/.venv/bin/python -m luminad serve "
+        "--env-file /home/u/.config/lumina/service-env.json"
+    ) in lines
     assert "Restart=on-failure" in lines
     assert "WantedBy=default.target" in lines
-    assert 'Environment="LUMINA_PORT=9000"' in lines
     assert "KillSignal=SIGTERM" in lines
 
 
@@ -95,6 +106,52 @@ def test_install_on_linux_with_user_systemd(tmp_path: Path, monkeypatch: Any) ->
     assert ["systemctl", "--user", "enable", "--now", "luminad.service"] in run.calls
     assert install_service(settings, True, platform="linux", home=tmp_path, run=run) == 0
     assert not unit_path.exists()
+    assert not (settings.config_dir / ENV_FILE_NAME).exists()
+
+
+SECRETS = {
+    "LUMINA_OPENAI_API_KEY": "sk-canary-7f3e9a",
+    "LUMINA_STORE": "postgresql://lumina:pg-canary-41b2@127.0.0.1:5432/lumina",
+}
+
+
+@pytest.mark.parametrize("platform", ["linux", "darwin"])
+def test_unit_and_plist_hold_no_secret_only_a_0600_env_file_does(
+    tmp_path: Path, monkeypatch: Any, platform: str
+) -> None:
+    monkeypatch.setattr("luminad.service.shutil.which", lambda name: "/bin/systemctl")
+    for key, value in {**SECRETS, "LUMINA_PORT": "9123"}.items():
+        monkeypatch.setenv(key, value)
+    settings = load_settings({"LUMINA_HOME": str(tmp_path / "home")})
+    assert install_service(settings, platform=platform, home=tmp_path, run=_Recorder()) == 0
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    env_file = settings.config_dir / ENV_FILE_NAME
+    service_files = [p for p in written if p.suffix in (".service", ".plist")]
+    assert len(service_files) == 1
+    text = service_files[0].read_text()
+    assert str(env_file) in text
+    for secret in ("sk-canary-7f3e9a", "pg-canary-41b2"):
+        assert secret not in text
+        holders = [p for p in written if secret in p.read_text(errors="replace")]
+        assert holders == [env_file]
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    assert read_env_file(env_file)["LUMINA_STORE"] == SECRETS["LUMINA_STORE"]
+
+
+def test_serve_applies_the_env_file_before_loading_settings(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    import os
+
+    from luminad import __main__ as cli
+    from luminad.service import write_env_file
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr("luminad.api.server.serve", lambda s: seen.setdefault("s", s) and 0)
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if k != "LUMINA_PORT"})
+    env_file = write_env_file(tmp_path / "env.json", {"LUMINA_PORT": "9321"})
+    assert cli.main(["serve", "--env-file", str(env_file)]) == 0
+    assert seen["s"].port == 9321
 
 
 def test_without_user_systemd_it_starts_luminad_in_the_background(

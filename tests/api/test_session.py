@@ -37,7 +37,9 @@ def _hello(ws: ClientConnection, **fields: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def ws(daemon: Daemon) -> Iterator[ClientConnection]:
-    with connect(daemon.ws_url(), open_timeout=30, max_size=None) as conn:
+    with connect(
+        daemon.ws_url(), additional_headers=daemon.auth_headers, open_timeout=30, max_size=None
+    ) as conn:
         yield conn
 
 
@@ -138,7 +140,7 @@ def test_config_internet_refused_when_disabled(ws: ClientConnection) -> None:
 
 # ---------------------------------------------------------------------------- text turns
 def test_text_turn_streams_is_stored_and_comes_back_on_reconnect(daemon: Daemon) -> None:
-    with connect(daemon.ws_url(), open_timeout=30) as ws:
+    with connect(daemon.ws_url(), additional_headers=daemon.auth_headers, open_timeout=30) as ws:
         ready = _hello(ws)
         conversation_id = ready["conversation_id"]
         streamed, done = _turn(ws, "Hello! Please answer in one short sentence.")
@@ -159,13 +161,13 @@ def test_text_turn_streams_is_stored_and_comes_back_on_reconnect(daemon: Daemon)
         assert conv["turns"][1]["text"] == done["text"]
         events = client.get("/v1/events", params={"limit": 1000}).json()
         assert any(e["aggregate_id"] == conversation_id for e in events)
-    with connect(daemon.ws_url(), open_timeout=30) as ws:
+    with connect(daemon.ws_url(), additional_headers=daemon.auth_headers, open_timeout=30) as ws:
         again = _hello(ws, conversation_id=conversation_id)
         assert again["conversation_id"] == conversation_id
         history = again["history"]
         assert [h["role"] for h in history] == ["user", "assistant"]
         assert history[1]["text"] == done["text"] and history[1]["turn_id"] == turn_id
-    with connect(daemon.ws_url(), open_timeout=30) as ws:
+    with connect(daemon.ws_url(), additional_headers=daemon.auth_headers, open_timeout=30) as ws:
         ws.send(json.dumps({"type": "hello", "protocol": 1, "conversation_id": "nope"}))
         assert _recv(ws)["code"] in {"conversation_not_found", "bad_message"}
 
@@ -173,7 +175,9 @@ def test_text_turn_streams_is_stored_and_comes_back_on_reconnect(daemon: Daemon)
 def test_sixty_typed_turns_back_to_back_keep_every_word(daemon: Daemon) -> None:
     """A new turn interrupts the reply in flight, never the user's words."""
     texts = [f"Message {i}: please just say okay." for i in range(60)]
-    with connect(daemon.ws_url(), open_timeout=30, max_size=None) as ws:
+    with connect(
+        daemon.ws_url(), additional_headers=daemon.auth_headers, open_timeout=30, max_size=None
+    ) as ws:
         ready = _hello(ws)
         for text in texts:
             ws.send(json.dumps({"type": "text", "text": text}))
@@ -267,7 +271,9 @@ _messages = st.one_of(
 def test_ten_thousand_malformed_messages(daemon: Daemon) -> None:
     sent = 0
     started = time.monotonic()
-    with connect(daemon.ws_url(), open_timeout=30, max_size=None) as ws:
+    with connect(
+        daemon.ws_url(), additional_headers=daemon.auth_headers, open_timeout=30, max_size=None
+    ) as ws:
         for _ in range(20):  # binary before hello
             ws.send(b"\x00\x00" * 10)
             assert _recv(ws)["code"] == "bad_message"

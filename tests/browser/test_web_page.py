@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from typing import Any
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from luminad.settings import REPO_ROOT
@@ -39,10 +42,11 @@ def test_page_is_served_by_the_daemon_and_fetches_nothing_from_outside(
     p.page.wait_for_timeout(500)
     p.shot("01-ready.png")
     assert p.page.title() == "Lumina"
-    # the login link set the session cookie and landed on the page (the token is not in the URL)
+    # the login link's one-time code left the address bar; no cookie, the token is nowhere
     assert p.page.url == f"{p.daemon.http_url}/"
-    cookies = {c["name"]: c for c in p.page.context.cookies()}
-    assert cookies["lumina_session"]["httpOnly"] is True
+    assert p.page.context.cookies() == []
+    session = p.js("sessionStorage.getItem('lumina.session')")
+    assert session and p.daemon.token not in session
     assert p.js("lumina.state") == "idle"
     # hello carried the device rate; nothing but this origin (and data:/blob:) was requested
     assert p.js("lumina.stats.sent.hello") == 1
@@ -261,7 +265,7 @@ def test_deleting_a_memory_in_the_ui_removes_it_from_search(lumina_page: PagePro
 
 
 def test_a_page_from_another_origin_cannot_open_the_session(browser: Any, daemon: Daemon) -> None:
-    # The browser holds a valid session cookie (logged in) and even knows the token.
+    # The browser is logged in to Lumina (another tab) and the evil page even knows the token.
     p = open_page(browser, daemon)
     try:
         ws = daemon.http_url.replace("http://", "ws://") + "/v1/session"
@@ -293,6 +297,78 @@ def test_a_page_from_another_origin_cannot_open_the_session(browser: Any, daemon
             assert r["code"] == 4403 or r["error"], r
     finally:
         p.page.context.close()
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Another local program on another port: records what browsers send it."""
+
+    seen: ClassVar[list[dict[str, str]]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
+        body = b"<!doctype html><title>other</title><img src='/pixel.png'>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_server_on_another_port_receives_nothing_usable(browser: Any, daemon: Daemon) -> None:
+    other = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    other_url = f"http://127.0.0.1:{other.server_address[1]}"
+    p = open_page(browser, daemon)  # logged in
+    try:
+        session = p.js("sessionStorage.getItem('lumina.session')")
+        assert session
+        # the logged-in page links to the other port, and the user visits it in the same browser
+        p.js(f"fetch('{other_url}/from-lumina', {{mode: 'no-cors'}}).then(() => 1)")
+        other_page = p.page.context.new_page()
+        other_page.goto(f"{other_url}/")
+        other_page.wait_for_load_state("load")
+        # what runs on that port cannot read the page's session credential
+        assert other_page.evaluate("sessionStorage.getItem('lumina.session')") is None
+    finally:
+        p.page.context.close()
+        other.shutdown()
+        other.server_close()
+    received = _Recorder.seen
+    assert len(received) >= 2, received  # the fetch, the page and its image
+    for request in received:
+        assert "cookie" not in request and "authorization" not in request, request
+        flat = json.dumps(request)
+        assert daemon.token not in flat and session not in flat, request
+    # replaying everything it received against the API gets nowhere
+    for request in received:
+        headers = {k: v for k, v in request.items() if k not in ("path", "host")}
+        r = httpx.get(f"{daemon.http_url}/v1/memories", headers=headers)
+        assert r.status_code == 401, (r.status_code, request)
+
+
+def test_the_log_of_a_browser_session_holds_no_token(browser: Any, daemon: Daemon) -> None:
+    assert daemon.log_path is not None, "needs the daemon the tests start"
+    link = daemon.login_url
+    code = link.split("#login=", 1)[1]
+    p = open_page(browser, daemon, login=False)
+    try:
+        p.page.goto(link)
+        p.page.wait_for_function("window.lumina && window.lumina.ready", timeout=60_000)
+        session = p.js("sessionStorage.getItem('lumina.session')")
+        p.page.fill("#text-input", "Hello!")
+        p.page.click("#send")
+        p.wait_js("lumina.log.done.length > 0", timeout=90)
+        p.page.reload()  # a second WebSocket handshake and a second round of API calls
+        p.page.wait_for_function("window.lumina && window.lumina.ready", timeout=60_000)
+    finally:
+        p.page.context.close()
+    log = daemon.log_path.read_text(errors="replace")
+    assert "GET /v1/health -> 200" in log  # the session's requests are in the log
+    for secret in (daemon.token, session, code):
+        assert secret and secret not in log
 
 
 NO_MIC = """

@@ -73,6 +73,8 @@ class Daemon:
 
     token: str
     http_url: str
+    #: The daemon's log (None for a daemon you started yourself).
+    log_path: Path | None = None
 
     def api(self) -> httpx.Client:
         return httpx.Client(
@@ -81,7 +83,10 @@ class Daemon:
 
     @property
     def login_url(self) -> str:
-        return f"{self.http_url}/login?token={self.token}"
+        """A fresh one-time login link, as `lumina open` prints it."""
+        with self.api() as api:
+            link: str = api.post("/v1/login-links").json()["url"]
+        return link
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +104,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     with SearchStub() as search:
         env = {"LUMINA_INTERNET": "1", "LUMINA_SEARCH_URL": search.url}
         with run_daemon(tmp_path_factory.mktemp("web-home"), env=env) as d:
-            yield Daemon(token=d.token, http_url=d.http_url.rstrip("/"))
+            yield Daemon(token=d.token, http_url=d.http_url.rstrip("/"), log_path=d.log_path)
 
 
 # --------------------------------------------------------------------------- browser

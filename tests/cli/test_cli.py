@@ -130,9 +130,14 @@ def test_open_prints_a_login_url_that_works(
 ) -> None:
     code, out, _ = _run(daemon, capsys, "open")
     url = out.strip()
-    assert code == 0 and url.startswith(daemon.http_url + "/login?token=")
-    r = httpx.get(url)
-    assert r.status_code == 303 and "lumina_session=" in r.headers["set-cookie"]
+    assert code == 0 and url.startswith(daemon.http_url + "/#login=")
+    assert daemon.token not in url
+    r = httpx.post(
+        f"{daemon.http_url}/login",
+        json={"code": url.split("#login=", 1)[1]},
+        headers={"Origin": daemon.http_url},
+    )
+    assert r.status_code == 200 and r.json()["session"]
 
 
 @pytest.mark.e2e

@@ -31,14 +31,19 @@ class VoiceClient:
     _task: asyncio.Task[None] | None = None
 
     @classmethod
-    async def connect(cls, url: str, *, unix_path: str | None = None) -> VoiceClient:
-        """Connect to ``url``, or through the Unix socket ``unix_path`` (no token needed)."""
+    async def connect(
+        cls, url: str, headers: dict[str, str] | None = None, *, unix_path: str | None = None
+    ) -> VoiceClient:
+        """Connect to ``url`` with ``headers`` (the token), or through the Unix socket
+        ``unix_path`` (no token needed)."""
         from websockets.asyncio.client import connect, unix_connect
 
         if unix_path is not None:
             ws = await unix_connect(unix_path, uri=url, max_size=16 * 1024 * 1024, open_timeout=30)
         else:
-            ws = await connect(url, max_size=16 * 1024 * 1024, open_timeout=30)
+            ws = await connect(
+                url, additional_headers=headers, max_size=16 * 1024 * 1024, open_timeout=30
+            )
         client = cls(ws)
         client._task = asyncio.create_task(client._receive())
         return client

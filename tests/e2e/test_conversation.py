@@ -35,7 +35,7 @@ async def _ask(c: VoiceClient, text: str, n: int) -> str:
 
 
 async def test_follow_up_questions_stay_on_topic_and_recall(daemon: Daemon) -> None:
-    c = await VoiceClient.connect(daemon.ws_url())
+    c = await VoiceClient.connect(daemon.ws_url(), daemon.auth_headers)
     try:
         ready = await c.hello(sample_rate=16000, tts=False)
         assert ready.health.engines["llm"].model.startswith("qwen2.5")

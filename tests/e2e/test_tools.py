@@ -64,7 +64,7 @@ def _profile_name(daemon: Daemon) -> str | None:
 
 
 async def test_tools_by_voice(daemon: Daemon, tmp_path: Path) -> None:
-    c = await VoiceClient.connect(daemon.ws_url())
+    c = await VoiceClient.connect(daemon.ws_url(), daemon.auth_headers)
     try:
         await c.hello(sample_rate=RATE)
         s = Spoken(c, tmp_path)

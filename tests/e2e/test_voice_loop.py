@@ -81,7 +81,7 @@ async def _voice_turn(
 async def test_spoken_question_streams_a_spoken_answer(
     daemon: Daemon, question: np.ndarray
 ) -> None:
-    c = await VoiceClient.connect(daemon.ws_url())
+    c = await VoiceClient.connect(daemon.ws_url(), daemon.auth_headers)
     try:
         ready = await c.hello(sample_rate=RATE)
         assert ready.history == []
@@ -161,7 +161,7 @@ async def test_spoken_question_streams_a_spoken_answer(
 
 
 async def test_cancel_mid_reply_stops_audio_and_keeps_only_heard(daemon: Daemon) -> None:
-    c = await VoiceClient.connect(daemon.ws_url())
+    c = await VoiceClient.connect(daemon.ws_url(), daemon.auth_headers)
     try:
         ready = await c.hello(sample_rate=16000)
         await c.send(protocol.Text(text="Tell me a long story about a dragon and a knight."))
@@ -205,7 +205,7 @@ async def test_a_thinking_pause_mid_sentence_stays_one_turn(daemon: Daemon, tmp_
         _voiced(speak_pcm16(text, tmp_path, rate=RATE))
         for text in ("So I was thinking that maybe we could", "go to the beach this weekend.")
     )
-    c = await VoiceClient.connect(daemon.ws_url())
+    c = await VoiceClient.connect(daemon.ws_url(), daemon.auth_headers)
     try:
         await c.hello(sample_rate=RATE)
         await c.stream(silence(0.3, RATE), RATE)
@@ -227,7 +227,7 @@ async def test_a_thinking_pause_mid_sentence_stays_one_turn(daemon: Daemon, tmp_
 
 
 async def test_speaking_over_the_reply_barges_in(daemon: Daemon, tmp_path: Path) -> None:
-    c = await VoiceClient.connect(daemon.ws_url())
+    c = await VoiceClient.connect(daemon.ws_url(), daemon.auth_headers)
     try:
         await c.hello(sample_rate=RATE)
         await c.send(protocol.Text(text="Tell me a long story about a dragon and a knight."))
@@ -250,7 +250,7 @@ async def test_speaking_over_the_reply_barges_in(daemon: Daemon, tmp_path: Path)
 
 
 async def test_reconnect_replays_history(daemon: Daemon) -> None:
-    c = await VoiceClient.connect(daemon.ws_url())
+    c = await VoiceClient.connect(daemon.ws_url(), daemon.auth_headers)
     try:
         ready = await c.hello(sample_rate=RATE)
         await c.send(protocol.Text(text="My favourite colour is teal."))
@@ -258,7 +258,7 @@ async def test_reconnect_replays_history(daemon: Daemon) -> None:
         await c.wait_for(protocol.TurnTiming, within=30)
     finally:
         await c.close()
-    c = await VoiceClient.connect(daemon.ws_url())
+    c = await VoiceClient.connect(daemon.ws_url(), daemon.auth_headers)
     try:
         again = await c.hello(sample_rate=RATE, conversation_id=ready.conversation_id)
         assert again.conversation_id == ready.conversation_id
@@ -272,7 +272,7 @@ async def test_reconnect_replays_history(daemon: Daemon) -> None:
 
 async def test_second_spoken_turn_has_the_first_as_context(daemon: Daemon, tmp_path: Path) -> None:
     """On the default embedded model: what the first spoken turn said answers the second."""
-    c = await VoiceClient.connect(daemon.ws_url())
+    c = await VoiceClient.connect(daemon.ws_url(), daemon.auth_headers)
     try:
         await c.hello(sample_rate=RATE)
         await _voice_turn(c, speak_pcm16("My dog is called Biscuit.", tmp_path, rate=RATE))

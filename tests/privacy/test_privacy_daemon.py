@@ -71,7 +71,7 @@ async def test_a_spoken_turn_with_internet_on_reaches_only_the_search_engine_aft
     speech = speak_pcm16("What is the weather like in Lisbon today?", tmp_path, rate=RATE)
     command = [sys.executable, "-c", ALL_CONNECTIONS, str(audit)]
     with run_daemon(home, env=env, command=command) as d:
-        c = await VoiceClient.connect(d.ws_url())
+        c = await VoiceClient.connect(d.ws_url(), d.auth_headers)
         try:
             await c.hello(sample_rate=RATE)
             await c.send(protocol.Config(internet=True))
@@ -141,7 +141,7 @@ def test_canaries_sent_through_every_path_are_in_no_file_and_not_in_the_log(
                 "/v1/profile",
                 json={"preferred_name": canary["name"], "preferences": {"style": canary["pref"]}},
             )
-        with connect(d.ws_url(), open_timeout=30) as ws:
+        with connect(d.ws_url(), additional_headers=d.auth_headers, open_timeout=30) as ws:
             ws.send(
                 json.dumps(
                     {"type": "hello", "protocol": 1, "tts": False, "avatar_id": avatar["id"]}

@@ -10,6 +10,7 @@ getaddrinfo of a non-local name) to ``path``.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,13 +109,18 @@ class Daemon:
     def port(self) -> int:
         return int(self.http_url.rsplit(":", 1)[1])
 
-    def ws_url(self, path: str = "/v1/session", *, token: bool = True) -> str:
-        url = "ws://" + self.http_url.split("://", 1)[1] + path
-        return f"{url}?token={self.token}" if token else url
+    def ws_url(self, path: str = "/v1/session") -> str:
+        """The WebSocket URL (no credential in it: pass :attr:`auth_headers` to connect)."""
+        return "ws://" + self.http_url.split("://", 1)[1] + path
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The token as a header (WebSocket handshakes included; never in a URL)."""
+        return {"Authorization": f"Bearer {self.token}"}
 
     def http(self, **kwargs: Any) -> httpx.Client:
         """A TCP client with the Bearer token."""
-        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        headers = {**self.auth_headers, **kwargs.pop("headers", {})}
         return httpx.Client(base_url=self.http_url, headers=headers, timeout=120, **kwargs)
 
     def unix(self, **kwargs: Any) -> httpx.Client:
@@ -144,6 +150,13 @@ class Daemon:
         return self.process.returncode
 
 
+def _limit_files(n: int) -> Callable[[], None]:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+
+    return limit
+
+
 def _pump(proc: subprocess.Popen[str], lines: list[str], ready: threading.Event) -> None:
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -162,9 +175,11 @@ def run_daemon(
     timeout: float = READY_TIMEOUT_S,
     command: Sequence[str] | None = None,
     cwd: Path = REPO_ROOT,
+    max_open_files: int | None = None,
 ) -> Iterator[Daemon]:
     """Start ``luminad serve`` for ``home``; yield it once ready; SIGTERM it at exit.
-    ``command`` replaces ``python -m luminad serve`` (e.g. an installed ``luminad`` script)."""
+    ``command`` replaces ``python -m luminad serve`` (e.g. an installed ``luminad`` script);
+    ``max_open_files`` sets its soft and hard limit of open files (RLIMIT_NOFILE)."""
     home.mkdir(parents=True, exist_ok=True)
     full_env = daemon_env(home, **dict(env or {}))
     settings = load_settings(full_env)
@@ -182,6 +197,7 @@ def run_daemon(
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
+            preexec_fn=None if max_open_files is None else _limit_files(max_open_files),
         )
     lines: list[str] = []
     ready = threading.Event()

@@ -39,14 +39,9 @@ def doctor(args: argparse.Namespace, ctx: Context) -> int:
     return 1
 
 
-@command("open", "print the URL that logs a browser in to Lumina's web page")
+@command("open", "print a link that logs a browser in to Lumina's web page (once, for 2 min)")
 def open_url(args: argparse.Namespace, ctx: Context) -> int:
     with ctx.client() as client:
-        client.get("/v1/health")  # is it running?
-    try:
-        token = ctx.settings.token_path.read_text().strip()
-    except FileNotFoundError:
-        ctx.err.print(f"No token at {ctx.settings.token_path}: start Lumina with `luminad serve`.")
-        return 1
-    print(f"{ctx.settings.http_url}/login?token={token}")
+        link = client.request("POST", "/v1/login-links")
+    print(link["url"])
     return 0

@@ -1,5 +1,33 @@
-// HTTP client for the daemon's JSON API (PROTOCOL.md "HTTP"). Same origin: the
-// `lumina_session` cookie set by `GET /login?token=...` authenticates every call.
+// HTTP client for the daemon's JSON API (PROTOCOL.md "HTTP"), and the page's login.
+// No cookie (a cookie reaches every port of 127.0.0.1): the link `lumina open` prints carries a
+// one-time code in its fragment (`#login=...`, never sent to a server); `login()` trades it at
+// `POST /login` for a session credential kept in this tab's sessionStorage (per origin, so
+// other ports cannot read it) and sent as `Authorization: Bearer ...` and, for the WebSocket,
+// as the subprotocol `lumina.session.<credential>` next to `lumina.v1`.
+
+const SESSION_KEY = "lumina.session";
+
+export function sessionCredential() {
+  return sessionStorage.getItem(SESSION_KEY);
+}
+
+// The WebSocket subprotocols that authenticate this page's voice session.
+export function sessionProtocols() {
+  const session = sessionCredential();
+  return session ? ["lumina.v1", `lumina.session.${session}`] : ["lumina.v1"];
+}
+
+// Trades a login code in the URL fragment for a session credential; the fragment is removed
+// from the address bar and the history at once. Resolves to true when a code was redeemed.
+export async function login(loc = window.location) {
+  const params = new URLSearchParams(loc.hash.replace(/^#/, ""));
+  const code = params.get("login");
+  if (!code) return false;
+  history.replaceState(null, "", loc.pathname + loc.search);
+  const data = await request("POST", "/login", { code });
+  sessionStorage.setItem(SESSION_KEY, data.session);
+  return true;
+}
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -11,7 +39,9 @@ export class ApiError extends Error {
 }
 
 async function request(method, path, body) {
-  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+  const init = { method, credentials: "omit", headers: { Accept: "application/json" } };
+  const session = sessionCredential();
+  if (session) init.headers.Authorization = `Bearer ${session}`;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);

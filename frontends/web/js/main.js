@@ -1,7 +1,7 @@
 // Lumina's web page: wires the session client, microphone, player and panels together.
 // The only contract it relies on is PROTOCOL.md. Test hooks live on `window.lumina`.
 
-import { api } from "./api.js";
+import { api, login, sessionProtocols } from "./api.js";
 import { SessionClient, sessionUrl } from "./protocol.js";
 import { Microphone, MicUnavailable, hasMicrophone } from "./mic.js";
 import { Player, LEAD_MS } from "./player.js";
@@ -28,7 +28,7 @@ const ctx = new AudioContext({ latencyHint: "interactive" });
 const banners = new Banners($("banners"));
 const transcript = new Transcript($("transcript"));
 const latency = new LatencyPanel();
-const client = new SessionClient(sessionUrl());
+const client = new SessionClient(sessionUrl(), sessionProtocols);
 
 const state = {
   ready: false,
@@ -299,7 +299,7 @@ function showSignIn() {
   banners.set("auth", {
     level: "error",
     title: "Not signed in.",
-    text: "Open this page with the link that `lumina open` prints (it carries your token).",
+    text: "Run `lumina open` and open the link it prints (each link logs in once).",
   });
 }
 
@@ -565,6 +565,11 @@ window.lumina = {
 async function start() {
   render();
   latency.render();
+  try {
+    await login();
+  } catch (err) {
+    showSignIn();
+  }
   connect();
   avatars.load();
   memories.refresh();

@@ -10,8 +10,10 @@ export function sessionUrl(loc = window.location) {
 }
 
 export class SessionClient {
-  constructor(url) {
+  // `protocols()` gives the WebSocket subprotocols of each connection (they carry the login).
+  constructor(url, protocols = () => []) {
     this.url = url;
+    this.protocols = protocols;
     this.ws = null;
     this.handlers = new Map();
     this.pendingChunk = null;
@@ -40,7 +42,7 @@ export class SessionClient {
 
   connect(hello) {
     this.close();
-    const ws = new WebSocket(this.url);
+    const ws = new WebSocket(this.url, this.protocols());
     ws.binaryType = "arraybuffer";
     this.ws = ws;
     this.pendingChunk = null;
