@@ -623,5 +623,8 @@ SCHEMA_TYPES: dict[str, object] = {
     "egress_entry": EgressEntry,
     "health": Health,
     "latency_metrics": LatencyMetrics,
+    "login_link": LoginLink,
+    "login_request": LoginRequest,
+    "login_session": LoginSession,
     "error": ErrorBody,
 }

@@ -71,6 +71,11 @@ FIRST_REQUEST_TIMEOUT_S = 10.0
 MAX_TCP_CONNECTIONS = 1024
 #: File descriptors kept for everything but TCP clients (Unix socket, store, models, logs).
 FD_RESERVE = 256
+#: The listen backlog: asyncio accepts up to this many connections in one go, and one loop
+#: iteration may pass before a connection dropped to make room is closed.
+TCP_BACKLOG = 64
+#: Accept rounds whose connections may still be open while drops are on their way.
+ACCEPT_ROUNDS_IN_FLIGHT = 4
 
 
 class StartupError(Exception):
@@ -173,7 +178,8 @@ def raise_fd_limit() -> int:
 
 def tcp_connection_limit(fd_limit: int) -> int:
     """How many TCP connections at once: below the file limit, leaving room for the rest."""
-    return max(16, min(MAX_TCP_CONNECTIONS, fd_limit - FD_RESERVE))
+    spare = FD_RESERVE + ACCEPT_ROUNDS_IN_FLIGHT * TCP_BACKLOG
+    return max(16, min(MAX_TCP_CONNECTIONS, fd_limit - spare))
 
 
 class ConnectionGuard:
@@ -262,10 +268,11 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _config(app: Any, *, http: Any) -> uvicorn.Config:
+def _config(app: Any, *, http: Any, backlog: int = 2048) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         http=http,
+        backlog=backlog,
         ws="websockets-sansio",
         lifespan="off",
         access_log=False,
@@ -387,7 +394,9 @@ async def _serve(
         _Server(_config(SecurityGate(asgi, policy, "unix"), http=PeerCheckedH11)),
         _Server(
             _config(
-                SecurityGate(asgi, policy, "tcp"), http=functools.partial(GuardedH11, guard=guard)
+                SecurityGate(asgi, policy, "tcp"),
+                http=functools.partial(GuardedH11, guard=guard),
+                backlog=TCP_BACKLOG,
             )
         ),
     ]

@@ -9,8 +9,8 @@ import pytest
 
 from luminad.api.security import (
     AudioRateLimiter,
-    SecurityPolicy,
     LoginCodes,
+    SecurityPolicy,
     load_or_create_token,
     new_session,
     session_valid,
