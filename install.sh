@@ -44,11 +44,29 @@ CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" "$VENV/bin/python" -m pip install 
 # wheel; we only read that file (with our onnxruntime), so skip pipecat's dependencies.
 "$VENV/bin/python" -m pip install -q --no-deps "pipecat-ai==1.14.0"
 
+step "Commands on your PATH"
+# `lumina` and `luminad` as README types them: links in ~/.local/bin (LUMINA_BIN_DIR to change).
+BIN_DIR=${LUMINA_BIN_DIR:-$HOME/.local/bin}
+mkdir -p "$BIN_DIR"
+for cmd in lumina luminad; do
+  target="$(cd "$VENV/bin" && pwd)/$cmd"
+  if [ -e "$BIN_DIR/$cmd" ] && [ ! -L "$BIN_DIR/$cmd" ]; then
+    echo "Left $BIN_DIR/$cmd alone (not a link we made); use $target"
+  else
+    ln -sfn "$target" "$BIN_DIR/$cmd"
+    echo "Linked $BIN_DIR/$cmd -> $target"
+  fi
+done
+case ":$PATH:" in
+  *":$BIN_DIR:"*) ;;
+  *) echo "$BIN_DIR is not on your PATH yet: add it (e.g. echo 'export PATH=\"$BIN_DIR:\$PATH\"' >> ~/.profile) and open a new terminal; until then use $VENV/bin/lumina" ;;
+esac
+
 step "Models (converted once into the cache dir and checked by transcribing a known phrase)"
 "$VENV/bin/luminad" prepare-models
 
 if [ "$START" = 1 ]; then
   step "Starting luminad"
   "$VENV/bin/luminad" install-service
-  echo "Talk to Lumina: $VENV/bin/lumina open   (or: $VENV/bin/lumina chat)"
+  echo "Talk to Lumina: lumina open   (or: lumina chat); stop and start it: lumina stop / lumina start"
 fi

@@ -7,6 +7,7 @@ right after a command sees it (read-your-writes). All methods are synchronous an
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -41,6 +42,7 @@ from luminad.errors import (
     MemoryNotFound,
     NotFound,
     SecretNotStored,
+    StorageFull,
     TimerNotFound,
 )
 from luminad.fingerprint import fingerprint
@@ -107,16 +109,19 @@ class Lumina:
     @contextmanager
     def _writing(self) -> Iterator[None]:
         """The lock, and on failure the eviction of every aggregate the command loaded (a
-        cached aggregate must never keep events that were not saved)."""
+        cached aggregate must never keep events that were not saved). A full disk becomes
+        :class:`StorageFull` (the store's transaction was rolled back: nothing half-written)."""
         with self.lock:
             self._loaded.clear()
             try:
                 yield
-            except BaseException:
+            except BaseException as exc:
                 cache = self.repository.cache
                 for aggregate_id in self._loaded:
                     with suppress(KeyError, AttributeError):
                         cache.get(aggregate_id, evict=True)  # type: ignore[union-attr]
+                if _disk_full(exc):
+                    raise StorageFull("The disk is full: this could not be stored.") from exc
                 raise
 
     def forget_cached_aggregates(self) -> None:
@@ -532,13 +537,22 @@ class Lumina:
             return memories.list_for(self.read.conn, _str(avatar_id))
 
     def search_memories(
-        self, query: str, *, avatar_id: UUID | None = None, limit: int = 10
+        self,
+        query: str,
+        *,
+        avatar_id: UUID | None = None,
+        limit: int = 10,
+        min_score: float | None = None,
     ) -> list[protocol.Memory]:
+        """The memories nearest ``query``, those scoring at least ``min_score`` only."""
         if not query.strip() or limit < 1:
             return []
         vector = self.embedder.embed([query])[0].astype("float32").tobytes()
         with self.lock:
-            return memories.search(self.read.conn, vector, _str(avatar_id), limit)
+            found = memories.search(self.read.conn, vector, _str(avatar_id), limit)
+        if min_score is None:
+            return found
+        return [m for m in found if m.score is not None and m.score >= min_score]
 
     def get_timer(self, timer_id: UUID) -> protocol.Timer:
         with self.lock:
@@ -620,6 +634,27 @@ class Lumina:
             self.read.close()
             self.log.close()
             self.keys.close()
+
+
+#: How a full disk shows itself: SQLite's message (also inside eventsourcing's wrappers),
+#: PostgreSQL's SQLSTATE 53100 (disk_full), the OS's ENOSPC/EDQUOT.
+_DISK_FULL_MESSAGES = ("database or disk is full", "no space left on device", "disk full")
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """True when ``exc`` or anything in its cause chain says the disk is full."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if getattr(current, "sqlstate", None) == "53100":
+            return True
+        if any(m in str(current).lower() for m in _DISK_FULL_MESSAGES):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _str(value: UUID | None) -> str | None:

@@ -14,12 +14,14 @@ password inside ``LUMINA_STORE`` would otherwise be readable by every local user
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import plistlib
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -192,6 +194,8 @@ def _systemd(settings: Settings, uninstall: bool, home: Path, run: Runner) -> in
 
 
 def _pid_alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child that exited
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -267,3 +271,96 @@ def install_service(
     if platform.startswith("linux") and user_systemd_available(run):
         return _systemd(settings, uninstall, home, run)
     return _background(settings, uninstall)
+
+
+# ---------------------------------------------------------------------------- start / stop
+def daemon_pid(settings: Settings) -> int | None:
+    """The pid of the luminad that answers on our Unix socket (None when none does)."""
+    from luminad.api.security import peer_credentials
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(2.0)
+        sock.connect(str(settings.socket_path))
+        pid, uid = peer_credentials(sock)
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    return pid if uid == os.getuid() else None
+
+
+def service_manager(
+    settings: Settings,
+    *,
+    platform: str = sys.platform,
+    home: Path | None = None,
+    run: Runner = subprocess.run,
+) -> str:
+    """Who starts luminad here: ``launchd``, ``systemd`` (an installed login service), or
+    ``background`` (``luminad serve`` in the background, its log in the data dir)."""
+    home = home or Path.home()
+    if platform == "darwin" and (home / "Library" / "LaunchAgents" / f"{LABEL}.plist").is_file():
+        return "launchd"
+    unit = home / ".config" / "systemd" / "user" / UNIT_NAME
+    if platform.startswith("linux") and unit.is_file() and user_systemd_available(run):
+        return "systemd"
+    return "background"
+
+
+def stop_daemon(
+    settings: Settings,
+    *,
+    platform: str = sys.platform,
+    home: Path | None = None,
+    run: Runner = subprocess.run,
+    wait_s: float = 30.0,
+) -> int:
+    """Stop luminad however it was started (login service, background, a terminal)."""
+    home = home or Path.home()
+    manager = service_manager(settings, platform=platform, home=home, run=run)
+    if manager == "systemd":
+        run(["systemctl", "--user", "stop", UNIT_NAME], capture_output=True, text=True)
+    elif manager == "launchd":
+        run(["launchctl", "bootout", f"gui/{os.getuid()}/{LABEL}"], capture_output=True, text=True)
+    pid = daemon_pid(settings)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + wait_s
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _pid_alive(pid):
+            print(f"luminad (pid {pid}) did not stop within {wait_s:.0f} s.", file=sys.stderr)
+            return 1
+    (settings.data_dir / "luminad.pid").unlink(missing_ok=True)
+    stopped = pid is not None or manager != "background"
+    print("Stopped luminad." if stopped else "luminad was not running.")
+    return 0
+
+
+def start_daemon(
+    settings: Settings,
+    *,
+    platform: str = sys.platform,
+    home: Path | None = None,
+    run: Runner = subprocess.run,
+) -> int:
+    """Start luminad the way it is installed (its login service, else in the background)."""
+    home = home or Path.home()
+    if daemon_pid(settings) is not None:
+        print("luminad is already running.")
+        return 0
+    manager = service_manager(settings, platform=platform, home=home, run=run)
+    if manager == "systemd":
+        cmd = ["systemctl", "--user", "start", UNIT_NAME]
+    elif manager == "launchd":
+        plist = home / "Library" / "LaunchAgents" / f"{LABEL}.plist"
+        cmd = ["launchctl", "bootstrap", f"gui/{os.getuid()}", str(plist)]
+    else:
+        return _background(settings, False)
+    result = run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"{' '.join(cmd)} failed: {result.stderr.strip()}", file=sys.stderr)
+        return 1
+    print(f"Started luminad ({manager}).")
+    return 0

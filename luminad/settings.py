@@ -90,6 +90,9 @@ class Settings:
     openai_api_key: str = "not-needed"
     #: Tokens the LLM may write for one reply.
     max_reply_tokens: int = 96
+    #: Memory search (`GET /v1/memories?q=`, `lumina memories search`) shows only memories at
+    #: least this similar to the query (cosine, -1..1; unrelated text scores below ~0.2).
+    memory_min_score: float = 0.25
 
     #: How an utterance ends: ``smart`` (the smart-turn model and the words judge each pause;
     #: a complete turn ends at once, else ``turn_hangover_ms`` of silence) or ``silence``
@@ -201,6 +204,8 @@ def _coerce(raw: Any, annotation: Any) -> Any:
         return _bool(raw)
     if annotation is int or text.startswith("int"):
         return int(raw)
+    if annotation is float or text.startswith("float"):
+        return float(raw)
     if "tuple" in text:
         if isinstance(raw, str):
             return tuple(x.strip() for x in raw.split(",") if x.strip())

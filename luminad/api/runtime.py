@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
@@ -22,6 +22,8 @@ T = TypeVar("T")
 
 #: The most items one list request may ask for.
 MAX_PAGE = 1000
+#: The shortest id prefix accepted in place of a whole id.
+MIN_ID_PREFIX = 4
 
 
 class DaemonLoading(errors.EngineUnavailable):
@@ -68,9 +70,32 @@ async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 
-def parse_id(raw: str, error: type[errors.LuminaError], what: str) -> UUID:
-    """A path id as UUID; a malformed one is simply not found."""
+def parse_id(
+    raw: str,
+    error: type[errors.LuminaError],
+    what: str,
+    known: Callable[[], Iterable[str]] | None = None,
+) -> UUID:
+    """A path id as UUID. With ``known`` (the ids that exist) also a unique prefix of one, of at
+    least :data:`MIN_ID_PREFIX` characters (the CLI's tables show 8). Unknown or malformed: not
+    found; a prefix of several: ``bad_message`` naming how many."""
     try:
         return UUID(raw)
     except ValueError:
-        raise error(f"No {what} with id {raw[:64]!r}.") from None
+        pass
+    prefix = raw.strip().lower()
+    if known is not None and len(prefix) >= MIN_ID_PREFIX:
+        matches = sorted({k for k in known() if k.startswith(prefix)})
+        if len(matches) == 1:
+            return UUID(matches[0])
+        if matches:
+            raise errors.BadMessage(
+                f"The id prefix {raw[:64]!r} matches {len(matches)} {what} ids.",
+                action="Give more characters of the id (the list shows them).",
+            )
+    raise error(f"No {what} with id {raw[:64]!r}.")
+
+
+def avatar_ids(core: Lumina) -> Callable[[], list[str]]:
+    """The ids of every avatar, for :func:`parse_id`'s prefixes."""
+    return lambda: [a.id for a in core.list_avatars()]

@@ -68,8 +68,9 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
 WS_CLOSE_UNAUTHORIZED = 4401
 WS_CLOSE_FORBIDDEN = 4403
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-#: Paths reachable without a token (still Host-checked).
-PUBLIC_PATHS = frozenset({"/login", "/favicon.svg"})
+#: What needs a credential on TCP: the API and the voice session. The web page itself (static
+#: files: code, no user data), ``/login`` and the OpenAPI schema do not (still Host-checked).
+PROTECTED_PREFIX = "/v1/"
 #: NUL and other control characters have no place in a decoded path (a file name with NUL
 #: makes the OS calls below fail).
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -146,23 +147,33 @@ class LoginCodes:
 
 
 # ---------------------------------------------------------------------------- peer credentials
-def peer_uid(sock: socket.socket) -> int | None:
-    """The uid of the process at the other end of a Unix socket, or None when unknown."""
+def peer_credentials(sock: socket.socket) -> tuple[int | None, int | None]:
+    """``(pid, uid)`` of the process at the other end of a Unix socket (None when unknown). For
+    a client's socket that is the daemon: the process that listens."""
     try:
         if sys.platform.startswith("linux"):
             creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-            _pid, uid, _gid = struct.unpack("3i", creds)
-            return int(uid)
+            pid, uid, _gid = struct.unpack("3i", creds)
+            return int(pid), int(uid)
         if sys.platform == "darwin" or "bsd" in sys.platform:
             # getpeereid(3) is LOCAL_PEERCRED: struct xucred {u_int version; uid_t uid; ...}
             sol_local = getattr(socket, "SOL_LOCAL", 0)
             local_peercred = getattr(socket, "LOCAL_PEERCRED", 0x001)
             raw = sock.getsockopt(sol_local, local_peercred, struct.calcsize("2Ih2x16I"))
             _version, uid = struct.unpack_from("2I", raw)
-            return int(uid)
+            try:
+                raw_pid = sock.getsockopt(sol_local, getattr(socket, "LOCAL_PEERPID", 0x002), 4)
+            except OSError:
+                return None, int(uid)
+            return int(struct.unpack("i", raw_pid)[0]), int(uid)
     except OSError:
-        return None
-    return None
+        return None, None
+    return None, None
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """The uid of the process at the other end of a Unix socket, or None when unknown."""
+    return peer_credentials(sock)[1]
 
 
 def peer_allowed(sock: socket.socket | None) -> bool:
@@ -302,7 +313,8 @@ class SecurityPolicy:
         origin = headers.get("origin")
         if (kind == "websocket" or method not in SAFE_METHODS) and not self.origin_allowed(origin):
             return ForbiddenOrigin("This page's origin may not use Lumina.")
-        if listener == "unix" or scope.get("path") in PUBLIC_PATHS:
+        path = str(scope.get("path", ""))
+        if listener == "unix" or not (path + "/").startswith(PROTECTED_PREFIX):
             return None
         auth = headers.get("authorization", "")
         if auth[:7].lower() == "bearer " and self.credential_ok(auth[7:].strip()):
@@ -330,12 +342,6 @@ def _subprotocols(headers: dict[str, str]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- ASGI gate
-_UNAUTHORIZED_HTML = (
-    b"<!doctype html><meta charset=utf-8><title>Lumina</title>"
-    b"<p>Lumina needs you to log in: run <code>lumina open</code> and open the URL it prints.</p>"
-)
-
-
 class SecurityGate:
     """Wraps the app for one listener: marks the scope, refuses what :meth:`check` refuses."""
 
@@ -369,16 +375,11 @@ class SecurityGate:
 
     @staticmethod
     async def _refuse_http(scope: Scope, send: Send, error: LuminaError) -> None:
-        accept = _headers(scope).get("accept", "")
-        html = (
-            isinstance(error, Unauthorized)
-            and scope.get("method") == "GET"
-            and "text/html" in accept
-            and not str(scope.get("path", "")).startswith("/v1/")
-        )
-        body = _UNAUTHORIZED_HTML if html else msgspec.json.encode(error.to_dict())
-        ctype = b"text/html; charset=utf-8" if html else b"application/json"
-        headers = [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]
+        body = msgspec.json.encode(error.to_dict())
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
         if isinstance(error, Unauthorized):
             headers.append((b"www-authenticate", b'Bearer realm="lumina"'))
         await send({"type": "http.response.start", "status": error.status, "headers": headers})

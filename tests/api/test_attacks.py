@@ -5,13 +5,16 @@ forged log lines, and audio-budget abuse."""
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
 import resource
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +23,7 @@ from hypothesis import strategies as st
 from websockets.sync.client import ClientConnection, connect
 
 from luminad import protocol
-from tests.support.daemon import Daemon
+from tests.support.daemon import Daemon, run_daemon
 
 pytestmark = pytest.mark.e2e
 
@@ -422,3 +425,70 @@ def test_1100_half_open_connections_leave_the_socket_and_a_real_client_answered(
         for sock in held:
             sock.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+# ---------------------------------------------------------------------------- full disk
+def _fill(path: Path) -> None:
+    """Write zeros into ``path`` until the file system says it is full."""
+    with path.open("wb") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+
+
+def _turn(daemon: Daemon, text: str) -> dict[str, Any]:
+    """Start a session and send one typed turn; the first `assistant_done` or `error` (a full
+    disk may refuse the session's new conversation already)."""
+    with _session(daemon) as ws:
+        ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "t", "tts": False}))
+        ready = _next_json(ws)
+        if ready["type"] == "error":
+            return ready
+        ws.send(json.dumps({"type": "text", "text": text}))
+        while True:
+            message = _next_json(ws)
+            if message["type"] in ("assistant_done", "error"):
+                return message
+
+
+def test_a_full_disk_answers_storage_full_writes_nothing_and_recovers(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.fail("this test mounts a small tmpfs: run it as root (CI does)")
+    home = tmp_path / "home"
+    data = home / "data"
+    data.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(data)], check=True)
+    try:
+        with run_daemon(home) as daemon, daemon.unix() as api:
+            assert api.post("/v1/memories", json={"text": "before the disk filled"}).is_success
+            assert _turn(daemon, "Hello!")["type"] == "assistant_done"
+            _fill(data / "filler")
+            # SQLite may still reuse free pages of its files: write until it cannot
+            for i in range(500):
+                r = api.post("/v1/memories", json={"text": f"note {i} while full"})
+                if r.status_code != 201:
+                    break
+            else:
+                raise AssertionError("500 memories were stored on a full disk")
+            assert r.status_code == 507, r.text
+            body = r.json()
+            assert body["code"] == "storage_full" and body["action"]
+            refused = f"note {i} while full"
+            answer = _turn(daemon, "Are you still there?")
+            assert answer["type"] == "error" and answer["code"] == "storage_full", answer
+            # nothing half-written: the refused memory is nowhere, the log verifies
+            texts = [m["text"] for m in api.get("/v1/memories").json()]
+            assert refused not in texts
+            # space comes back: everything works again, without a restart
+            (data / "filler").unlink()
+            r = api.post("/v1/memories", json={"text": "after the disk was freed"})
+            assert r.status_code == 201, r.text
+            assert _turn(daemon, "Hello again!")["type"] == "assistant_done"
+            texts = [m["text"] for m in api.get("/v1/memories").json()]
+            assert "after the disk was freed" in texts and refused not in texts
+            assert "internal error" not in daemon.log()
+    finally:
+        subprocess.run(["umount", "-l", str(data)], check=False)

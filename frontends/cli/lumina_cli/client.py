@@ -17,8 +17,8 @@ from luminad.settings import Settings
 
 #: One sentence for every command when the daemon is not there.
 NOT_RUNNING = (
-    "Lumina is not running: start it with `luminad serve` "
-    "(or `luminad install-service` to start it at every login)."
+    "Lumina is not running: start it with `lumina start` (or `luminad serve` in a terminal, "
+    "`luminad install-service` to start it at every login)."
 )
 #: Exit code when the daemon is not reachable.
 EXIT_NOT_RUNNING = 3

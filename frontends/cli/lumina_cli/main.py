@@ -25,6 +25,7 @@ __all__ = ["COMMANDS", "PLUGINS", "Context", "build_parser", "command", "load_pl
 PLUGINS: tuple[str, ...] = (
     "lumina_cli.chat",
     "lumina_cli.doctor",
+    "lumina_cli.daemon",
     "lumina_cli.user_data",
     "lumina_cli.events",
     "lumina_cli.replay",

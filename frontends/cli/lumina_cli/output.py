@@ -13,12 +13,26 @@ from lumina_cli.client import ApiError
 from lumina_cli.registry import Context
 from luminad import protocol
 
+#: Characters of an id shown in tables; any unique prefix (4 or more) is accepted back.
+SHORT_ID = 8
+
+
+def short_id(value: str) -> str:
+    """An id as the tables show it (``--json`` keeps them whole)."""
+    return value[:SHORT_ID]
+
+
+def short_time(value: str) -> str:
+    """An ISO timestamp to the minute: ``2026-11-26 14:05``."""
+    return value[:16].replace("T", " ")
+
 
 def table(*columns: str) -> Table:
-    """A table with a bold header whose cells wrap instead of being cut."""
+    """A table with a bold header whose cells wrap instead of being cut; an ``id`` column
+    never wraps (it is what you type back)."""
     result = Table(show_header=True, header_style="bold")
     for col in columns:
-        result.add_column(col, overflow="fold")
+        result.add_column(col, overflow="fold", no_wrap=col == "id")
     return result
 
 

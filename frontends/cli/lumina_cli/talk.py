@@ -42,6 +42,17 @@ NO_MIC = (
 )
 
 
+def default_device(kind: str) -> str | None:
+    """The name of the default audio ``kind`` ("input" or "output") device; None when none."""
+    try:
+        import sounddevice as sd
+
+        device = sd.query_devices(kind=kind)
+    except Exception:  # no PortAudio, no device, no permission: all the same to the user
+        return None
+    return str(device.get("name") or kind) if isinstance(device, dict) else kind
+
+
 def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wav", type=Path, help="stream this 16-bit WAV file (real-time pace)")
     p.add_argument("--out", type=Path, help="write the reply audio to this WAV instead of playing")
@@ -173,9 +184,11 @@ class Turns:
             return
         match message:
             case protocol.PartialTranscript(text=text):
-                sys.stderr.write("\r\033[K\033[2m… " + text[-150:] + "\033[0m")
-                sys.stderr.flush()
-                self._partial_shown = True
+                # a live line that rewrites itself: on a terminal only (no ANSI codes in a pipe)
+                if self.ctx.err.is_terminal:
+                    sys.stderr.write("\r\033[K\033[2m… " + text[-150:] + "\033[0m")
+                    sys.stderr.flush()
+                    self._partial_shown = True
             case protocol.FinalTranscript(text=text):
                 self._clear_partial()
                 if text:
@@ -369,14 +382,9 @@ async def _talk(args: argparse.Namespace, ctx: Context) -> int:
 
 @command("talk", "speak to Lumina (microphone, or --wav FILE)", _args)
 def talk(args: argparse.Namespace, ctx: Context) -> int:
-    if args.wav is None:
-        try:
-            import sounddevice as sd
-
-            sd.query_devices(kind="input")
-        except Exception:
-            ctx.err.print(NO_MIC)
-            return 2
+    if args.wav is None and default_device("input") is None:
+        ctx.err.print(NO_MIC)
+        return 2
     try:
         return asyncio.run(_talk(args, ctx))
     except KeyboardInterrupt:

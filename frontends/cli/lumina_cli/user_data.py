@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from lumina_cli.output import print_items, print_json
+from lumina_cli.output import print_items, print_json, short_id, short_time
 from lumina_cli.registry import Context, command
 
 
@@ -103,7 +103,7 @@ def conversations(args: argparse.Namespace, ctx: Context) -> int:
 
 def _memory_row(m: dict[str, Any]) -> tuple[str, ...]:
     score = f"{m['score']:.2f}" if m.get("score") is not None else ""
-    return m["id"], m["text"], score, m.get("created_at", "")
+    return short_id(m["id"]), m["text"], score, short_time(m.get("created_at", ""))
 
 
 def _avatars_args(p: argparse.ArgumentParser) -> None:
@@ -158,7 +158,8 @@ def avatars(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _avatar_row(a: dict[str, Any]) -> tuple[str, ...]:
-    return a["id"], a["name"], a["voice"], a["persona"], a["style"], "yes" if a["builtin"] else ""
+    builtin = "yes" if a["builtin"] else ""
+    return short_id(a["id"]), a["name"], a["voice"], a["persona"], a["style"], builtin
 
 
 def _profile_args(p: argparse.ArgumentParser) -> None:

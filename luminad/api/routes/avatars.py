@@ -7,7 +7,7 @@ from typing import Any
 from litestar import delete, get, patch, post
 
 from luminad import errors, protocol
-from luminad.api.runtime import Runtime, call, parse_id
+from luminad.api.runtime import Runtime, avatar_ids, call, parse_id
 
 
 def avatars_routes(runtime: Runtime) -> list[Any]:
@@ -27,13 +27,14 @@ def avatars_routes(runtime: Runtime) -> list[Any]:
 
     @get("/v1/avatars/{avatar_id:str}", tags=["avatars"])
     async def get_avatar(avatar_id: str) -> protocol.Avatar:
-        uid = parse_id(avatar_id, errors.AvatarNotFound, "avatar")
-        return await call(runtime.core().get_avatar, uid)
+        core = runtime.core()
+        uid = parse_id(avatar_id, errors.AvatarNotFound, "avatar", avatar_ids(core))
+        return await call(core.get_avatar, uid)
 
     @patch("/v1/avatars/{avatar_id:str}", tags=["avatars"])
     async def update_avatar(avatar_id: str, data: protocol.AvatarPatch) -> protocol.Avatar:
         core = runtime.core()
-        uid = parse_id(avatar_id, errors.AvatarNotFound, "avatar")
+        uid = parse_id(avatar_id, errors.AvatarNotFound, "avatar", avatar_ids(core))
         if data.name is not None and not data.name.strip():
             raise errors.BadMessage("An avatar needs a name.")
         await call(
@@ -48,7 +49,8 @@ def avatars_routes(runtime: Runtime) -> list[Any]:
 
     @delete("/v1/avatars/{avatar_id:str}", tags=["avatars"], status_code=204)
     async def delete_avatar(avatar_id: str) -> None:
-        uid = parse_id(avatar_id, errors.AvatarNotFound, "avatar")
-        await call(runtime.core().delete_avatar, uid)
+        core = runtime.core()
+        uid = parse_id(avatar_id, errors.AvatarNotFound, "avatar", avatar_ids(core))
+        await call(core.delete_avatar, uid)
 
     return [list_avatars, create_avatar, get_avatar, update_avatar, delete_avatar]

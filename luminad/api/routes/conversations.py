@@ -22,8 +22,14 @@ def conversations_routes(runtime: Runtime) -> list[Any]:
 
     @get("/v1/conversations/{conversation_id:str}", tags=["conversations"])
     async def get_conversation(conversation_id: str) -> protocol.Conversation:
-        uid = parse_id(conversation_id, errors.ConversationNotFound, "conversation")
-        return await call(runtime.core().get_conversation, uid)
+        core = runtime.core()
+        uid = parse_id(
+            conversation_id,
+            errors.ConversationNotFound,
+            "conversation",
+            lambda: [c.id for c in core.list_conversations(MAX_PAGE)],
+        )
+        return await call(core.get_conversation, uid)
 
     @delete("/v1/conversations/{conversation_id:str}", tags=["conversations"], status_code=200)
     async def delete_conversation(conversation_id: str) -> protocol.DeletionReceipt:

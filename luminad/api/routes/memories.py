@@ -8,7 +8,7 @@ from litestar import delete, get, post
 from litestar.params import Parameter
 
 from luminad import errors, protocol
-from luminad.api.runtime import MAX_PAGE, Runtime, call, parse_id
+from luminad.api.runtime import MAX_PAGE, Runtime, avatar_ids, call, parse_id
 
 
 def memories_routes(runtime: Runtime) -> list[Any]:
@@ -21,9 +21,19 @@ def memories_routes(runtime: Runtime) -> list[Any]:
         limit: int = Parameter(default=10, ge=1, le=MAX_PAGE),
     ) -> list[protocol.Memory]:
         core = runtime.core()
-        avatar = parse_id(avatar_id, errors.AvatarNotFound, "avatar") if avatar_id else None
+        avatar = (
+            parse_id(avatar_id, errors.AvatarNotFound, "avatar", avatar_ids(core))
+            if avatar_id
+            else None
+        )
         if q:
-            return await call(core.search_memories, q, avatar_id=avatar, limit=limit)
+            return await call(
+                core.search_memories,
+                q,
+                avatar_id=avatar,
+                limit=limit,
+                min_score=runtime.settings.memory_min_score,
+            )
         return await call(core.list_memories, avatar)
 
     @post("/v1/memories", tags=["memories"])
@@ -32,7 +42,9 @@ def memories_routes(runtime: Runtime) -> list[Any]:
         if not data.text.strip():
             raise errors.BadMessage("A memory needs some text.")
         avatar = (
-            parse_id(data.avatar_id, errors.AvatarNotFound, "avatar") if data.avatar_id else None
+            parse_id(data.avatar_id, errors.AvatarNotFound, "avatar", avatar_ids(core))
+            if data.avatar_id
+            else None
         )
         if avatar is not None:
             await call(core.get_avatar, avatar)
@@ -51,8 +63,11 @@ def memories_routes(runtime: Runtime) -> list[Any]:
     @delete("/v1/memories/{memory_id:str}", tags=["memories"], status_code=200)
     async def delete_memory(memory_id: str) -> protocol.DeletionReceipt:
         """Delete a memory everywhere and shred its text in the log; answers a receipt."""
-        uid = parse_id(memory_id, errors.MemoryNotFound, "memory")
-        receipt: protocol.DeletionReceipt = await call(runtime.core().forget_memory, uid)
+        core = runtime.core()
+        uid = parse_id(
+            memory_id, errors.MemoryNotFound, "memory", lambda: [m.id for m in core.list_memories()]
+        )
+        receipt: protocol.DeletionReceipt = await call(core.forget_memory, uid)
         return receipt
 
     return [list_memories, add_memory, delete_memory]
