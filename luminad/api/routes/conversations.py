@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from litestar import delete, get
 from litestar.params import Parameter
 
 from luminad import errors, protocol
 from luminad.api.runtime import MAX_PAGE, Runtime, call, parse_id
+
+if TYPE_CHECKING:
+    from luminad.app import Lumina
 
 
 def conversations_routes(runtime: Runtime) -> list[Any]:
@@ -24,18 +28,22 @@ def conversations_routes(runtime: Runtime) -> list[Any]:
     async def get_conversation(conversation_id: str) -> protocol.Conversation:
         core = runtime.core()
         uid = parse_id(
-            conversation_id,
-            errors.ConversationNotFound,
-            "conversation",
-            lambda: [c.id for c in core.list_conversations(MAX_PAGE)],
+            conversation_id, errors.ConversationNotFound, "conversation", _conversation_ids(core)
         )
         return await call(core.get_conversation, uid)
 
     @delete("/v1/conversations/{conversation_id:str}", tags=["conversations"], status_code=200)
     async def delete_conversation(conversation_id: str) -> protocol.DeletionReceipt:
         """Delete a conversation everywhere and shred its content in the log; a receipt."""
-        uid = parse_id(conversation_id, errors.ConversationNotFound, "conversation")
-        receipt: protocol.DeletionReceipt = await call(runtime.core().delete_conversation, uid)
+        core = runtime.core()
+        uid = parse_id(
+            conversation_id, errors.ConversationNotFound, "conversation", _conversation_ids(core)
+        )
+        receipt: protocol.DeletionReceipt = await call(core.delete_conversation, uid)
         return receipt
 
     return [list_conversations, get_conversation, delete_conversation]
+
+
+def _conversation_ids(core: Lumina) -> Callable[[], list[str]]:
+    return lambda: [c.id for c in core.list_conversations(MAX_PAGE)]

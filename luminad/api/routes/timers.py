@@ -20,8 +20,10 @@ def timers_routes(runtime: Runtime) -> list[Any]:
 
     @delete("/v1/timers/{timer_id:str}", tags=["timers"], status_code=204)
     async def cancel_timer(timer_id: str) -> None:
-        uid = parse_id(timer_id, errors.TimerNotFound, "timer")
-        runtime.core()
+        core = runtime.core()
+        uid = parse_id(
+            timer_id, errors.TimerNotFound, "timer", lambda: [t.id for t in core.list_timers()]
+        )
         clock = runtime.timers
         if clock is None:
             raise errors.TimerNotFound(f"No timer with id {timer_id[:64]!r}.")
