@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import statistics
@@ -39,6 +40,7 @@ if str(ROOT) not in sys.path:
 from luminad import protocol  # noqa: E402
 from luminad.agent.intents import IntentRouter  # noqa: E402
 from luminad.agent.tools import ToolContext  # noqa: E402
+from luminad.errors import LuminaError  # noqa: E402
 
 #: (utterance, the intent it states or None, the arguments the tool must get, if checked)
 LABELLED: list[tuple[str, str | None, dict[str, Any] | None]] = [
@@ -238,6 +240,10 @@ async def added_latency(router: IntentRouter, reps: int) -> list[float]:
             app.close()
 
 
+class Routed(Exception):
+    """The model called a tool: enough to score its routing."""
+
+
 async def model_routing() -> tuple[str, dict[str, Any]]:
     """Route :data:`LABELLED` through the default embedded model with the tool registry."""
     from luminad.agent.agent import ReplyContext, Responder
@@ -254,7 +260,8 @@ async def model_routing() -> tuple[str, dict[str, Any]]:
     times: list[float] = []
 
     async def notify(message: protocol.ServerMessage) -> None:
-        return None
+        if isinstance(message, protocol.ToolCall):  # routed: the answer after it is not scored
+            raise Routed(message.name)
 
     with tempfile.TemporaryDirectory() as home:
         app = open_lumina(load_settings({"LUMINA_HOME": home}), MiniLmEmbedder())
@@ -284,9 +291,11 @@ async def model_routing() -> tuple[str, dict[str, Any]]:
                     tools=tools,
                 )
                 t0 = time.perf_counter()
-                _ = [d async for d in responder.stream_reply(ctx)]
+                with contextlib.suppress(LuminaError):  # Routed ends the run as a model failure
+                    _ = [d async for d in responder.stream_reply(ctx)]
                 times.append((time.perf_counter() - t0) * 1000)
                 called = [c.name for c in tools.calls]
+                print(f"model: {text!r} -> {called}", file=sys.stderr, flush=True)
                 expected = MODEL_TOOL.get(want) if want is not None else None
                 if expected is None:
                     if called:
@@ -360,7 +369,10 @@ def main() -> None:
         f"words): {startup_ms:.0f} ms, once per daemon."
     )
     if model is not None:
-        print(f"Model path: p50 {model[1]['p50_ms']:.0f} ms a turn (the whole reply).")
+        print(
+            f"Model path: p50 {model[1]['p50_ms']:.0f} ms a turn (to the first tool call, or the "
+            "whole reply when none)."
+        )
     for title, items in (
         ("false triggers", result["false_triggers"]),
         ("misses", result["misses"]),
