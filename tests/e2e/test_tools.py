@@ -107,6 +107,19 @@ async def test_tools_by_voice(daemon: Daemon, tmp_path: Path) -> None:
             timers = client.get("/v1/timers").json()
         assert [(t["id"], t["state"]) for t in timers] == [(timer_id, "fired")]
 
+        # a typed timer, cancelled over HTTP: every open session is told
+        await c.send(protocol.Text(text="Set a pasta timer for 5 minutes."))
+        s.turns += 1
+        await c.wait_for(protocol.TurnTiming, s.turns, within=120)
+        pasta = c.of(protocol.TimerChanged)[-1]
+        assert (pasta.label, pasta.state) == ("pasta", "set")
+        with daemon.unix() as client:
+            assert client.delete(f"/v1/timers/{pasta.timer_id}").status_code == 204
+            again = client.delete(f"/v1/timers/{pasta.timer_id}")
+        assert again.status_code == 404 and again.json()["code"] == "timer_not_found"
+        cancelled = (await c.wait_for(protocol.TimerChanged, 4, within=30))[-1]
+        assert (cancelled.timer_id, cancelled.state) == (pasta.timer_id, "cancelled")
+
         # the fact comes back into the model's answer
         final, done = await s.say("When is my sister's birthday?")
         assert re.search(r"\bmay\b", done.text.lower()), done.text
