@@ -546,6 +546,25 @@ async def bench_model(model: str, turns: int, home: Path, tmp: Path) -> str:
 EXTRA_ENV: dict[str, str] = {}
 
 
+def header(turns: int, models: str, max_tokens: int, started: str) -> str:
+    paused = sum(len(u) > 1 for u in (UTTERANCES * (turns // len(UTTERANCES) + 1))[:turns])
+    return "\n\n".join(
+        [
+            "## Voice loop",
+            f"`bench/voice.py --turns {turns} --models {models} --max-reply-tokens {max_tokens}` "
+            f"(started {started}, {machine()}; the load average is printed per turn and per "
+            f"model below). A client of the running daemon over its Unix socket: one session per "
+            f"design, {turns} spoken turns ({paused} with a {int(PAUSE_S * 1000)} ms pause in "
+            f"mid-sentence), espeak-ng at {WPM} words per minute, 48 kHz, in real-time 20 ms "
+            "frames with silence between turns, history growing. Voice-to-voice is seen by the "
+            "client: last voiced sample sent -> first reply audio frame received. Each design "
+            "has its own daemon and session, all started first; the designs take turns utterance "
+            "by utterance, and the limit's parts of each utterance are measured right after it, "
+            "alone in the bench process (the daemons wait), so load drifts alike for all.",
+        ]
+    )
+
+
 def write_results(text: str) -> None:
     path = ROOT / "bench" / "RESULTS.md"
     old = path.read_text() if path.exists() else "# Benchmark results\n"
@@ -574,32 +593,17 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="bench-voice-"))
     tmp = home / "speech"
     tmp.mkdir()
-    sections = []
+    sections: list[str] = []
     for model in [m.strip() for m in args.models.split(",") if m.strip()]:
         sections.append(asyncio.run(bench_model(model, args.turns, home, tmp)))
-    paused = sum(len(u) > 1 for u in (UTTERANCES * 9)[: args.turns])
-    text = "\n\n".join(
-        [
-            "## Voice loop",
-            f"`bench/voice.py --turns {args.turns} --models {args.models} --max-reply-tokens "
-            f"{args.max_reply_tokens}` ({started}, {machine()}; load average at start "
-            f"{load_text()} is printed per run below). A client of the running daemon over its "
-            f"Unix socket: one session per design, {args.turns} spoken turns ({paused} with a "
-            f"{int(PAUSE_S * 1000)} ms pause in mid-sentence), espeak-ng at 48 kHz in real-time "
-            "20 ms frames with silence between turns, history growing. Voice-to-voice is seen by "
-            "the client: last voiced sample sent -> first reply audio frame received. Each "
-            "design has its own daemon and session, all started first; the designs take turns "
-            "utterance by utterance, and the limit's parts of each utterance are measured right "
-            "after it, alone in the bench process (the daemons wait), so load drifts alike for "
-            "all.",
-            *sections,
-        ]
-    )
-    print()
-    print(text)
-    if args.write:
-        write_results(text)
-        print("written to bench/RESULTS.md")
+        text = "\n\n".join(
+            [header(args.turns, args.models, args.max_reply_tokens, started), *sections]
+        )
+        print()
+        print(text, flush=True)
+        if args.write:  # after each model, so a long run keeps what it measured
+            write_results(text)
+            print("written to bench/RESULTS.md", flush=True)
     return 0
 
 
