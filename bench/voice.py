@@ -548,19 +548,21 @@ EXTRA_ENV: dict[str, str] = {}
 
 def header(turns: int, models: str, max_tokens: int, started: str) -> str:
     paused = sum(len(u) > 1 for u in (UTTERANCES * (turns // len(UTTERANCES) + 1))[:turns])
+    pause_ms = int(PAUSE_S * 1000)
     return "\n\n".join(
         [
             "## Voice loop",
             f"`bench/voice.py --turns {turns} --models {models} --max-reply-tokens {max_tokens}` "
-            f"(started {started}, {machine()}; the load average is printed per turn and per "
-            f"model below). A client of the running daemon over its Unix socket: one session per "
-            f"design, {turns} spoken turns ({paused} with a {int(PAUSE_S * 1000)} ms pause in "
-            f"mid-sentence), espeak-ng at {WPM} words per minute, 48 kHz, in real-time 20 ms "
-            "frames with silence between turns, history growing. Voice-to-voice is seen by the "
-            "client: last voiced sample sent -> first reply audio frame received. Each design "
-            "has its own daemon and session, all started first; the designs take turns utterance "
-            "by utterance, and the limit's parts of each utterance are measured right after it, "
-            "alone in the bench process (the daemons wait), so load drifts alike for all.",
+            f"(started {started}, {machine()}; the load average is printed per model below and "
+            "per turn in the script's output). A client of the running daemon over its Unix "
+            f"socket: one session per design, {turns} spoken turns ({paused} with a {pause_ms} ms "
+            f"pause in mid-sentence), espeak-ng at {WPM} words per minute, 48 kHz, in real-time "
+            "20 ms frames with silence between turns, history growing. Voice-to-voice is seen by "
+            "the client: last voiced sample sent -> first reply audio frame received. Each "
+            "design has its own daemon and session, all started first; the designs take turns "
+            "utterance by utterance, and the limit's parts of each utterance are measured right "
+            "after it, alone in the bench process (the daemons wait), so load drifts alike for "
+            "all.",
         ]
     )
 
