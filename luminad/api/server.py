@@ -473,10 +473,12 @@ async def _serve(
         await asyncio.gather(*tasks, return_exceptions=True)
         if runtime.timers is not None:
             await runtime.timers.close()
-        lumina_done = runtime.lumina
+        lumina_done, engines_done = runtime.lumina, runtime.engines
         runtime.lumina, runtime.engines = None, None
         if lumina_done is not None:
             await asyncio.to_thread(lumina_done.close)
+        if engines_done is not None:  # native models freed in order, not by the interpreter's exit
+            await asyncio.to_thread(engines_done.close)
         settings.socket_path.unlink(missing_ok=True)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
