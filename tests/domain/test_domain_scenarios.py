@@ -52,6 +52,22 @@ def test_conversation_turns_are_read_back_in_order(app: Lumina) -> None:
     assert [c.id for c in app.list_conversations()] == [str(conversation)]
 
 
+def test_history_window_moves_in_steps_so_the_prompt_prefix_stays_cached(app: Lumina) -> None:
+    conversation = app.start_conversation()
+    firsts, sizes = [], []
+    for n in range(15):
+        turn = app.record_utterance(conversation, f"question {n}", source="text")
+        app.complete_reply(conversation, turn, f"answer {n}")
+        window = app.history_messages(conversation, limit=20)
+        assert window[-1] == ChatMessage("assistant", f"answer {n}")
+        firsts.append(window[0].content)
+        sizes.append(len(window))
+    # full at 10 turns; then it starts 5 turns later and stays there for 5 turns
+    assert firsts == ["question 0"] * 10 + ["question 5"] * 5
+    assert max(sizes) == 20
+    assert sizes[10:] == [12, 14, 16, 18, 20]
+
+
 def test_commands_on_unknown_things_raise_their_not_found(app: Lumina) -> None:
     with pytest.raises(ConversationNotFound):
         app.record_utterance(uuid4(), "hello")
