@@ -523,6 +523,11 @@ class Lumina:
     ) -> list[ChatMessage]:
         return [message for _, message in self.history_turns(conversation_id, limit)]
 
+    def turn_ids(self) -> list[str]:
+        """Every turn with an utterance (for id prefixes)."""
+        with self.lock:
+            return conversations.user_turn_ids(self.read.conn)
+
     def history_turns(
         self, conversation_id: UUID, limit: int = conversations.HISTORY_MESSAGES
     ) -> list[tuple[str, ChatMessage]]:

@@ -134,6 +134,11 @@ def find_turn(conn: sqlite3.Connection, turn_id: str) -> tuple[str, int] | None:
     return None if row is None else (str(row[0]), int(row[1]))
 
 
+def user_turn_ids(conn: sqlite3.Connection) -> list[str]:
+    """Every turn with an utterance, in every conversation (for id prefixes)."""
+    return [str(r[0]) for r in conn.execute("SELECT turn_id FROM turns WHERE role = 'user'")]
+
+
 def turn_ids(conn: sqlite3.Connection, conversation_id: str) -> list[str]:
     """The conversation's turns (those with an utterance), oldest first."""
     rows = conn.execute(
