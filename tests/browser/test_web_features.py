@@ -133,3 +133,61 @@ def test_a_timer_that_fires_is_announced_in_the_page(lumina_page: PageProbe) -> 
     # the daemon also says it: the announcement's audio (its turn id is the timer's) is played
     p.wait_js("lumina.log.announcedChunks > 0", timeout=30)
     assert p.problems == [], (p.problems, dump(p))
+
+
+def test_the_conversation_is_deleted_from_the_page_and_the_receipt_shown(
+    lumina_page: PageProbe,
+) -> None:
+    p = lumina_page
+    p.page.fill("#text-input", "What is the capital of Japan?")
+    p.page.click("#send")
+    p.wait_js("lumina.log.done.length > 0", timeout=120)
+    old = p.js("lumina.conversationId")
+    with p.daemon.api() as api:
+        assert old in [c["id"] for c in api.get("/v1/conversations").json()]
+    p.page.click("#delete-conversation")
+    p.page.click("#delete-submit")
+    receipt = p.page.locator("#delete-receipt")
+    receipt.filter(has_text="deleted").wait_for(timeout=30_000)
+    shredded = int(receipt.locator("[data-field='events_shredded']").inner_text())
+    assert shredded > 0, receipt.inner_text()
+    assert receipt.locator("[data-field='key_destroyed']").inner_text() == "destroyed"
+    p.shot("23-conversation-deleted.png")
+    # the page goes on in a fresh conversation, its transcript empty
+    p.wait_js(f"lumina.ready && lumina.conversationId && lumina.conversationId !== '{old}'")
+    assert p.page.locator("#transcript .msg").count() == 0
+    with p.daemon.api() as api:
+        assert old not in [c["id"] for c in api.get("/v1/conversations").json()]
+        assert api.get(f"/v1/conversations/{old}").status_code == 404
+    assert p.problems == [], (p.problems, dump(p))
+
+
+def test_the_internet_indicator_lists_each_request_that_left_the_machine(
+    lumina_page: PageProbe,
+) -> None:
+    p = lumina_page
+    with p.daemon.api() as api:
+        before = len(api.get("/v1/egress").json())
+    p.page.click("#internet-switch")
+    p.page.locator("#internet-banner").wait_for(timeout=15_000)
+    p.page.fill("#text-input", "What is the weather like in Lisbon today?")
+    p.page.click("#send")
+    p.wait_js("lumina.log.done.length > 0", timeout=120)
+    with p.daemon.api() as api:
+        ledger = api.get("/v1/egress").json()
+    assert len(ledger) == before + 1, ledger  # the search went through the loopback stub
+    newest = ledger[0]
+    assert newest["kind"] == "web_search" and "lisbon" in newest["query"].lower(), newest
+    p.page.click("#egress-open")  # the banner's link to the ledger
+    rows = p.page.locator("#egress-list .egress-entry")
+    rows.first.wait_for(timeout=15_000)
+    assert rows.count() == len(ledger)
+    first = rows.first
+    assert first.get_attribute("data-egress-id") == newest["id"]
+    assert first.locator(".egress-host").inner_text() == newest["host"]
+    assert newest["host"].startswith("127.0.0.1"), newest
+    assert first.locator(".egress-query").inner_text() == newest["query"]
+    p.shot("24-egress-ledger.png")
+    p.page.keyboard.press("Escape")
+    p.page.click("#internet-off")
+    assert p.problems == [], (p.problems, dump(p))

@@ -76,9 +76,11 @@ export const api = {
   updateAvatar: (id, changes) => request("PATCH", `/v1/avatars/${encodeURIComponent(id)}`, changes),
   latency: () => request("GET", "/v1/metrics/latency"),
   conversation: (id) => request("GET", `/v1/conversations/${encodeURIComponent(id)}`),
+  deleteConversation: (id) => request("DELETE", `/v1/conversations/${encodeURIComponent(id)}`),
   memories: (q) => request("GET", q ? `/v1/memories?q=${encodeURIComponent(q)}` : "/v1/memories"),
   deleteMemory: (id) => request("DELETE", `/v1/memories/${encodeURIComponent(id)}`),
   forgetMe: (confirm) => request("POST", "/v1/forget-me", { confirm }),
   timers: () => request("GET", "/v1/timers"),
+  egress: () => request("GET", "/v1/egress"),
   cancelTimer: (id) => request("DELETE", `/v1/timers/${encodeURIComponent(id)}`),
 };

@@ -13,6 +13,8 @@ import { LatencyPanel } from "./ui/latency.js";
 import { MemoryPanel } from "./ui/memories.js";
 import { AvatarPicker } from "./ui/avatars.js";
 import { TimerPanel } from "./ui/timers.js";
+import { ConversationDeleter } from "./ui/delete-conversation.js";
+import { EgressPanel } from "./ui/egress.js";
 
 const FRAME_MS = 40;
 // Error codes meaning the daemon cannot answer now (besides every `*_unavailable`).
@@ -98,6 +100,14 @@ const memories = new MemoryPanel({
     connect();
   },
 });
+new ConversationDeleter({
+  current: () => state.conversationId,
+  onDeleted() {
+    newConversation();
+    memories.refresh(); // memories made from it stay, their source is now said to be gone
+  },
+});
+new EgressPanel();
 
 // ------------------------------------------------------------------ session
 function connect() {
@@ -459,18 +469,19 @@ function typingTarget(target) {
     (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))
   );
 }
+const dialogOpen = () => document.querySelector("dialog[open]") !== null;
 window.addEventListener("keydown", (event) => {
   resumeAudio();
-  if (event.key === "Escape" && !$("forget-dialog").open) {
+  if (event.key === "Escape" && !dialogOpen()) {
     interrupt("user");
     return;
   }
-  if (event.code !== "Space" || typingTarget(event.target) || $("forget-dialog").open) return;
+  if (event.code !== "Space" || typingTarget(event.target) || dialogOpen()) return;
   event.preventDefault();
   if (!event.repeat) voice.pttDown();
 });
 window.addEventListener("keyup", (event) => {
-  if (event.code !== "Space" || typingTarget(event.target) || $("forget-dialog").open) return;
+  if (event.code !== "Space" || typingTarget(event.target) || dialogOpen()) return;
   event.preventDefault();
   voice.pttUp();
 });
