@@ -56,7 +56,7 @@ def test_doctor(daemon: Daemon, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(daemon, capsys, "doctor")
     for name in ("stt", "llm", "tts", "embeddings", "store"):
         assert name in out
-    assert code in (0, 1)
+    assert code == 0  # every engine of the test daemon is real and working
     code, out, _ = _run(daemon, capsys, "doctor", "--json")
     assert json.loads(out)["status"] == "ready"
 
@@ -115,7 +115,7 @@ def test_events_and_audit_commands(daemon: Daemon, capsys: pytest.CaptureFixture
     code, out, _ = _run(daemon, capsys, "events", "--limit", "3")
     assert code == 0 and out.strip()
     code, out, _ = _run(daemon, capsys, "events", "audit")
-    assert code in (0, 1) and "check" in out
+    assert code == 0 and "check" in out  # a healthy install that was never forgotten
     code, out, _ = _run(daemon, capsys, "events", "verify", "--json")
     chain = json.loads(out)
     assert code == 0 and chain["ok"] and chain["events"] >= 2 and len(chain["head"]) == 64
