@@ -119,7 +119,7 @@ def test_canaries_sent_through_every_path_are_in_no_file_and_not_in_the_log(
     home = tmp_path / "home"
     canary = {
         k: f"{k}{uuid4().hex[:10]}"
-        for k in ("typed", "memory", "persona", "name", "voice", "avatar", "pref")
+        for k in ("typed", "memory", "persona", "name", "voice", "avatar", "pref", "timer")
     }
     with run_daemon(home, env={"LUMINA_LLM": "embedded", "LUMINA_MAX_REPLY_TOKENS": "16"}) as d:
         with d.unix() as http:
@@ -155,7 +155,24 @@ def test_canaries_sent_through_every_path_are_in_no_file_and_not_in_the_log(
                 message = json.loads(ws.recv(timeout=240))
                 if message["type"] in ("turn_timing", "error"):
                     break
+            # a tool's arguments and a timer's label (the local intent runs set_timer)
+            ws.send(
+                json.dumps(
+                    {"type": "text", "text": f"Set a timer for 10 minutes called {canary['timer']}"}
+                )
+            )
+            calls = []
+            while True:
+                message = json.loads(ws.recv(timeout=240))
+                if message["type"] == "tool_call":
+                    calls.append(message)
+                if message["type"] in ("turn_timing", "error"):
+                    break
+            assert [c["name"] for c in calls] == ["set_timer"]
+            assert canary["timer"] in json.dumps(calls[0]["arguments"])
         with d.unix() as http:
+            (timer,) = http.get("/v1/timers").json()
+            assert timer["label"] == canary["timer"]
             turns = http.get("/v1/conversations").json()[0]["turns"]
             reply = next(t["text"] for t in turns if t["role"] == "assistant")
             assert http.get("/v1/profile").json()["preferred_name"] == canary["name"]
