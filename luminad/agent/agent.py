@@ -32,8 +32,6 @@ from luminad.providers.base import ChatMessage, ChatModel, SearchResult, WebSear
 
 log = logging.getLogger(__name__)
 
-#: Turns of history sent to the model (older ones are dropped).
-HISTORY_TURNS = 12
 SEARCH_TIMEOUT_S = 6.0
 
 
@@ -192,7 +190,7 @@ class Responder:
     async def _run(
         self, ctx: ReplyContext, web: Sequence[SearchResult], max_tokens: int
     ) -> AsyncGenerator[str]:
-        history = to_model_messages(list(ctx.history)[-2 * HISTORY_TURNS :])
+        history = to_model_messages(ctx.history)  # the window: conversations.history_turns
         instructions, user_turn = self.prompt_of(ctx, web)
         settings: ModelSettings = {"max_tokens": max_tokens}
         if self.temperature is not None:
