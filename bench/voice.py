@@ -529,7 +529,7 @@ async def bench_model(model: str, turns: int, home: Path, tmp: Path) -> str:
         )
     loads = [f"at the end {load_text()}"]
     sums = [summarise(label, runs, metrics) for label, (runs, metrics) in runs_by.items()]
-    semantic_runs = runs_by["semantic"][0]
+    semantic_runs = next(iter(runs_by.values()))[0]
     columns = {k: [r[k] for r in raw_list] for k in raw_list[0]} if raw_list else {}
     limit = [
         float(run.timing.endpoint_ms or 0.0)
@@ -587,8 +587,20 @@ def main() -> int:
     ap.add_argument(
         "--max-reply-tokens", type=int, default=48, help="LUMINA_MAX_REPLY_TOKENS for the runs"
     )
+    ap.add_argument(
+        "--designs",
+        default=",".join(DESIGNS),
+        help="designs to run, comma-separated (default: all; the first is the one the limit "
+        "and the comparison are about)",
+    )
     ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
     args = ap.parse_args()
+    chosen = [d.strip() for d in args.designs.split(",") if d.strip()]
+    unknown = [d for d in chosen if d not in DESIGNS]
+    if unknown or not chosen:
+        ap.error(f"unknown designs {unknown}: choose from {', '.join(DESIGNS)}")
+    for label in [d for d in DESIGNS if d not in chosen]:
+        del DESIGNS[label]
     EXTRA_ENV["LUMINA_MAX_REPLY_TOKENS"] = str(args.max_reply_tokens)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"machine: {machine()}; load average at start: {load_text()}", flush=True)

@@ -146,9 +146,19 @@ class Responder:
         if ctx.tools is not None:  # pages the model's web_search calls read
             self.last_web = [*web, *ctx.tools.web]
         if ctx.tools is not None and not self.llm.tool_calling and worth_extracting(ctx.user_text):
-            task = asyncio.create_task(remember_implicit_facts(self.llm, ctx.user_text, ctx.tools))
+            task = asyncio.create_task(self._remember(ctx.user_text, ctx.tools))
             self.background.add(task)
             task.add_done_callback(self.background.discard)
+
+    async def _remember(self, user_text: str, tools: ToolContext) -> list[str]:
+        """The implicit facts of a turn, asked of the model's context beside the conversation
+        (so the next reply finds the conversation still evaluated)."""
+        try:
+            llm = await asyncio.to_thread(self.llm.aside)
+        except LuminaError as exc:
+            log.info("implicit fact extraction unavailable: %s", exc)
+            return []
+        return await remember_implicit_facts(llm, user_text, tools)
 
     @property
     def last_sources(self) -> list[protocol.Source]:

@@ -118,8 +118,10 @@ class SpeechToText(Protocol):
 
     name: str
 
-    async def transcribe(self, audio: Pcm16, *, partial: bool = False) -> str:
-        """Text of ``audio``. ``partial`` asks for a fast interim pass (greedy)."""
+    async def transcribe(self, audio: Pcm16, *, partial: bool = False, alone: bool = False) -> str:
+        """Text of ``audio``. ``partial`` asks for a fast interim pass (greedy); ``alone``
+        says nothing else in this process computes meanwhile (a final pass always runs alone:
+        the LLM and TTS wait for its words), so the pass may take every core."""
         ...
 
     async def health(self) -> EngineHealth: ...
@@ -142,6 +144,12 @@ class ChatModel(Protocol):
     def tool_calling(self) -> bool: ...
 
     def agent_model(self) -> Model: ...
+
+    def aside(self) -> ChatModel:
+        """The model for requests beside the conversation (the implicit-fact extraction), so
+        they do not evict the conversation's evaluated prompt: the embedded model's second
+        context; a server model is its own (blocking: may load a context)."""
+        ...
 
     def failure(self, exc: Exception) -> LlmUnavailable: ...
 

@@ -5,12 +5,15 @@ the tool schemas when the agent offers tools: Qwen's template has a tools sectio
 answers a call as ``<tool_call>{json}</tool_call>`` (parsed by :mod:`.llamacpp_model`, which
 makes this engine a PydanticAI ``Model``). llama.cpp keeps the evaluated prefix of the last
 prompt, so a stable system prompt + tools is evaluated once per session (the voice session
-primes it).
+primes it), and each reply evaluates only its new turn: when the history window moves on, the
+cache is shifted instead of evaluated again (:mod:`.llama_cache`), and requests beside the
+conversation (the implicit-fact extraction) run on a second, small context (:meth:`aside`).
 
-Threads: generation (one token per step, while TTS speaks the first sentences) runs on
-:func:`~luminad.providers.threads.engine_threads`; the prompt evaluation at the start of a reply
-runs alone (STT is done, TTS waits for the first words), so it takes every core when no other
-process keeps one busy (:class:`~luminad.providers.threads.CpuWatch`).
+Threads: the prompt evaluation at the start of a reply and its first
+:data:`FIRST_TOKENS_ALONE` tokens run alone (STT is done, TTS waits for the first spoken chunk),
+so they take every core when no other process keeps one busy
+(:class:`~luminad.providers.threads.CpuWatch`); the rest of the reply is written while TTS
+speaks its first sentences, on :func:`~luminad.providers.threads.engine_threads`.
 
 Generation runs in a worker thread holding the model's lock; a stop flag is checked for every
 token (llama.cpp generates lazily, one token per step), so closing or cancelling the stream
@@ -30,12 +33,18 @@ from typing import TYPE_CHECKING, Any
 from luminad.errors import LlmUnavailable
 from luminad.protocol import EngineHealth
 from luminad.providers.base import ChatMessage
+from luminad.providers.llama_cache import PromptReuse
 from luminad.providers.threads import ThreadBurst, burst_threads, engine_threads
 
 if TYPE_CHECKING:
     from luminad.providers.llamacpp_model import LlamaCppModel
 
 _DONE = object()
+#: Context of the second model instance for requests beside the conversation (tokens).
+ASIDE_CTX = 1024
+#: Tokens of a reply written on every core (when quiet): the first spoken chunk (at most six
+#: words, see ``voice.respond``) waits for them and nothing else computes meanwhile.
+FIRST_TOKENS_ALONE = 12
 #: A tool schema in OpenAI's shape (``{"type": "function", "function": {...}}``).
 ToolSchema = Mapping[str, Any]
 
@@ -76,7 +85,8 @@ class EmbeddedLLM:
         self.threads = engine_threads(threads)
         #: Threads of the prompt evaluation: every core when the machine is quiet.
         self.batch = ThreadBurst(self.threads, burst_threads(threads))
-        #: Threads used by the last prompt evaluation.
+        #: Threads set for the token steps and the prompt evaluation.
+        self.last_gen_threads = self.threads
         self.last_batch_threads = self.threads
         self._lock = threading.Lock()
         #: Tokens produced since start (all streams); tests use it to prove cancel stops work.
@@ -95,6 +105,9 @@ class EmbeddedLLM:
                 )
         except (ValueError, RuntimeError) as exc:
             raise LlmUnavailable(f"cannot load {model_path.name}: {exc}") from exc
+        self._reuse = PromptReuse(self._llm)
+        self._aside: EmbeddedLLM | None = None
+        self._aside_lock = threading.Lock()
 
     @property
     def template_has_tools(self) -> bool:
@@ -117,6 +130,20 @@ class EmbeddedLLM:
         from luminad.providers.llamacpp_model import LlamaCppModel
 
         return LlamaCppModel(self)
+
+    def aside(self) -> EmbeddedLLM:
+        """The same GGUF on a second context of :data:`ASIDE_CTX` tokens, loaded on first use
+        (blocking, ~1 s): its requests leave this context's evaluated conversation alone. The
+        weights are the same memory-mapped file; the context costs ~95 MB (Qwen 0.5B)."""
+        with self._aside_lock:
+            if self._aside is None:
+                self._aside = EmbeddedLLM(
+                    self.model_path,
+                    n_ctx=ASIDE_CTX,
+                    threads=self.threads,
+                    temperature=self.temperature,
+                )
+            return self._aside
 
     def failure(self, exc: Exception) -> LlmUnavailable:
         return LlmUnavailable(f"embedded model failed: {type(exc).__name__}: {exc}")
@@ -155,12 +182,11 @@ class EmbeddedLLM:
             if stop.is_set():
                 return
             batch = self.batch.pick(burst=True)
-            if batch != self.last_batch_threads:
-                with contextlib.suppress(Exception):
-                    self._llm._ctx.set_n_threads(self.threads, batch)
-                    self.last_batch_threads = batch
+            self._set_threads(batch, batch)
+            fitted = self._fit(messages, tools, max_tokens)
+            self._reuse.prepare(fitted, tools)
             stream = self._llm.create_chat_completion(
-                messages=self._fit(messages, tools, max_tokens),
+                messages=fitted,
                 tools=list(tools) or None,
                 stream=True,
                 max_tokens=max_tokens,
@@ -170,11 +196,15 @@ class EmbeddedLLM:
                 logit_bias=self.logit_bias,
                 grammar=self._grammar(grammar),
             )
+            written = 0
             try:
                 for chunk in stream:
                     delta = chunk["choices"][0].get("delta", {}).get("content")
                     if delta is not None:  # a token (role/finish chunks carry no content)
                         self.tokens_generated += 1
+                        written += 1
+                        if written == FIRST_TOKENS_ALONE:
+                            self._set_threads(self.threads, batch)  # TTS speaks from now on
                     if stop.is_set():
                         break
                     if delta:
@@ -182,6 +212,14 @@ class EmbeddedLLM:
             finally:
                 with contextlib.suppress(Exception):
                     stream.close()
+
+    def _set_threads(self, generation: int, batch: int) -> None:
+        """Threads of the next token steps and of the next prompt evaluation (between steps:
+        the caller holds the model lock)."""
+        if (generation, batch) != (self.last_gen_threads, self.last_batch_threads):
+            with contextlib.suppress(Exception):
+                self._llm._ctx.set_n_threads(generation, batch)
+                self.last_gen_threads, self.last_batch_threads = generation, batch
 
     def _grammar(self, text: str | None) -> Any:
         if text is None:
@@ -252,5 +290,7 @@ class EmbeddedLLM:
         )
 
     def close(self) -> None:
+        if self._aside is not None:
+            self._aside.close()
         with self._lock, contextlib.suppress(Exception):
             self._llm.close()

@@ -37,6 +37,9 @@ class AutoChat:
     def agent_model(self) -> Model:
         return self.inner.agent_model()
 
+    def aside(self) -> ChatModel:
+        return self.inner.aside()
+
     def failure(self, exc: Exception) -> LlmUnavailable:
         return self.inner.failure(exc)
 

@@ -9,6 +9,7 @@ closes the HTTP response, and Ollama stops generating when its client goes.
 from __future__ import annotations
 
 import asyncio
+from typing import Self
 
 import httpx
 from pydantic_ai.exceptions import ModelHTTPError
@@ -66,6 +67,9 @@ class OllamaLLM:
             settings={"temperature": self.temperature},
             profile=MAX_TOKENS_FIELD,
         )
+
+    def aside(self) -> Self:
+        return self  # the server keeps its own caches
 
     def failure(self, exc: Exception) -> LlmUnavailable:
         if isinstance(exc, ModelHTTPError) and exc.status_code == 404:

@@ -9,7 +9,7 @@ server stop generating. The health probe lists the server's models.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Self
 
 import openai
 from pydantic_ai.exceptions import ModelHTTPError
@@ -69,6 +69,9 @@ class OpenAICompatLLM:
         return OpenAIChatModel(
             self.model, provider=provider, settings=settings, profile=MAX_TOKENS_FIELD
         )
+
+    def aside(self) -> Self:
+        return self  # the server keeps its own caches
 
     def failure(self, exc: Exception) -> LlmUnavailable:
         if isinstance(exc, ModelHTTPError) and exc.status_code == 404:

@@ -7,7 +7,7 @@ the probability that the speaker has finished their turn. The model file ships i
 found on disk through importlib and never downloaded); it runs on our onnxruntime, one thread.
 
 **Words**: a sentence ending in a word that needs a continuation ("for", "and", "the", "to",
-...) is not finished, whatever the sound says (:func:`unfinished`).
+...) or on a comma, colon or dash is not finished, whatever the sound says (:func:`unfinished`).
 
 :class:`TurnJudge` combines both, words first (they are at hand once the speculative final
 transcript is, and cost nothing), the sound when the words do not decide: a complete turn ends
@@ -50,12 +50,17 @@ CONTINUATIONS = frozenset(
     }
 )  # fmt: skip
 _WORD = re.compile(r"[a-z']+")
+#: Punctuation a finished sentence does not stop on ("And one more thing:", "so, ").
+_OPEN_PUNCTUATION = (",", ";", ":", "-", "–", "—", "…", "...")
 
 
 def unfinished(text: str) -> bool:
-    """Whether ``text`` stops on a word that needs more words after it."""
+    """Whether ``text`` stops on a word that needs more words after it, or on a comma, colon,
+    semicolon, dash or ellipsis."""
     words = _WORD.findall(text.lower().replace("’", "'"))
-    return bool(words) and words[-1] in CONTINUATIONS
+    if not words:
+        return False
+    return words[-1] in CONTINUATIONS or text.rstrip().endswith(_OPEN_PUNCTUATION)
 
 
 def model_path() -> Path:

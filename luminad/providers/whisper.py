@@ -7,7 +7,8 @@ models cache dir (:mod:`luminad.providers.ggml_convert`), or a path to a user's 
 
 Decoding: ``partial=True`` is a fast greedy pass without temperature fallback, on
 :func:`~luminad.providers.threads.engine_threads` threads (the partials run while the user
-speaks, beside other work). The final pass is greedy *with* whisper's temperature fallback (a
+speaks, maybe beside a reply), or on every core when the caller says it runs ``alone`` and no
+other process keeps a core busy. The final pass is greedy *with* whisper's temperature fallback (a
 decode that fails its entropy/log-prob checks is redone sampled) on every core
 (:func:`~luminad.providers.threads.burst_threads`: it runs alone, the LLM and TTS wait for its
 text) when no other process keeps a core busy (:class:`~luminad.providers.threads.CpuWatch`),
@@ -282,7 +283,12 @@ class WhisperSTT:
         return p
 
     def transcribe_sync(
-        self, audio: Pcm16, *, partial: bool = False, abort: threading.Event | None = None
+        self,
+        audio: Pcm16,
+        *,
+        partial: bool = False,
+        alone: bool = False,
+        abort: threading.Event | None = None,
     ) -> str:
         """Blocking transcription of 16 kHz PCM16 (thread-safe; one call at a time)."""
         raw = np.asarray(audio)
@@ -297,7 +303,7 @@ class WhisperSTT:
         abort = abort or threading.Event()
         with self._lock:
             t0 = time.perf_counter()
-            threads = self.passes.pick(burst=not partial)
+            threads = self.passes.pick(burst=alone or not partial)
             self.last_threads = threads
             params = self._params(samples.size, partial, abort, threads)
             text, looped = self._run(samples, params, abort)
@@ -335,11 +341,11 @@ class WhisperSTT:
         text = collapse_repeats(unlooped)
         return text, len(text.split()) < len(unlooped.split())
 
-    async def transcribe(self, audio: Pcm16, *, partial: bool = False) -> str:
+    async def transcribe(self, audio: Pcm16, *, partial: bool = False, alone: bool = False) -> str:
         abort = threading.Event()
         try:
             return await asyncio.to_thread(
-                self.transcribe_sync, audio, partial=partial, abort=abort
+                self.transcribe_sync, audio, partial=partial, alone=alone, abort=abort
             )
         except asyncio.CancelledError:
             abort.set()  # whisper.cpp stops at its next abort check

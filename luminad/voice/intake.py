@@ -8,11 +8,11 @@ and hands what the endpointer saw to the session as :data:`IntakeEvent` values (
 on a turn); ``vad`` messages for the UI it sends itself.
 
 The end of an utterance: with a :class:`~luminad.providers.smart_turn.TurnJudge` (the
-default), each pause of ``pause_ms`` asks the judge whether the turn is complete, from the words
-of the utterance (the speculative turn's final transcript) and, when they do not decide, from
-its sound, and asks once more after ``RECHECK_MS`` of silence: complete ends the utterance at
-once, otherwise the endpointer's long hangover (``LUMINA_TURN_HANGOVER_MS``) decides, so a
-thinking pause does not cut the user off.
+default), each pause of ``smart_pause_ms`` (60 ms; the speculative final pass starts there) asks
+the judge whether the turn is complete, from the words of the utterance (that pass's transcript)
+and, when they do not decide, from its sound, and asks once more after ``RECHECK_MS`` of
+silence: complete ends the utterance at once, otherwise the endpointer's long hangover
+(``LUMINA_TURN_HANGOVER_MS``) decides, so a thinking pause does not cut the user off.
 Without a judge the fixed hangover (``LUMINA_VAD_HANGOVER_MS``) alone ends it.
 """
 
@@ -157,7 +157,9 @@ class Intake:
             hangover_ms=self._settings.turn_hangover_ms
             if self._judge is not None
             else self._settings.vad_hangover_ms,
-            pause_ms=self._tuning.pause_ms,
+            pause_ms=self._tuning.smart_pause_ms
+            if self._judge is not None
+            else self._tuning.pause_ms,
         )
         self._tasks.spawn(self._run(), name="voice-intake")
 

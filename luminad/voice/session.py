@@ -106,7 +106,9 @@ class VoiceSession:
         self.closed = False
         self.outlet = Outlet(send, self.session_id)
         self.tasks = Tasks(self.outlet, self.session_id)
-        self.transcriber = Transcriber(engines.stt, self.outlet, self.tasks, self.tuning)
+        self.transcriber = Transcriber(
+            engines.stt, self.outlet, self.tasks, self.tuning, alone=self._idle
+        )
         agent = Responder(engines.llm, engines.search, max_tokens=settings.max_reply_tokens)
         self.replier = Replier(
             app, agent, self.outlet, timers=timers, search=engines.search, controls=self
@@ -324,6 +326,12 @@ class VoiceSession:
             case UtteranceEnded(turn_id=turn_id, audio=pcm, speech_end=end, endpoint=at):
                 self.transcriber.halt()
                 self.turns.confirm(turn_id, pcm, end, at)
+
+    def _idle(self) -> bool:
+        """Nothing of this session computes: no reply in flight, no background work of the
+        agent (a partial pass may take every core)."""
+        turn = self.turns.current
+        return (turn is None or turn.finished) and not self.replier.agent.background
 
     async def _prime(self) -> None:
         assert self.state.avatar is not None

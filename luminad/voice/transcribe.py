@@ -4,11 +4,12 @@
 pass starts every ``interval_s`` on the last ``window_s`` of the utterance (greedy; longer
 utterances are shown whole by stitching each window onto the previous partial); when one
 takes longer, the ticks it overlaps are skipped, so the stream keeps up in real time on two
-cores. No partial pass starts once the user went silent, and the final pass never waits behind
-one: it aborts a partial pass in flight, and partials wait while a final pass runs. The final
-pass of a turn started speculatively at a pause is the turn's transcript when the endpoint
-confirms it (nothing is decoded twice). Engine failures become
-:class:`~luminad.errors.SttUnavailable`.
+cores. A partial pass takes every core when nothing else of the session computes (the caller's
+``alone``: no reply in flight), else its share. No partial pass starts once the user went
+silent, and the final pass never waits behind one: it aborts a partial pass in flight, and
+partials wait while a final pass runs. The final pass of a turn started speculatively at a
+pause is the turn's transcript when the endpoint confirms it (nothing is decoded twice). Engine
+failures become :class:`~luminad.errors.SttUnavailable`.
 """
 
 from __future__ import annotations
@@ -61,8 +62,19 @@ def stitch(previous: str, window_text: str) -> str:
 class Transcriber:
     """Partials of the utterance being spoken, and each turn's final pass (module docstring)."""
 
-    def __init__(self, stt: SpeechToText, outlet: Outlet, tasks: Tasks, tuning: Tuning) -> None:
+    def __init__(
+        self,
+        stt: SpeechToText,
+        outlet: Outlet,
+        tasks: Tasks,
+        tuning: Tuning,
+        *,
+        alone: Callable[[], bool] = lambda: False,
+    ) -> None:
         self._stt = stt
+        #: Whether nothing else of this session computes (no reply in flight, no background
+        #: work of the agent): a partial pass may then take every core.
+        self._alone = alone
         self._outlet = outlet
         self._tasks = tasks
         self._tuning = tuning
@@ -124,7 +136,9 @@ class Transcriber:
             window = utterance[-window_samples:]
             if len(window) < STT_SAMPLE_RATE // 4:
                 continue
-            job = self._pass = asyncio.ensure_future(self.transcribe(window, partial=True))
+            job = self._pass = asyncio.ensure_future(
+                transcribe(self._stt, window, partial=True, alone=self._alone())
+            )
             try:
                 await asyncio.wait([job])
             finally:
@@ -165,11 +179,11 @@ class Transcriber:
         return await transcribe(self._stt, audio, partial=partial)
 
 
-async def transcribe(stt: SpeechToText, audio: Pcm16, *, partial: bool) -> str:
+async def transcribe(stt: SpeechToText, audio: Pcm16, *, partial: bool, alone: bool = False) -> str:
     """One pass of ``stt`` over ``audio``, white space collapsed; engine failures become
     :class:`~luminad.errors.SttUnavailable`."""
     try:
-        text = await stt.transcribe(audio, partial=partial)
+        text = await stt.transcribe(audio, partial=partial, alone=alone)
     except (asyncio.CancelledError, LuminaError):
         raise
     except Exception as exc:

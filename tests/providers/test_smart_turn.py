@@ -55,6 +55,9 @@ def test_words_hold_a_turn_the_sound_finds_complete(model: SmartTurn) -> None:
     assert judge.by_words("Thank you, that is all.") is None  # for the sound to judge
     assert unfinished("Set a timer for") and unfinished("and the")
     assert not unfinished("Set a timer for ten minutes.") and not unfinished("")
+    # a sentence stopping on a comma, colon or dash goes on, whatever the sound says
+    assert judge.verdict(0.92, "And one more thing:") is False
+    assert unfinished("So, ") and unfinished("I was thinking -") and not unfinished("All set!")
 
 
 def test_features_are_whisper_shaped_and_bounded() -> None:

@@ -19,6 +19,7 @@ import re
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Self
 
 import numpy as np
 import numpy.typing as npt
@@ -46,7 +47,7 @@ class FakeSTT:
         self.delay_s = delay_s
         self.calls: list[tuple[int, bool]] = []  # (samples, partial)
 
-    async def transcribe(self, audio: Pcm16, *, partial: bool = False) -> str:
+    async def transcribe(self, audio: Pcm16, *, partial: bool = False, alone: bool = False) -> str:
         self.calls.append((len(audio), partial))
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
@@ -78,6 +79,9 @@ class FakeLLM:
 
     def agent_model(self) -> FunctionModel:
         return FunctionModel(stream_function=self._stream, model_name=self.model)
+
+    def aside(self) -> Self:
+        return self
 
     def failure(self, exc: Exception) -> LlmUnavailable:
         return LlmUnavailable(f"fake model failed: {exc}")

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Self
 from uuid import UUID
 
 import numpy as np
@@ -199,7 +199,9 @@ class ScriptedSTT:
         self.final_calls = 0
         self.fail: Exception | None = None
 
-    async def transcribe(self, audio: np.ndarray, *, partial: bool = False) -> str:
+    async def transcribe(
+        self, audio: np.ndarray, *, partial: bool = False, alone: bool = False
+    ) -> str:
         await asyncio.sleep(self.delay)
         if self.fail is not None:
             raise self.fail
@@ -233,6 +235,9 @@ class ScriptedLLM:
 
     def agent_model(self) -> FunctionModel:
         return FunctionModel(stream_function=self._stream, model_name=self.model)
+
+    def aside(self) -> Self:
+        return self
 
     def failure(self, exc: Exception) -> LlmUnavailable:
         return LlmUnavailable(f"scripted model failed: {exc}")
