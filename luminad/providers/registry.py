@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -77,6 +78,8 @@ async def warm_up(stt: SpeechToText, tts: TextToSpeech, llm: ChatModel) -> None:
     if llm.name == "embedded":
         async for _ in stream_text(llm, "Hi", max_tokens=1):
             pass
+        if not llm.tool_calling:  # its implicit-fact extraction runs aside: load that now,
+            await asyncio.to_thread(llm.aside)  # not during the user's next utterance
 
 
 def load_engines(settings: Settings, progress: ProgressFn | None = None) -> Engines:

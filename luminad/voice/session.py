@@ -18,6 +18,9 @@ Where a frame is (DESIGN.md rules 6-8)::
     feed_audio -> Intake queue (128 frames; dropped+counted when full)
       -> Intake loop: resample, frame, Endpointer   (one frame at a time, never waits on a turn)
          -> UtteranceStarted  : Transcriber.follow (partials >= 3/s); barge-in over a reply
+         -> UtteranceQuiet    : (with the judge) 40 ms of silence: the final pass of the
+                                whole utterance starts (Transcriber.tail; a partial if speech
+                                goes on)
          -> UtterancePaused   : partials halt; TurnRunner.speculate (final STT, context, LLM,
                                 TTS start now; everything they send waits on the turn's gate)
          -> UtteranceResumed  : the speculative turn is dropped; partials go on
@@ -57,6 +60,7 @@ from luminad.voice.intake import (
     IntakeEvent,
     UtteranceEnded,
     UtterancePaused,
+    UtteranceQuiet,
     UtteranceResumed,
     UtteranceStarted,
 )
@@ -317,6 +321,8 @@ class VoiceSession:
                 self.turns.barge_in()
                 self.transcriber.reset()
                 self.transcriber.follow(turn_id, audio, paused)
+            case UtteranceQuiet(turn_id=turn_id, audio=pcm):
+                self.transcriber.tail(turn_id, pcm)  # the words, if this silence is the end
             case UtterancePaused(turn_id=turn_id, audio=pcm):
                 self.transcriber.halt()  # whisper is free for the final pass at once
                 self.turns.speculate(turn_id, pcm)

@@ -20,7 +20,7 @@ MAX_UTTERANCE_S = 30.0
 #: No partial pass starts after this much silence (ms): the final pass may need whisper soon.
 PARTIAL_HOLD_SILENCE_MS = 20
 #: Partial transcripts: cadence (s) and sliding window (s).
-PARTIAL_INTERVAL_S = 0.25
+PARTIAL_INTERVAL_S = 0.2
 PARTIAL_WINDOW_S = 2.5
 #: Longest binary audio frame sent (s); a sentence is cut into frames this long.
 TTS_FRAME_S = 0.5
