@@ -431,6 +431,8 @@ def summarise(
         "premature_paused": sum(r.premature for r in paused),
         "paused": len(paused),
         "extra_turns": sum(max(0, r.turns - 1) for r in runs),
+        "v2v_by_turn": [r.client_v2v_ms for r in runs],
+        "whole": [r.turns == 1 for r in runs],
         "partials_per_s": [r.partials / r.speech_s for r in runs if r.speech_s > 0.3],
         "errors": sorted({e for r in runs for e in r.errors}),
         "outcomes": dict(metrics.outcomes),
@@ -509,6 +511,19 @@ def report(
         f"{fmt(p_sem - p_lim if p_sem and p_lim else None, '+.0f')} ms).",
         f"- load average during the runs: {'; '.join(loads)}.",
     ]
+    if old is not None:  # the same utterance, both designs: the turn-to-turn spread cancels
+        pairs = [
+            b - a
+            for a, b, one_a, one_b in zip(
+                sem["v2v_by_turn"], old["v2v_by_turn"], sem["whole"], old["whole"], strict=True
+            )
+            if a is not None and b is not None and one_a and one_b
+        ]
+        lines.append(
+            f"- paired on the {len(pairs)} utterances both designs took as one turn, fixed - "
+            f"semantic voice-to-voice per utterance: median {fmt(pct(pairs, 0.5), '+.0f')} ms "
+            f"(p25 {fmt(pct(pairs, 0.25), '+.0f')}, p75 {fmt(pct(pairs, 0.75), '+.0f')})."
+        )
     return "\n".join(lines)
 
 

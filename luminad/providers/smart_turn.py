@@ -56,15 +56,21 @@ COMPLETE_P = 0.8
 _WORD = re.compile(r"[a-z']+")
 #: Punctuation a finished sentence does not stop on ("And one more thing:", "so, ").
 _OPEN_PUNCTUATION = (",", ";", ":", "-", "–", "—", "…", "...")
+#: A short statement opening with one of these announces more ("And one more thing.").
+_LEAD_INS = frozenset({"and", "but", "so", "or", "also", "plus"})
+_LEAD_IN_MAX_WORDS = 4
 
 
 def unfinished(text: str) -> bool:
     """Whether ``text`` stops on a word that needs more words after it, or on a comma, colon,
-    semicolon, dash or ellipsis."""
+    semicolon, dash or ellipsis, or is a short statement that opens with "and", "but", "so"...
+    (the recogniser often writes "And one more thing:" with a full stop)."""
     words = _WORD.findall(text.lower().replace("’", "'"))
     if not words:
         return False
-    return words[-1] in CONTINUATIONS or text.rstrip().endswith(_OPEN_PUNCTUATION)
+    end = text.rstrip()
+    lead_in = words[0] in _LEAD_INS and len(words) <= _LEAD_IN_MAX_WORDS and not end.endswith("?")
+    return words[-1] in CONTINUATIONS or end.endswith(_OPEN_PUNCTUATION) or lead_in
 
 
 def model_path() -> Path:

@@ -57,6 +57,10 @@ def test_words_hold_a_turn_the_sound_finds_complete(model: SmartTurn) -> None:
     assert not unfinished("Set a timer for ten minutes.") and not unfinished("")
     # a sentence stopping on a comma, colon or dash goes on, whatever the sound says
     assert judge.verdict(0.92, "And one more thing:") is False
+    assert judge.verdict(0.92, "And one more thing.") is False  # a lead-in, however written
+    assert judge.verdict(0.1, "And then?") is True and judge.verdict(
+        0.9, "So that is all for today."
+    )
     assert unfinished("So, ") and unfinished("I was thinking -") and not unfinished("All set!")
 
 
