@@ -15,11 +15,16 @@ text) when no other process keeps a core busy (:class:`~luminad.providers.thread
 else on the partials' share; ``beam_size > 1`` selects beam search instead (on the e2e
 phrases: the same words, ~1.7x slower).
 
-The encoder's audio context is sized to the utterance (50 positions per second plus a margin)
-instead of whisper's fixed 30 s window, so a 2 s utterance costs a fraction
-of the encoder work; ``max_tokens`` bounds the decoder so a short window can never loop
-for seconds. One whisper context per model, guarded by a lock; calls run in a worker thread and
-a cancelled call aborts whisper.cpp through its abort callback.
+The encoder's audio context is sized to the utterance (50 positions per second plus a margin,
+rounded up to a multiple of 256) instead of whisper's fixed 30 s window, so a 2 s utterance
+costs a fraction of the encoder work. The rounding matters: whisper.cpp views the encoder's and
+the cross-attention's keys padded to 256 positions without masking the padding, so with any
+other context a pass read keys a previous, longer pass had left there (after an 8 s utterance,
+"How far away is the moon?" came out as "How far away is the mood?", looping, and a second of
+silence as "And I'm in the end of"; tests/providers/test_whisper.py). ``max_tokens`` bounds
+the decoder so a short window can never loop for seconds. One whisper context per model,
+guarded by a lock; calls run in a worker thread and a cancelled call aborts whisper.cpp through
+its abort callback.
 """
 
 from __future__ import annotations
@@ -53,11 +58,19 @@ ProgressFn = Callable[[str, float | None, str], None]
 _POSITIONS_PER_S = 50
 #: Extra encoder positions beyond the audio: smaller margins make tiny/base loop or mishear.
 _AUDIO_CTX_MARGIN = 128
+#: whisper.cpp pads the audio context to this many positions, unmasked (see the module docstring).
+_AUDIO_CTX_PAD = 256
 _MIN_SAMPLES = STT_SAMPLE_RATE  # pad anything shorter than 1 s with silence
 #: A final transcript of a clip this long (s) with fewer words per second is redone in full.
 _RETRY_MIN_S = 4.0
 _RETRY_WORDS_PER_S = 0.6
 _NON_SPEECH = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*")
+
+
+def _audio_ctx(positions: int) -> int:
+    """Encoder positions for a pass: ``positions`` rounded up to a multiple of the padding
+    whisper.cpp leaves unmasked, at most whisper's full 30 s (1500)."""
+    return min(1500, -(-positions // _AUDIO_CTX_PAD) * _AUDIO_CTX_PAD)
 
 
 @dataclass(frozen=True)
@@ -272,7 +285,7 @@ class WhisperSTT:
         p.language = self.language if self.multilingual else "en"
         seconds = n_samples / STT_SAMPLE_RATE
         if seconds < 29.0:
-            p.audio_ctx = min(1500, math.ceil(seconds * _POSITIONS_PER_S) + _AUDIO_CTX_MARGIN)
+            p.audio_ctx = _audio_ctx(math.ceil(seconds * _POSITIONS_PER_S) + _AUDIO_CTX_MARGIN)
             p.max_tokens = int(seconds * 6) + 10
         if partial:
             p.temperature_inc = 0.0  # no fallback passes: a partial must be quick
@@ -315,7 +328,7 @@ class WhisperSTT:
             if not partial and (looped or too_few) and not abort.is_set():
                 params = self._params(samples.size, partial, abort, threads)
                 if params.audio_ctx:  # twice the window (whisper's full 30 s at most)
-                    params.audio_ctx = min(1500, 2 * params.audio_ctx + _AUDIO_CTX_MARGIN)
+                    params.audio_ctx = _audio_ctx(2 * params.audio_ctx + _AUDIO_CTX_MARGIN)
                     params.max_tokens = 0 if params.audio_ctx >= 1500 else params.max_tokens
                 retry, retry_looped = self._run(samples, params, abort)
                 if (looped and not retry_looped) or len(retry.split()) > len(text.split()):

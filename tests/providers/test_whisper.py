@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from luminad.errors import ModelMissing
@@ -74,6 +75,34 @@ async def test_partial_is_greedy_and_fast(tiny_stt: WhisperSTT, speech_dir: Path
     assert wer(text, hyp) <= 0.5, hyp
     # audio context sized to the audio: far below the 30 s window's cost
     assert tiny_stt.last_ms < 3000
+
+
+async def test_a_short_utterance_after_a_long_one_is_heard_as_alone(
+    tiny_stt: WhisperSTT, speech_dir: Path
+) -> None:
+    """Each pass is independent of the one before: a longer pass leaves nothing in the encoder's
+    or the cross-attention's padding that a shorter one reads (whisper.cpp pads them to 256
+    positions, unmasked). Before the context was rounded to 256, the question below came out
+    "How far away is the mood?" after the long sentence."""
+    pad = np.zeros(4800, np.int16)  # the pre-roll and the pause of a live session
+
+    def said(text: str) -> npt.NDArray[np.int16]:
+        pcm = speak_pcm16(text, speech_dir)
+        loud = np.flatnonzero(np.abs(pcm) > 300)  # espeak's own silence trimmed, as the VAD does
+        return np.concatenate([pad, pcm[loud[0] : loud[-1] + 1], pad[:960]])
+
+    question = said("How far away is the moon?")
+    alone = await tiny_stt.transcribe(question)
+    long = said(
+        "I have been trying to learn to cook more at home, and I would like a simple recipe "
+        "for dinner that does not take more than thirty minutes. What would you suggest?"
+    )
+    assert len(long) > 8 * 16000
+    for follows in (long, question):
+        await tiny_stt.transcribe(follows)
+        assert await tiny_stt.transcribe(question) == alone
+    await tiny_stt.transcribe(long)
+    assert len(await tiny_stt.transcribe(np.zeros(16000, np.int16))) < 5  # silence stays empty
 
 
 async def test_silence_and_tiny_inputs(tiny_stt: WhisperSTT) -> None:
