@@ -119,6 +119,11 @@ class Replier:
     def provider(self) -> str:
         return self.agent.provider
 
+    @property
+    def busy(self) -> bool:
+        """The agent still works on an earlier turn (the implicit-fact extraction)."""
+        return bool(self.agent.background)
+
     async def base(self, conversation_id: UUID) -> Base:
         """History and profile, read before the utterance is stored (they need no words)."""
         history, profile = await asyncio.gather(

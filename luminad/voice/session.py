@@ -337,7 +337,7 @@ class VoiceSession:
         """Nothing of this session computes: no reply in flight, no background work of the
         agent (a partial pass may take every core)."""
         turn = self.turns.current
-        return (turn is None or turn.finished) and not self.replier.agent.background
+        return (turn is None or turn.finished) and not self.replier.busy
 
     async def _prime(self) -> None:
         assert self.state.avatar is not None
