@@ -80,10 +80,10 @@ async def test_partial_is_greedy_and_fast(tiny_stt: WhisperSTT, speech_dir: Path
 async def test_a_short_utterance_after_a_long_one_is_heard_as_alone(
     tiny_stt: WhisperSTT, speech_dir: Path
 ) -> None:
-    """Each pass is independent of the one before: a longer pass leaves nothing in the encoder's
-    or the cross-attention's padding that a shorter one reads (whisper.cpp pads them to 256
-    positions, unmasked). Before the context was rounded to 256, the question below came out
-    "How far away is the mood?" after the long sentence."""
+    """Each pass is independent of the one before: a longer pass leaves nothing that a shorter
+    one reads (whisper.cpp's flash-attention path pads the encoder's and the cross-attention's
+    keys to 256 positions, unmasked). With it, the question below came out "How far away is the
+    mood?" after the long sentence."""
     pad = np.zeros(4800, np.int16)  # the pre-roll and the pause of a live session
 
     def said(text: str) -> npt.NDArray[np.int16]:
