@@ -307,9 +307,17 @@ class Intake:
         if mark != self._pause_mark:
             return  # the user spoke again (or the utterance ended) meanwhile
         complete = judge.by_words(text)
+        how = "words"
         if complete is None:
             p = await asyncio.to_thread(judge.model.probability, audio)
             complete = judge.verdict(p, text)
+            how = f"sound (p {p:.2f})"
+        log.info(
+            "voice session %s: pause judged %s by the %s",
+            self._session_id,
+            "complete" if complete else "open",
+            how,
+        )
         self.judged += 1
         if complete and mark == self._pause_mark and self._endpointer is not None:
             self.judged_complete += 1

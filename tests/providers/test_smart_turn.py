@@ -64,6 +64,20 @@ def test_words_hold_a_turn_the_sound_finds_complete(model: SmartTurn) -> None:
     assert unfinished("So, ") and unfinished("I was thinking -") and not unfinished("All set!")
 
 
+def test_whole_sentences_that_end_like_unfinished_ones_are_complete(model: SmartTurn) -> None:
+    """Complete turns the recogniser wrote this way, which waited the long hangover when the
+    sound scored them low (p 0.01-0.81 on espeak-ng speech)."""
+    judge = TurnJudge(model)
+    assert judge.verdict(0.05, "What was the first thing I asked you?") is True
+    assert judge.verdict(0.01, "What's the square root of 144?") is True  # a number is a word
+    assert judge.verdict(0.9, "Remember that my sister's birthday is on the 5th of May.") is True
+    assert judge.verdict(0.9, "Call me Sam from now on.") is True
+    # ... and what stays open: the modal, a subject after an auxiliary alone
+    assert judge.verdict(0.9, "I may") is False
+    assert judge.verdict(0.9, "Could you?") is False and judge.verdict(0.9, "So, can you?") is False
+    assert judge.verdict(0.1, "How are you?") is True and judge.verdict(0.1, "And you?") is True
+
+
 def test_features_are_whisper_shaped_and_bounded() -> None:
     rng = np.random.default_rng(0)
     audio = np.zeros(8 * 16000, np.float32)
