@@ -9,11 +9,12 @@ primes it), and each reply evaluates only its new turn: when the history window 
 cache is shifted instead of evaluated again (:mod:`.llama_cache`), and requests beside the
 conversation (the implicit-fact extraction) run on a second, small context (:meth:`aside`).
 
-Threads: the prompt evaluation at the start of a reply and its first
-:data:`FIRST_TOKENS_ALONE` tokens run alone (STT is done, TTS waits for the first spoken chunk),
-so they take every core when no other process keeps one busy
-(:class:`~luminad.providers.threads.CpuWatch`); the rest of the reply is written while TTS
-speaks its first sentences, on :func:`~luminad.providers.threads.engine_threads`.
+Threads: a reply takes every core when no other process keeps one busy
+(:class:`~luminad.providers.threads.CpuWatch`) and, token by token, while no other engine of
+this process computes (:data:`~luminad.providers.threads.CORES`): the prompt evaluation and the
+first spoken chunk run alone (STT is done, TTS waits for that chunk); from the moment TTS speaks
+it, or a transcription pass runs, the next tokens are written on the LLM's share
+(:func:`~luminad.providers.threads.engine_threads`), and on every core again once they are done.
 
 Generation runs in a worker thread holding the model's lock; a stop flag is checked for every
 token (llama.cpp generates lazily, one token per step), so closing or cancelling the stream
@@ -34,7 +35,7 @@ from luminad.errors import LlmUnavailable
 from luminad.protocol import EngineHealth
 from luminad.providers.base import ChatMessage
 from luminad.providers.llama_cache import PromptReuse
-from luminad.providers.threads import ThreadBurst, burst_threads, engine_threads
+from luminad.providers.threads import CORES, ThreadBurst, burst_threads, engine_threads
 
 if TYPE_CHECKING:
     from luminad.providers.llamacpp_model import LlamaCppModel
@@ -42,9 +43,6 @@ if TYPE_CHECKING:
 _DONE = object()
 #: Context of the second model instance for requests beside the conversation (tokens).
 ASIDE_CTX = 1024
-#: Tokens of a reply written on every core (when quiet): the first spoken chunk (at most six
-#: words, see ``voice.respond``) waits for them and nothing else computes meanwhile.
-FIRST_TOKENS_ALONE = 12
 #: A tool schema in OpenAI's shape (``{"type": "function", "function": {...}}``).
 ToolSchema = Mapping[str, Any]
 
@@ -178,11 +176,12 @@ class EmbeddedLLM:
         ``grammar`` (GBNF) constrains what the model may write; ``temperature`` overrides the
         engine's for this request."""
         stop = stop or threading.Event()
-        with self._lock:
+        with self._lock, CORES.running(self):
             if stop.is_set():
                 return
             batch = self.batch.pick(burst=True)
-            self._set_threads(batch, batch)
+            first = batch if CORES.alone(self) else self.threads
+            self._set_threads(first, first)
             fitted = self._fit(messages, tools, max_tokens)
             self._reuse.prepare(fitted, tools)
             stream = self._llm.create_chat_completion(
@@ -196,15 +195,13 @@ class EmbeddedLLM:
                 logit_bias=self.logit_bias,
                 grammar=self._grammar(grammar),
             )
-            written = 0
             try:
                 for chunk in stream:
                     delta = chunk["choices"][0].get("delta", {}).get("content")
                     if delta is not None:  # a token (role/finish chunks carry no content)
                         self.tokens_generated += 1
-                        written += 1
-                        if written == FIRST_TOKENS_ALONE:
-                            self._set_threads(self.threads, batch)  # TTS speaks from now on
+                    # the next token: every core while nothing else of the process computes
+                    self._set_threads(batch if CORES.alone(self) else self.threads, batch)
                     if stop.is_set():
                         break
                     if delta:

@@ -25,7 +25,7 @@ import numpy as np
 from luminad.errors import ModelMissing, TtsUnavailable
 from luminad.protocol import EngineHealth
 from luminad.providers.base import AudioChunk, VoiceInfo
-from luminad.providers.threads import engine_threads
+from luminad.providers.threads import CORES, engine_threads
 
 DEFAULT_VOICE = "joe"
 _SENTENCE_END = re.compile(r"(?<=[.!?…;:])\s+|(?<=[.!?…;:][\"')\]])\s+|\n+")
@@ -156,7 +156,7 @@ class PiperTTS:
         """Blocking synthesis of one sentence (every piece Piper makes of it, joined)."""
         pv = self._load(self.resolve(voice))
         rate = int(pv.config.sample_rate)
-        with self._run_lock:
+        with self._run_lock, CORES.running(self):
             parts: Iterable[Any] = pv.synthesize(sentence)
             pcm = b"".join(
                 np.asarray(chunk.audio_int16_array, dtype="<i2").tobytes() for chunk in parts

@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from luminad.errors import ModelMissing
 from luminad.providers.base import STT_SAMPLE_RATE, Pcm16
+from luminad.providers.threads import CORES
 
 MODEL_FILE = Path("audio", "turn", "smart_turn", "data", "smart-turn-v3.2-cpu.onnx")
 #: The model reads this much audio (s), the end of the utterance.
@@ -182,7 +183,7 @@ class SmartTurn:
     def probability(self, pcm: Pcm16) -> float:
         """P(the speaker has finished) for an utterance of 16 kHz PCM16 (blocking)."""
         features = log_mel(last_window(pcm))[None, :, :]
-        with self._lock:
+        with self._lock, CORES.running(self):
             out = self._session.run(None, {"input_features": features})
         return float(np.asarray(out[0]).reshape(-1)[0])
 

@@ -10,13 +10,21 @@ utterance runs while the LLM and TTS wait for its transcript (and the partial pa
 stopped), so it may take every core (:func:`burst_threads`): 2 threads on 2 quiet cores cut
 whisper tiny.en on a 3 s utterance from ~215 ms to ~130 ms. Only when the machine is quiet,
 though: :class:`CpuWatch` tells whether other processes keep a core busy.
+
+Within this process, :data:`CORES` knows which engines compute at this moment (each whisper,
+llama.cpp and Piper run says so): the LLM writes on every core only while nothing else of the
+process runs, and steps down to its share, between two tokens, as soon as TTS speaks the first
+chunk or a transcription pass starts (and back up when they are done).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
 
 
 def engine_threads(requested: int) -> int:
@@ -93,5 +101,36 @@ class ThreadBurst:
         quiet = self._watch.others_busy() <= self.max_busy
         return self.burst if burst and quiet else self.steady
 
+
+class Cores:
+    """Which engines of this process compute at this moment (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: Counter[int] = Counter()
+
+    @contextlib.contextmanager
+    def running(self, engine: object) -> Iterator[None]:
+        """``engine`` computes for the duration of the block."""
+        key = id(engine)
+        with self._lock:
+            self._running[key] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running[key] -= 1
+                if not self._running[key]:
+                    del self._running[key]
+
+    def alone(self, engine: object) -> bool:
+        """Whether no engine but ``engine`` computes now."""
+        key = id(engine)
+        with self._lock:
+            return all(k == key for k in self._running)
+
+
+#: The process's engines (one set of cores per process).
+CORES = Cores()
 
 _CLK_TCK = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0

@@ -52,7 +52,7 @@ from luminad.errors import ModelMissing, SttUnavailable
 from luminad.protocol import EngineHealth
 from luminad.providers.base import STT_SAMPLE_RATE, Pcm16
 from luminad.providers.ggml_convert import convert_ct2_to_ggml
-from luminad.providers.threads import ThreadBurst, burst_threads, engine_threads
+from luminad.providers.threads import CORES, ThreadBurst, burst_threads, engine_threads
 from luminad.settings import Settings
 
 ProgressFn = Callable[[str, float | None, str], None]
@@ -316,7 +316,7 @@ class WhisperSTT:
             samples = np.concatenate([samples, np.zeros(_MIN_SAMPLES - samples.size, np.float32)])
         samples = np.ascontiguousarray(samples, dtype=np.float32)
         abort = abort or threading.Event()
-        with self._lock:
+        with self._lock, CORES.running(self):
             t0 = time.perf_counter()
             threads = self.passes.pick(burst=alone or not partial)
             self.last_threads = threads

@@ -10,6 +10,7 @@ from luminad.providers import gguf_files
 from luminad.providers.base import ChatMessage, ChatModel, Progress
 from luminad.providers.gguf_files import QWEN_FILE, resolve_gguf, smollm2_path
 from luminad.providers.llamacpp import EmbeddedLLM
+from luminad.providers.threads import CORES, Cores
 
 #: SmolLM2 end-of-text / end-of-turn token ids, banned so a generation runs to max_tokens.
 NO_EOS = {0: -100.0, 2: -100.0}
@@ -129,3 +130,32 @@ def test_tool_calling_follows_the_chat_template(
         assert not embedded_llm.tool_calling
     finally:
         embedded_llm.offer_tools = False
+
+
+def test_the_reply_steps_down_to_its_share_while_another_engine_computes(
+    embedded_llm: EmbeddedLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spinning thread pools oversubscribed run many times slower: once TTS speaks the first
+    chunk (another engine of the process computes), the next tokens are written on the LLM's
+    share of the cores; the LLM stops counting as running when its stream is closed."""
+    monkeypatch.setattr(embedded_llm, "logit_bias", NO_EOS)
+    tts = object()
+    tokens = embedded_llm.generate_sync(COUNT, max_tokens=20)
+    next(tokens)
+    assert not CORES.alone(tts)  # the LLM computes
+    with CORES.running(tts):
+        next(tokens)  # a token written while TTS runs sets the next one's threads
+        assert embedded_llm.last_gen_threads == embedded_llm.threads
+    tokens.close()
+    assert CORES.alone(tts)
+
+
+def test_cores_know_which_engines_compute() -> None:
+    cores, stt, llm = Cores(), object(), object()
+    assert cores.alone(llm)
+    with cores.running(stt):
+        assert not cores.alone(llm) and cores.alone(stt)
+        with cores.running(stt):  # a second pass of the same engine
+            pass
+        assert not cores.alone(llm)
+    assert cores.alone(llm)
