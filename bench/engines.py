@@ -5,8 +5,9 @@
     .venv/bin/python bench/engines.py --only stt,tts --reps 3
 
 STT: real-time factor and latency for ~2 s / 5 s / 10 s utterances (Piper speech resampled to
-16 kHz), tiny.en and base, greedy partial pass and beam-5 final pass. TTS: time to first chunk
-and RTF. LLM: time to first token and tokens/s for the embedded model, an Ollama-API server
+16 kHz), tiny.en and base, the partial pass (greedy) and the final pass (greedy with whisper's
+temperature fallback), each on the threads the daemon gives it. TTS: time to first chunk and
+RTF. LLM: time to first token and tokens/s for the embedded model, an Ollama-API server
 (tests/support/ollama_server.py, backed by the embedded model) and the OpenAI-compatible
 llama_cpp.server with the same GGUF. Embeddings: ms per sentence (single and batched).
 """
@@ -103,7 +104,8 @@ def bench_stt(reps: int, log: Callable[[str], None]) -> str:
                     if errs[-1] > 0.25:
                         log(f"stt {model} {label} heard {hyp!r}")
                 lat = med(times)
-                mode = "partial (greedy)" if partial else "final (beam 5)"
+                decode = "partial (greedy" if partial else "final (greedy with fallback"
+                mode = f"{decode}, {stt.last_threads} threads)"
                 rows.append(
                     (
                         model,
@@ -294,9 +296,9 @@ def main(argv: list[str] | None = None) -> int:
         "## Engines",
         "",
         f"`bench/engines.py --reps {args.reps}` on {platform.machine()}, {os.cpu_count()} cores, "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average at start {load:.1f} "
-        "(the machine was shared with other jobs: treat as upper bounds).",
-        "Each engine runs with `engine_threads()` threads (half the cores: 1 here). STT clips are",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average at start {load:.1f}.",
+        "Each engine runs alone, with the threads the daemon gives it (STT: as printed per pass;",
+        "TTS, LLM: `engine_threads()`, half the cores). STT clips are",
         "Piper speech resampled to 16 kHz; the final pass retries a derailed decode with a wider",
         "window (counted in its latency). LLM runs ban end-of-turn tokens so every run writes",
         "the full token count; first-token time includes prompt evaluation of a new question.",
