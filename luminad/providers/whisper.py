@@ -36,7 +36,6 @@ import asyncio
 import contextlib
 import fcntl
 import importlib.util
-import logging
 import math
 import re
 import threading
@@ -57,8 +56,6 @@ from luminad.providers.threads import CORES, ThreadBurst, burst_threads, engine_
 from luminad.settings import Settings
 
 ProgressFn = Callable[[str, float | None, str], None]
-
-log = logging.getLogger("luminad.whisper")
 
 #: Encoder positions per second of audio (whisper: 1500 per 30 s).
 _POSITIONS_PER_S = 50
@@ -169,10 +166,6 @@ def ensure_ggml(source: WhisperSource, progress: ProgressFn | None = None) -> Pa
     return source.ggml_path
 
 
-def _whisper_log(level: int, text: str) -> None:
-    log.debug("whisper.cpp: %s", text.rstrip())
-
-
 def _key(word: str) -> str:
     return "".join(c for c in word.lower() if c.isalnum())
 
@@ -242,10 +235,8 @@ class WhisperSTT:
         language: str = "en",
     ) -> None:
         import _pywhispercpp as pw
+        from pywhispercpp import utils
 
-        # whisper.cpp's own messages (model loading, "failed to decode" when a pass is aborted)
-        # go to our log at debug level instead of the daemon's stderr; failures are raised
-        pw.whisper_log_set(_whisper_log)
         self._pw: Any = pw
         self.name = "whisper.cpp"
         self.model = model or model_path.name
@@ -263,7 +254,8 @@ class WhisperSTT:
             raise ModelMissing(f"whisper model file not found: {model_path}")
         cparams = pw.whisper_context_default_params()
         cparams.flash_attn = False  # its padding is read unmasked (see the module docstring)
-        self._ctx: Any = pw.whisper_init_from_file_with_params(str(model_path), cparams)
+        with utils.redirect_stderr(to=None):
+            self._ctx: Any = pw.whisper_init_from_file_with_params(str(model_path), cparams)
         if self._ctx is None:
             raise SttUnavailable(
                 f"whisper.cpp could not load {model_path}",
