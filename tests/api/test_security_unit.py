@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from luminad.api.listeners import StartupError, check_host, is_loopback
 from luminad.api.security import (
     AudioRateLimiter,
     LoginCodes,
@@ -15,7 +16,6 @@ from luminad.api.security import (
     new_session,
     session_valid,
 )
-from luminad.api.server import StartupError, check_host, is_loopback
 from luminad.settings import load_settings
 
 
