@@ -12,9 +12,9 @@ whisper tiny.en on a 3 s utterance from ~215 ms to ~130 ms. Only when the machin
 though: :class:`CpuWatch` tells whether other processes keep a core busy.
 
 Within this process, :data:`CORES` knows which engines compute at this moment (each whisper,
-llama.cpp and Piper run says so): the LLM writes on every core only while nothing else of the
-process runs, and steps down to its share, between two tokens, as soon as TTS speaks the first
-chunk or a transcription pass starts (and back up when they are done).
+llama.cpp, Piper and smart-turn run says so): the LLM writes on every core only while nothing
+else of the process runs, and steps down to its share, between two tokens, as soon as TTS
+speaks the first chunk or a transcription pass starts (and back up when they are done).
 """
 
 from __future__ import annotations
