@@ -12,7 +12,8 @@ from pydantic_ai.messages import ModelMessage, ToolReturnPart
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
 from luminad import protocol
-from luminad.agent.replay import Replayer, find_turn, folded, rebuild
+from luminad.agent.recorded import find_turn, folded, rebuild
+from luminad.agent.replay import Replayer
 from luminad.app import Lumina, open_lumina
 from luminad.errors import LlmUnavailable, TurnNotFound
 from luminad.projections.runner import ReadModels
