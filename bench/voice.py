@@ -37,6 +37,7 @@ import contextlib
 import os
 import platform
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -329,8 +330,8 @@ class RawParts:
         async def nowhere(_: Any) -> None:
             return None
 
-        home = Path(tempfile.mkdtemp(prefix="bench-voice-raw-"))
-        settings = load_settings(daemon_env(home, **self.env))
+        self.home = Path(tempfile.mkdtemp(prefix="bench-voice-raw-"))
+        settings = load_settings(daemon_env(self.home, **self.env))
         self.engines = await asyncio.to_thread(load_engines, settings)
         self.app = open_lumina(settings, self.engines.embedder)
         self.avatar = self.app.get_avatar(self.app.default_avatar_id)
@@ -346,6 +347,7 @@ class RawParts:
         self.app.close()
         with contextlib.suppress(Exception):
             self.engines.close()
+        shutil.rmtree(self.home, ignore_errors=True)
 
     async def measure(self, utt: Utterance) -> dict[str, float]:
         from luminad.voice.audio import Resampler
@@ -609,6 +611,12 @@ def main() -> int:
         "and the comparison are about)",
     )
     ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
+    ap.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the daemons' data and logs (<tmp>/bench-voice-*/<model>/d<N>/daemon.log) "
+        "instead of removing them at the end",
+    )
     args = ap.parse_args()
     chosen = [d.strip() for d in args.designs.split(",") if d.strip()]
     unknown = [d for d in chosen if d not in DESIGNS]
@@ -623,16 +631,22 @@ def main() -> int:
     tmp = home / "speech"
     tmp.mkdir()
     sections: list[str] = []
-    for model in [m.strip() for m in args.models.split(",") if m.strip()]:
-        sections.append(asyncio.run(bench_model(model, args.turns, home, tmp)))
-        text = "\n\n".join(
-            [header(args.turns, args.models, args.max_reply_tokens, started), *sections]
-        )
-        print()
-        print(text, flush=True)
-        if args.write:  # after each model, so a long run keeps what it measured
-            write_results(text)
-            print("written to bench/RESULTS.md", flush=True)
+    try:
+        for model in [m.strip() for m in args.models.split(",") if m.strip()]:
+            sections.append(asyncio.run(bench_model(model, args.turns, home, tmp)))
+            text = "\n\n".join(
+                [header(args.turns, args.models, args.max_reply_tokens, started), *sections]
+            )
+            print()
+            print(text, flush=True)
+            if args.write:  # after each model, so a long run keeps what it measured
+                write_results(text)
+                print("written to bench/RESULTS.md", flush=True)
+    finally:
+        if args.keep:
+            print(f"daemons' data and logs kept in {home}", flush=True)
+        else:
+            shutil.rmtree(home, ignore_errors=True)
     return 0
 
 
