@@ -180,7 +180,7 @@ class EmbeddedLLM:
             if stop.is_set():
                 return
             batch = self.batch.pick(burst=True)
-            first = batch if CORES.alone(self) else self.threads
+            first = self._share(batch)
             self._set_threads(first, first)
             fitted = self._fit(messages, tools, max_tokens)
             self._reuse.prepare(fitted, tools)
@@ -201,7 +201,7 @@ class EmbeddedLLM:
                     if delta is not None:  # a token (role/finish chunks carry no content)
                         self.tokens_generated += 1
                     # the next token: every core while nothing else of the process computes
-                    self._set_threads(batch if CORES.alone(self) else self.threads, batch)
+                    self._set_threads(self._share(batch), batch)
                     if stop.is_set():
                         break
                     if delta:
@@ -209,6 +209,11 @@ class EmbeddedLLM:
             finally:
                 with contextlib.suppress(Exception):
                     stream.close()
+
+    def _share(self, burst: int) -> int:
+        """Threads for the next step: ``burst`` while no other engine of the process computes,
+        else this engine's share."""
+        return burst if CORES.alone(self) else self.threads
 
     def _set_threads(self, generation: int, batch: int) -> None:
         """Threads of the next token steps and of the next prompt evaluation (between steps:

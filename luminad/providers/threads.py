@@ -107,27 +107,25 @@ class Cores:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._running: Counter[int] = Counter()
+        self._running: Counter[object] = Counter()
 
     @contextlib.contextmanager
     def running(self, engine: object) -> Iterator[None]:
         """``engine`` computes for the duration of the block."""
-        key = id(engine)
         with self._lock:
-            self._running[key] += 1
+            self._running[engine] += 1
         try:
             yield
         finally:
             with self._lock:
-                self._running[key] -= 1
-                if not self._running[key]:
-                    del self._running[key]
+                self._running[engine] -= 1
+                if not self._running[engine]:
+                    del self._running[engine]
 
     def alone(self, engine: object) -> bool:
         """Whether no engine but ``engine`` computes now."""
-        key = id(engine)
         with self._lock:
-            return all(k == key for k in self._running)
+            return all(e is engine for e in self._running)
 
 
 #: The process's engines (one set of cores per process).

@@ -70,11 +70,6 @@ _RETRY_WORDS_PER_S = 0.6
 _NON_SPEECH = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*")
 
 
-def _audio_ctx(positions: int) -> int:
-    """Encoder positions for a pass: ``positions``, at most whisper's full 30 s (1500)."""
-    return min(1500, positions)
-
-
 @dataclass(frozen=True)
 class WhisperSource:
     """Where a whisper model comes from: a bundled CTranslate2 model to convert, or a file."""
@@ -287,7 +282,7 @@ class WhisperSTT:
         p.language = self.language if self.multilingual else "en"
         seconds = n_samples / STT_SAMPLE_RATE
         if seconds < 29.0:
-            p.audio_ctx = _audio_ctx(math.ceil(seconds * _POSITIONS_PER_S) + _AUDIO_CTX_MARGIN)
+            p.audio_ctx = min(1500, math.ceil(seconds * _POSITIONS_PER_S) + _AUDIO_CTX_MARGIN)
             p.max_tokens = int(seconds * 6) + 10
         if partial:
             p.temperature_inc = 0.0  # no fallback passes: a partial must be quick
@@ -330,7 +325,7 @@ class WhisperSTT:
             if not partial and (looped or too_few) and not abort.is_set():
                 params = self._params(samples.size, partial, abort, threads)
                 if params.audio_ctx:  # twice the window (whisper's full 30 s at most)
-                    params.audio_ctx = _audio_ctx(2 * params.audio_ctx + _AUDIO_CTX_MARGIN)
+                    params.audio_ctx = min(1500, 2 * params.audio_ctx + _AUDIO_CTX_MARGIN)
                     params.max_tokens = 0 if params.audio_ctx >= 1500 else params.max_tokens
                 retry, retry_looped = self._run(samples, params, abort)
                 if (looped and not retry_looped) or len(retry.split()) > len(text.split()):

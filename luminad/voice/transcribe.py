@@ -143,10 +143,18 @@ class Transcriber:
         if self._finals or len(audio) > TAIL_MAX_S * STT_SAMPLE_RATE:
             return
         self._drop_tail()
-        if self._pass is not None and not self._pass.done():
-            self._pass.cancel()
+        self._abort_partial()
         job = self._tasks.spawn(self.transcribe(audio, partial=False), name="voice-stt-tail")
         self._tail = _Tail(turn_id, len(audio), job)
+
+    def _abort_partial(self) -> asyncio.Task[str] | None:
+        """Abort the partial pass in flight (it missed the end of speech); returns it, to wait
+        for (whisper.cpp stops at its next check), or None."""
+        job = self._pass
+        if job is None or job.done():
+            return None
+        job.cancel()
+        return job
 
     def _drop_tail(self) -> None:
         if self._tail is not None and not self._tail.job.done():
@@ -216,7 +224,7 @@ class Transcriber:
     async def final(self, turn: Turn) -> str:
         """The turn's transcript (greedy with fallback, every core when quiet): the tail pass
         when it heard all of the turn's speech, else a pass of its own, which aborts a partial
-        pass in flight so it never waits behind one. ``stt_ms`` is the turn's wait for it."""
+        pass in flight first. ``stt_ms`` is the turn's wait for it."""
         assert turn.audio is not None
         self._finals += 1
         try:
@@ -228,10 +236,10 @@ class Transcriber:
                     turn.t_stt_end = now()
                     return tail.job.result()
             self._drop_tail()
-            if self._pass is not None and not self._pass.done():
-                self._pass.cancel()
+            aborted = self._abort_partial()
+            if aborted is not None:
                 with contextlib.suppress(BaseException):
-                    await asyncio.wait([self._pass], timeout=1.0)
+                    await asyncio.wait([aborted], timeout=1.0)
             turn.t_stt_start = now()
             try:
                 return await self.transcribe(turn.audio, partial=False)
