@@ -3,7 +3,7 @@
 * **Token**: 32 random bytes (hex), created at first start in ``settings.token_path`` (0600).
   It never travels in a URL and is never written to a log.
 * **Unix socket**: no token; the peer's uid must be ours (SO_PEERCRED / LOCAL_PEERCRED),
-  checked when the connection is made (:func:`peer_uid`, used by ``server.py``).
+  checked when the connection is made (:func:`peer_allowed`, used by ``listeners.py``).
 * **TCP**: ``Authorization: Bearer <token or session credential>``; for WebSockets (a browser
   cannot set headers there) also a ``lumina.session.<credential>`` entry of
   ``Sec-WebSocket-Protocol`` next to ``lumina.v1``, which the gate then selects. No cookie: a
