@@ -94,12 +94,12 @@ async def test_tools_by_voice(daemon: Daemon, tmp_path: Path) -> None:
         fired = await c.wait_for(protocol.TimerChanged, 2, within=60)
         assert [m.state for m in fired] == ["set", "fired"]
         timer_id = fired[-1].timer_id
-        for _ in range(600):  # the announcement's audio follows the `timer` message
+        for _ in range(600):  # the announcement's audio follows the `timer` message, in frames
             pcm, rate = c.reply_audio(timer_id)
-            if len(pcm) / 2 / max(rate, 1) >= 0.5:
-                break
+            heard = [m.text for m in c.of(protocol.TtsChunk) if m.turn_id == timer_id]
+            if len(pcm) / 2 / max(rate, 1) >= 0.5 and "done" in " ".join(heard).lower():
+                break  # its last frame came (a run stopped after "Your timer", "is")
             await c.wait_for(protocol.TtsChunk, len(c.of(protocol.TtsChunk)) + 1, within=30)
-        heard = [m.text for m in c.of(protocol.TtsChunk) if m.turn_id == timer_id]
         assert "timer" in " ".join(heard).lower() and "done" in " ".join(heard).lower()
         x = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
         assert np.sqrt(np.mean(x * x)) > 300, "the timer announcement is silent"
