@@ -13,10 +13,7 @@ utterances in the same run (so the machine's load drifts alike for all):
 * **semantic** (the default): at each pause the smart-turn model and the words judge the end of
   the turn (``LUMINA_END_OF_TURN=smart``);
 * **fixed 500 ms**: the previous design: a fixed 500 ms hangover and the speculative start at
-  150 ms of silence (``LUMINA_END_OF_TURN=silence``), without the LLM's read-ahead of the
-  partial transcripts (``LUMINA_READ_AHEAD=false``);
-* **semantic without read-ahead**: the semantic end of turn without the read-ahead, to show what
-  each of the two adds;
+  150 ms of silence (``LUMINA_END_OF_TURN=silence``);
 * **limit**: the raw parts of each utterance measured alone right after it, in this process
   while the daemons wait, its history growing alike: the semantic run's endpoint wait + the final
   STT pass + the LLM's time to its first speakable chunk + TTS of that chunk; and the **naive**
@@ -101,12 +98,7 @@ UTTERANCES: list[tuple[str, ...]] = [
 
 DESIGNS: dict[str, dict[str, str]] = {
     "semantic": {"LUMINA_END_OF_TURN": "smart"},
-    "fixed 500 ms": {
-        "LUMINA_END_OF_TURN": "silence",
-        "LUMINA_VAD_HANGOVER_MS": "500",
-        "LUMINA_READ_AHEAD": "false",
-    },
-    "semantic without read-ahead": {"LUMINA_END_OF_TURN": "smart", "LUMINA_READ_AHEAD": "false"},
+    "fixed 500 ms": {"LUMINA_END_OF_TURN": "silence", "LUMINA_VAD_HANGOVER_MS": "500"},
 }
 
 
@@ -509,36 +501,30 @@ def report(
         ("tts_full_ms", "raw TTS, whole reply"),
     ]:
         lines.append(f"| {label} | {fmt(pct(raw[k], 0.5))} | {fmt(pct(raw[k], 0.95))} |")
-    sem = sums[0]
+    sem, old = sums[0], sums[1] if len(sums) > 1 else None
     p_sem = pct(sem["v2v"], 0.5)
+    p_old = pct(old["v2v"], 0.5) if old else None
     p_lim = pct(limit, 0.5)
-    lines.append("")
-    for other in sums[1:]:
-        p_other = pct(other["v2v"], 0.5)
-        lines.append(
-            f"- voice-to-voice p50: {sem['label']} {fmt(p_sem)} ms vs {other['label']} "
-            f"{fmt(p_other)} ms ({other['label']} - {sem['label']}: "
-            f"{fmt(p_other - p_sem if p_sem and p_other else None, '+.0f')} ms)."
-        )
     lines += [
-        f"- voice-to-voice p50 against the limit: {sem['label']} {fmt(p_sem)} ms, limit "
-        f"{fmt(p_lim)} ms ({sem['label']} - limit: "
+        "",
+        f"- voice-to-voice p50: semantic {fmt(p_sem)} ms vs fixed 500 ms {fmt(p_old)} ms "
+        f"(fixed - semantic: {fmt(p_old - p_sem if p_sem and p_old else None, '+.0f')} ms); "
+        f"limit {fmt(p_lim)} ms (semantic - limit: "
         f"{fmt(p_sem - p_lim if p_sem and p_lim else None, '+.0f')} ms).",
         f"- load average during the runs: {'; '.join(loads)}.",
     ]
-    for other in sums[1:]:  # the same utterances: the turn-to-turn spread cancels
+    if old is not None:  # the same utterance, both designs: the turn-to-turn spread cancels
         pairs = [
             b - a
             for a, b, one_a, one_b in zip(
-                sem["v2v_by_turn"], other["v2v_by_turn"], sem["whole"], other["whole"], strict=True
+                sem["v2v_by_turn"], old["v2v_by_turn"], sem["whole"], old["whole"], strict=True
             )
             if a is not None and b is not None and one_a and one_b
         ]
         lines.append(
-            f"- paired on the {len(pairs)} utterances both designs took as one turn, "
-            f"{other['label']} - {sem['label']} voice-to-voice per utterance: median "
-            f"{fmt(pct(pairs, 0.5), '+.0f')} ms (p25 {fmt(pct(pairs, 0.25), '+.0f')}, "
-            f"p75 {fmt(pct(pairs, 0.75), '+.0f')})."
+            f"- paired on the {len(pairs)} utterances both designs took as one turn, fixed - "
+            f"semantic voice-to-voice per utterance: median {fmt(pct(pairs, 0.5), '+.0f')} ms "
+            f"(p25 {fmt(pct(pairs, 0.25), '+.0f')}, p75 {fmt(pct(pairs, 0.75), '+.0f')})."
         )
     return "\n".join(lines)
 

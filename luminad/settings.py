@@ -88,9 +88,6 @@ class Settings:
     ollama_host: str = "http://127.0.0.1:11434"
     openai_base_url: str = "http://127.0.0.1:8000/v1"
     openai_api_key: str = "not-needed"
-    #: While the user speaks, the embedded LLM evaluates the reply's prompt up to the words
-    #: heard so far (between two partial transcriptions), so the reply starts sooner.
-    read_ahead: bool = True
     #: Tokens the LLM may write for one reply.
     max_reply_tokens: int = 96
     #: Memory search (`GET /v1/memories?q=`, `lumina memories search`) shows only memories at

@@ -28,14 +28,7 @@ from luminad.agent.intents import IntentRouter, default_router
 from luminad.agent.prompts import PromptTemplate, known_facts
 from luminad.agent.tools import TOOLSET, ToolContext
 from luminad.errors import LuminaError
-from luminad.providers.base import (
-    ChatMessage,
-    ChatModel,
-    ReadsAhead,
-    SearchResult,
-    WebSearch,
-    text_delta,
-)
+from luminad.providers.base import ChatMessage, ChatModel, SearchResult, WebSearch, text_delta
 
 log = logging.getLogger(__name__)
 
@@ -203,17 +196,6 @@ class Responder:
         async with aclosing(self._run(ctx, (), 1)) as deltas:
             async for _ in deltas:
                 pass
-
-    async def read_ahead(self, ctx: ReplyContext) -> int:
-        """Have the model evaluate the prompt of the reply to ``ctx`` up to the end of the
-        user's words (those heard so far), as :meth:`_run` will send it; the tokens evaluated
-        (0 when the model cannot, e.g. a server model)."""
-        model = self.agent.model
-        if not isinstance(model, ReadsAhead):
-            return 0
-        instructions, user_turn = self.prompt_of(ctx)
-        messages = [*to_model_messages(ctx.history), ModelRequest.user_text_prompt(user_turn)]
-        return await model.read_ahead(messages, instructions, self.max_tokens)
 
     async def _run(
         self, ctx: ReplyContext, web: Sequence[SearchResult], max_tokens: int

@@ -18,7 +18,6 @@ import numpy.typing as npt
 from luminad.protocol import EngineHealth
 
 if TYPE_CHECKING:
-    from pydantic_ai.messages import ModelMessage
     from pydantic_ai.models import Model
 
     from luminad.errors import LlmUnavailable
@@ -155,17 +154,6 @@ class ChatModel(Protocol):
     def failure(self, exc: Exception) -> LlmUnavailable: ...
 
     async def health(self) -> EngineHealth: ...
-
-
-@runtime_checkable
-class ReadsAhead(Protocol):
-    """A PydanticAI ``Model`` that can evaluate a request's prompt before the request, up to
-    the end of the user's words so far (the embedded model: the reply then evaluates only what
-    changed). A server model has no such call."""
-
-    async def read_ahead(
-        self, messages: list[ModelMessage], instructions: str | None, max_tokens: int
-    ) -> int: ...
 
 
 def text_delta(event: object) -> str:

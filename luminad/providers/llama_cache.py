@@ -58,28 +58,12 @@ class PromptReuse:
         self.reused = 0
 
     def tokens(
-        self,
-        messages: Sequence[Mapping[str, Any]],
-        tools: Sequence[Mapping[str, Any]],
-        *,
-        upto_last: bool = False,
+        self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]
     ) -> list[int]:
-        """The prompt's tokens, as the chat completion will feed them to the model; with
-        ``upto_last``, only up to the end of the last message's content (what follows it, the
-        end of the turn and the assistant's header, is left out). Empty when the template does
-        not write that content as it is, or the model has no chat template."""
-        if self._formatter is None:
-            return []
+        """The prompt's tokens, as the chat completion will feed them to the model."""
         result = self._formatter(messages=list(messages), tools=list(tools) or None)
-        prompt: str = result.prompt
-        if upto_last:
-            content = str(messages[-1].get("content") or "")
-            end = prompt.rfind(content) if content else -1
-            if end < 0:
-                return []
-            prompt = prompt[: end + len(content)]
         tokens: list[int] = self._llama.tokenize(
-            prompt.encode("utf-8"), add_bos=not result.added_special, special=True
+            result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
         )
         return tokens
 

@@ -16,10 +16,6 @@ first spoken chunk run alone (STT is done, TTS waits for that chunk); from the m
 it, or a transcription pass runs, the next tokens are written on the LLM's share
 (:func:`~luminad.providers.threads.engine_threads`), and on every core again once they are done.
 
-While the user speaks, :meth:`EmbeddedLLM.read_ahead` evaluates the coming reply's prompt up to
-the words heard so far, between two partial transcriptions, so the reply evaluates only the
-words that changed and the end of the turn.
-
 Generation runs in a worker thread holding the model's lock; a stop flag is checked for every
 token (llama.cpp generates lazily, one token per step), so closing or cancelling the stream
 really stops the model within a token.
@@ -38,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from luminad.errors import LlmUnavailable
 from luminad.protocol import EngineHealth
 from luminad.providers.base import ChatMessage
-from luminad.providers.llama_cache import PromptReuse, common_prefix
+from luminad.providers.llama_cache import PromptReuse
 from luminad.providers.threads import CORES, ThreadBurst, burst_threads, engine_threads
 
 if TYPE_CHECKING:
@@ -47,10 +43,6 @@ if TYPE_CHECKING:
 _DONE = object()
 #: Context of the second model instance for requests beside the conversation (tokens).
 ASIDE_CTX = 1024
-#: Tokens the read-ahead evaluates at a time (it gives way between two batches), and at most
-#: per call (~100 ms of Qwen 0.5B on two cores: it runs between two partial transcriptions).
-READ_AHEAD_BATCH = 4
-READ_AHEAD_MAX = 8
 #: A tool schema in OpenAI's shape (``{"type": "function", "function": {...}}``).
 ToolSchema = Mapping[str, Any]
 
@@ -217,71 +209,6 @@ class EmbeddedLLM:
             finally:
                 with contextlib.suppress(Exception):
                     stream.close()
-
-    def read_ahead_sync(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        tools: Sequence[ToolSchema] = (),
-        max_tokens: int = 200,
-        stop: threading.Event | None = None,
-    ) -> int:
-        """Evaluate the prompt of a reply to ``messages`` up to the end of the last message's
-        content (the user's words so far), so that the request finds them evaluated. It gives
-        way: nothing happens while the model is busy, and it stops between two batches of
-        :data:`READ_AHEAD_BATCH` tokens once ``stop`` is set or another engine of the process
-        computes, and evaluates at most :data:`READ_AHEAD_MAX` (the next call goes on). Returns
-        the tokens evaluated."""
-        if not self._lock.acquire(blocking=False):
-            return 0
-        try:
-            with CORES.running(self):
-                fitted = self._fit(messages, tools, max_tokens)
-                self._reuse.prepare(fitted, tools)
-                new = self._reuse.tokens(fitted, tools, upto_last=True)
-                llama = self._llm
-                start = common_prefix(llama._input_ids, new)
-                done = 0
-                end = min(len(new), start + READ_AHEAD_MAX)
-                for at in range(start, end, READ_AHEAD_BATCH):
-                    if (stop is not None and stop.is_set()) or not CORES.alone(self):
-                        break
-                    threads = self.batch.pick(burst=True)
-                    self._set_threads(threads, threads)
-                    if not done:  # what follows the common prefix is dropped from the cache
-                        llama.n_tokens = start
-                        llama._requires_eval = True
-                    batch = new[at : min(at + READ_AHEAD_BATCH, end)]
-                    llama.eval(batch)
-                    done += len(batch)
-                return done
-        finally:
-            self._lock.release()
-
-    async def read_ahead(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        tools: Sequence[ToolSchema] = (),
-        max_tokens: int = 200,
-    ) -> int:
-        """:meth:`read_ahead_sync` in a worker thread. Cancelling it stops the evaluation, and
-        the cancellation completes once the model is free (within one batch), so the caller's
-        next engine does not compute beside it."""
-        stop = threading.Event()
-        job = asyncio.ensure_future(
-            asyncio.to_thread(
-                self.read_ahead_sync, messages, tools=tools, max_tokens=max_tokens, stop=stop
-            )
-        )
-        try:
-            return await asyncio.shield(job)
-        except asyncio.CancelledError:
-            stop.set()
-            while not job.done():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait([job])
-            raise
 
     def _share(self, burst: int) -> int:
         """Threads for the next step: ``burst`` while no other engine of the process computes,

@@ -217,8 +217,6 @@ class LlamaCppModel(Model):
     def __init__(self, llm: EmbeddedLLM, *, settings: ModelSettings | None = None) -> None:
         super().__init__(settings=settings)
         self.llm = llm
-        #: The tool schemas of the latest request (a session offers the same ones every turn).
-        self._tools: list[dict[str, Any]] = []
 
     @property
     def model_name(self) -> str:
@@ -243,25 +241,14 @@ class LlamaCppModel(Model):
         answered = isinstance(last, ModelRequest) and any(
             isinstance(p, ToolReturnPart) for p in last.parts
         )
-        self._tools = tool_schemas(params)
         tokens = self.llm.stream_tokens(
             chat_messages(messages, instructions),
-            tools=self._tools,
+            tools=tool_schemas(params),
             max_tokens=int(settings.get("max_tokens") or DEFAULT_MAX_TOKENS),
             grammar=SPOKEN_ONLY if answered else None,
             temperature=settings.get("temperature"),
         )
         return tokens, params
-
-    async def read_ahead(
-        self, messages: list[ModelMessage], instructions: str | None, max_tokens: int
-    ) -> int:
-        """Evaluate the prompt of a request for ``messages`` up to the end of the user's words
-        (the last message), with the latest request's tools (:meth:`EmbeddedLLM.read_ahead`);
-        returns the tokens evaluated."""
-        return await self.llm.read_ahead(
-            chat_messages(messages, instructions), tools=self._tools, max_tokens=max_tokens
-        )
 
     async def request(
         self,

@@ -22,7 +22,6 @@ from uuid import UUID
 from luminad import protocol
 from luminad.errors import LlmUnavailable, LuminaError
 from luminad.providers.base import ChatMessage
-from luminad.redact import redact
 from luminad.voice.chunker import SentenceChunker
 from luminad.voice.outlet import Outlet
 from luminad.voice.tuning import MEMORY_LIMIT, MEMORY_MIN_SCORE
@@ -206,29 +205,6 @@ class Replier:
         await produce(turn, self.agent.stream_reply(ctx), sentences, self._outlet)
         turn.sources = list(self.agent.last_sources)
         turn.record = self.agent.record_of(ctx, self.agent.last_web)
-
-    async def read_ahead(
-        self, words: str, *, conversation_id: UUID, avatar: protocol.Avatar, internet: bool
-    ) -> None:
-        """While the user speaks: the model evaluates the coming reply's prompt up to
-        ``words``, the partial transcript (filtered as the turn's words will be), with the
-        history, profile and memories the reply will have, so the reply evaluates only the
-        words that changed (:meth:`Responder.read_ahead`). Best effort; cancelling it stops the
-        model within a few tokens."""
-        text = redact(words).text
-        if not text.strip():
-            return
-        heard = Turn(turn_id=uuid.uuid4(), source="voice", text=text)  # never opened
-        base = asyncio.ensure_future(self.base(conversation_id))
-        try:
-            ctx = await self.context(
-                heard, base, conversation_id=conversation_id, avatar=avatar, internet=internet
-            )
-            await self.agent.read_ahead(ctx)
-        except Exception as exc:  # best effort: the turn itself reports a broken store or model
-            log.info("read-ahead failed: %s", type(exc).__name__)
-        finally:
-            base.cancel()
 
     async def prime(
         self,

@@ -17,8 +17,7 @@ Where a frame is (DESIGN.md rules 6-8)::
 
     feed_audio -> Intake queue (128 frames; dropped+counted when full)
       -> Intake loop: resample, frame, Endpointer   (one frame at a time, never waits on a turn)
-         -> UtteranceStarted  : Transcriber.follow (partials >= 3/s, the LLM reads each one
-                                ahead: Replier.read_ahead); barge-in over a reply
+         -> UtteranceStarted  : Transcriber.follow (partials >= 3/s); barge-in over a reply
          -> UtteranceQuiet    : (with the judge) 40 ms of silence: the final pass of the
                                 whole utterance starts (Transcriber.tail; a partial if speech
                                 goes on)
@@ -112,12 +111,7 @@ class VoiceSession:
         self.outlet = Outlet(send, self.session_id)
         self.tasks = Tasks(self.outlet, self.session_id)
         self.transcriber = Transcriber(
-            engines.stt,
-            self.outlet,
-            self.tasks,
-            self.tuning,
-            alone=self._idle,
-            heard=self._read_ahead if settings.read_ahead else None,
+            engines.stt, self.outlet, self.tasks, self.tuning, alone=self._idle
         )
         agent = Responder(engines.llm, engines.search, max_tokens=settings.max_reply_tokens)
         self.replier = Replier(
@@ -344,18 +338,6 @@ class VoiceSession:
         agent (a partial pass may take every core)."""
         turn = self.turns.current
         return (turn is None or turn.finished) and not self.replier.busy
-
-    async def _read_ahead(self, words: str) -> None:
-        """A partial transcript while the user speaks: the LLM reads the words so far
-        (:meth:`Replier.read_ahead`), when nothing else of the session computes."""
-        state = self.state
-        if self._idle() and state.avatar is not None and state.conversation_id is not None:
-            await self.replier.read_ahead(
-                words,
-                conversation_id=state.conversation_id,
-                avatar=state.avatar,
-                internet=state.internet,
-            )
 
     async def _prime(self) -> None:
         assert self.state.avatar is not None

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
 from uuid import UUID
 
 from luminad import protocol
@@ -34,8 +33,6 @@ from luminad.providers.base import STT_SAMPLE_RATE, Pcm16, SpeechToText
 from luminad.voice.outlet import Outlet, Tasks
 from luminad.voice.tuning import Tuning
 from luminad.voice.turn import Turn, now
-
-_T = TypeVar("_T")
 
 #: While the user is silent, how often the partial loop looks whether speech resumed (s).
 RECHECK_S = 0.04
@@ -94,12 +91,8 @@ class Transcriber:
         tuning: Tuning,
         *,
         alone: Callable[[], bool] = lambda: False,
-        heard: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._stt = stt
-        #: What reads each new partial transcript, in the partial loop's time: it never runs
-        #: beside a pass, and a final pass aborts it and waits for it (the LLM's read-ahead).
-        self._heard = heard
         #: Whether nothing else of this session computes (no reply in flight, no background
         #: work of the agent): a partial pass may then take every core.
         self._alone = alone
@@ -107,8 +100,7 @@ class Transcriber:
         self._tasks = tasks
         self._tuning = tuning
         self._loop: asyncio.Task[None] | None = None
-        #: The partial loop's work in flight: a partial pass, or the reading of its words.
-        self._pass: asyncio.Future[Any] | None = None
+        self._pass: asyncio.Task[str] | None = None
         self._tail: _Tail | None = None
         self._finals = 0
         #: The latest partial transcript of the utterance being spoken ("" at its start).
@@ -151,28 +143,18 @@ class Transcriber:
         if self._finals or len(audio) > TAIL_MAX_S * STT_SAMPLE_RATE:
             return
         self._drop_tail()
-        job = self._tasks.spawn(
-            self._final_pass(audio, self._abort_partial()), name="voice-stt-tail"
-        )
+        self._abort_partial()
+        job = self._tasks.spawn(self.transcribe(audio, partial=False), name="voice-stt-tail")
         self._tail = _Tail(turn_id, len(audio), job)
 
-    def _abort_partial(self) -> asyncio.Future[Any] | None:
-        """Abort the partial loop's work in flight (it missed the end of speech); returns it,
-        to wait for (whisper.cpp stops at its next check, the read-ahead between two batches),
-        or None."""
+    def _abort_partial(self) -> asyncio.Task[str] | None:
+        """Abort the partial pass in flight (it missed the end of speech); returns it, to wait
+        for (whisper.cpp stops at its next check), or None."""
         job = self._pass
         if job is None or job.done():
             return None
         job.cancel()
         return job
-
-    async def _final_pass(self, audio: Pcm16, aborted: asyncio.Future[Any] | None) -> str:
-        """A final pass over ``audio`` once the ``aborted`` partial work has stopped (so no
-        other engine computes beside it)."""
-        if aborted is not None:
-            with contextlib.suppress(BaseException):
-                await asyncio.wait([aborted], timeout=1.0)
-        return await self.transcribe(audio, partial=False)
 
     def _drop_tail(self) -> None:
         if self._tail is not None and not self._tail.job.done():
@@ -211,17 +193,22 @@ class Transcriber:
                 # the user spoke on after a silent frame: the tail pass is the next partial
                 tail.shown = True
                 await asyncio.wait([tail.job])
-                job: asyncio.Future[str] = tail.job
-                whole = True
+                job, whole = tail.job, True
             else:
                 utterance = audio()
                 window = utterance[-window_samples:]
                 if len(window) < STT_SAMPLE_RATE // 4:
                     continue
                 whole = len(utterance) <= window_samples
-                job = await self._work(
+                job = self._pass = asyncio.ensure_future(
                     transcribe(self._stt, window, partial=True, alone=self._alone())
                 )
+                try:
+                    await asyncio.wait([job])
+                finally:
+                    if not job.done():
+                        job.cancel()
+                    self._pass = None
             if job.cancelled() or job.exception() is not None:
                 continue  # aborted by a final pass, or failed (the final pass reports errors)
             text = job.result()
@@ -232,20 +219,6 @@ class Transcriber:
             self.partials_sent += 1
             # every pass, changed or not: the client sees that it keeps up
             await self._outlet.emit(protocol.PartialTranscript(turn_id=str(turn_id), text=shown))
-            if self._heard is not None and not paused():  # silent: whisper comes first
-                await self._work(self._heard(shown))
-
-    async def _work(self, work: Awaitable[_T]) -> asyncio.Future[_T]:
-        """Run the partial loop's next piece of ``work`` as the one a final pass may abort;
-        returns it done (or cancelled: the loop's cancel cancels it too)."""
-        job = asyncio.ensure_future(work)
-        self._pass = job
-        try:
-            await asyncio.wait([job])
-        finally:
-            if not job.done():
-                job.cancel()
-        return job
 
     # ------------------------------------------------------------------ final pass
     async def final(self, turn: Turn) -> str:
@@ -264,9 +237,12 @@ class Transcriber:
                     return tail.job.result()
             self._drop_tail()
             aborted = self._abort_partial()
+            if aborted is not None:
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait([aborted], timeout=1.0)
             turn.t_stt_start = now()
             try:
-                return await self._final_pass(turn.audio, aborted)
+                return await self.transcribe(turn.audio, partial=False)
             finally:
                 turn.t_stt_end = now()
         finally:

@@ -1,13 +1,9 @@
 """The default model keeps its evaluated conversation: a history window that moves on shifts
-the cache instead of evaluating the history again, requests beside the conversation run on
-a second context, and the words read ahead while the user speaks are the reply's prompt."""
+the cache instead of evaluating the history again, and requests beside the conversation run on
+a second context."""
 
 from __future__ import annotations
 
-from contextlib import aclosing
-
-from luminad import protocol
-from luminad.agent.agent import ReplyContext, Responder
 from luminad.providers.base import ChatMessage
 from luminad.providers.llama_cache import common_prefix
 from luminad.providers.llamacpp import EmbeddedLLM
@@ -61,39 +57,3 @@ def test_requests_aside_leave_the_conversation_cached(qwen_llm: EmbeddedLLM) -> 
     said = reply(aside, [ChatMessage("user", "Say the word 'yes'.")], max_tokens=4)
     assert said.strip()
     assert list(qwen_llm._llm._input_ids) == cached
-
-
-async def test_the_words_read_ahead_are_the_start_of_the_replys_prompt(
-    qwen_llm: EmbeddedLLM,
-) -> None:
-    """While the user speaks, the model reads each partial transcript: the reply finds its
-    prompt evaluated up to those words and says what it says without them read ahead."""
-    responder = Responder(qwen_llm, None, max_tokens=12, temperature=0.0)
-    avatar = protocol.Avatar(id="a1", name="Lumina", persona="", style="", voice="joe")
-
-    def turn(text: str) -> ReplyContext:
-        return ReplyContext(
-            avatar=avatar, preferred_name="Sam", preferences={}, history=HISTORY, user_text=text
-        )
-
-    async def said(text: str) -> str:
-        async with aclosing(responder.stream_reply(turn(text))) as deltas:
-            return "".join([d async for d in deltas])
-
-    question = "What are the names of her cats?"
-    qwen_llm._llm.reset()
-    cold = await said(question)
-    assert "pixel" in cold.lower() or "mango" in cold.lower()
-
-    await said("Where does my sister live?")  # another turn in the cache
-    words = question.rstrip("?").split()
-    for n in range(2, len(words) + 1):  # the partials, as the user says them
-        while await responder.read_ahead(turn(" ".join(words[:n]))):
-            pass  # each call reads a few tokens; the next partial goes on
-    ahead = [int(t) for t in qwen_llm._llm._input_ids]
-    assert qwen_llm._llm.detokenize(ahead[-6:]).decode().endswith("the names of her cats")
-
-    warm = await said(question)
-    after = [int(t) for t in qwen_llm._llm._input_ids]
-    assert common_prefix(ahead, after) >= len(ahead) - 1  # read once, not again
-    assert warm == cold

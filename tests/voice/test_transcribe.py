@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 
 import numpy as np
@@ -102,45 +101,4 @@ async def test_when_speech_goes_on_the_pass_is_the_next_partial() -> None:
         await asyncio.sleep(0.02)
     assert heard.partials()[0] == "so I was thinking"  # the tail pass was not wasted
     assert stt.calls[0] == (SAMPLES, False)
-    await tasks.close()
-
-
-async def test_the_final_pass_starts_once_the_words_read_ahead_have_stopped() -> None:
-    """Each partial is read ahead by the LLM between two passes; at the user's silence the
-    final pass stops that reading and waits for it, so the two never compute together."""
-    stt, heard = FakeSTT(["what time is it"], delay_s=0.02), Heard()
-    outlet = Outlet(heard.send, uuid.uuid4())
-    tasks = Tasks(outlet, uuid.uuid4())
-    events: list[str] = []
-    reading = asyncio.Event()
-
-    async def read_ahead(words: str) -> None:
-        events.append(f"read {words}")
-        reading.set()
-        try:
-            await asyncio.sleep(10)
-        except asyncio.CancelledError:  # as the model does: it ends its batch of tokens first
-            batch = asyncio.ensure_future(asyncio.sleep(0.05))
-            while not batch.done():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait([batch])
-            events.append("stopped")
-            raise
-
-    async def transcribe(audio: np.ndarray, *, partial: bool = False, alone: bool = False) -> str:
-        events.append("partial pass" if partial else "final pass")
-        return await FakeSTT.transcribe(stt, audio, partial=partial, alone=alone)
-
-    stt.transcribe = transcribe  # type: ignore[method-assign]
-    words = Transcriber(stt, outlet, tasks, Tuning(), heard=read_ahead)
-    turn_id = uuid.uuid4()
-    speech = np.zeros(SAMPLES, np.int16)
-    words.follow(turn_id, lambda: speech, lambda: False)
-    await asyncio.wait_for(reading.wait(), 5)
-    words.tail(turn_id, speech)  # the user fell silent while the words were read
-    words.halt()
-    turn = Turn(turn_id=turn_id, source="voice", audio=speech)
-    assert await words.final(turn) == "what time is it"
-    assert events == ["partial pass", "read what time is it", "stopped", "final pass"]
-    assert heard.partials() == ["what time is it"]
     await tasks.close()
