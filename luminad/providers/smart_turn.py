@@ -8,8 +8,6 @@ found on disk through importlib and never downloaded); it runs on our onnxruntim
 
 **Words**: a sentence ending in a word that needs a continuation ("for", "and", "the", "to",
 ...) or on a comma, colon or dash is not finished, whatever the sound says (:func:`unfinished`).
-Otherwise a question is finished, and so is a command or a thanks that ends on a full stop
-(:func:`ends_a_request`): the words decide those too.
 
 :class:`TurnJudge` combines both, words first (they are at hand once the speculative final
 transcript is, and cost nothing), the sound when the words do not decide: a complete turn ends
@@ -71,17 +69,6 @@ _OPEN_PUNCTUATION = (",", ";", ":", "-", "–", "—", "…", "...")
 #: A short statement opening with one of these announces more ("And one more thing.").
 _LEAD_INS = frozenset({"and", "but", "so", "or", "also", "plus"})
 _LEAD_IN_MAX_WORDS = 4
-#: Verbs that open a command to the assistant ("Tell me a fun fact about octopuses.").
-_COMMANDS = frozenset(
-    {"tell", "give", "say", "show", "set", "start", "stop", "turn", "switch", "play", "pause",
-     "resume", "call", "text", "remind", "find", "search", "make", "read", "open", "close",
-     "add", "remove", "delete", "cancel", "forget", "remember", "explain", "describe", "list",
-     "name", "suggest", "recommend", "help", "put", "send", "write", "translate", "check",
-     "spell", "repeat", "define", "summarize", "summarise", "calculate", "convert", "book",
-     "order", "wake", "dim", "mute", "unmute", "skip"}
-)  # fmt: skip
-#: What opens a thanks ("Thank you, that is all for now.").
-_THANKS = frozenset({"thank", "thanks"})
 
 
 def unfinished(text: str) -> bool:
@@ -103,17 +90,6 @@ def unfinished(text: str) -> bool:
     idiom = any(tuple(words[-len(i) :]) == i for i in _IDIOMS)
     continues = words[-1] in CONTINUATIONS and not (month or idiom)
     return continues or end.endswith(_OPEN_PUNCTUATION) or lead_in or asks_more
-
-
-def ends_a_request(text: str) -> bool:
-    """Whether ``text`` is a command ("Set a timer for ten minutes.", "Please tell me a
-    joke!") or a thanks that ends on a full stop or an exclamation mark; ask
-    :func:`unfinished` first ("Tell me about the." is not finished)."""
-    words = [w.lower() for w in _WORD.findall(text.replace("’", "'"))]
-    if words[:1] == ["please"]:
-        words = words[1:]
-    opens = bool(words) and (words[0] in _COMMANDS or words[0] in _THANKS)
-    return opens and text.rstrip().endswith((".", "!"))
 
 
 def model_path() -> Path:
@@ -221,12 +197,11 @@ class TurnJudge:
     @staticmethod
     def by_words(text: str) -> bool | None:
         """What the final transcript alone says: a sentence stopping on a continuation word is
-        unfinished; a whole question ("?" from the recogniser, on a word that can end one), a
-        whole command or thanks (:func:`ends_a_request`) is complete; anything else is for the
-        sound to judge."""
+        unfinished; a whole question ("?" from the recogniser, on a word that can end one) is
+        complete; anything else is for the sound to judge."""
         if unfinished(text):
             return False
-        if text.rstrip().endswith("?") or ends_a_request(text):
+        if text.rstrip().endswith("?"):
             return True
         return None
 

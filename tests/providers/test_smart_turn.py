@@ -50,9 +50,9 @@ def test_words_hold_a_turn_the_sound_finds_complete(model: SmartTurn) -> None:
     assert judge.verdict(0.83, "I would like to book a table for") is False
     assert judge.verdict(0.95, "Can you tell me how to?") is False
     assert judge.verdict(0.83, "I would like to book a table for two.") is True
-    assert judge.verdict(0.3, "I think that is all.") is False
+    assert judge.verdict(0.3, "Thank you, that is all.") is False
     assert judge.verdict(0.1, "Why is the sky blue?") is True  # a whole question
-    assert judge.by_words("I think that is all.") is None  # for the sound to judge
+    assert judge.by_words("Thank you, that is all.") is None  # for the sound to judge
     assert unfinished("Set a timer for") and unfinished("and the")
     assert not unfinished("Set a timer for ten minutes.") and not unfinished("")
     # a sentence stopping on a comma, colon or dash goes on, whatever the sound says
@@ -87,19 +87,3 @@ def test_features_are_whisper_shaped_and_bounded() -> None:
     # log10 power clipped to 8 decades below the peak, then (x + 4) / 4
     assert mel.max() - mel.min() <= 2.0 + 1e-6
     assert np.ptp(mel[:, -50:]) > np.ptp(mel[:, :50])  # the sound is where the noise was
-
-
-def test_a_whole_command_or_thanks_is_complete_by_its_words(model: SmartTurn) -> None:
-    """Commands and thanks the sound scored low on espeak-ng speech waited the long hangover;
-    their words say they are finished, unless they stop where a command goes on."""
-    judge = TurnJudge(model)
-    assert judge.verdict(0.05, "Tell me a fun fact about octopuses.") is True
-    assert judge.verdict(0.05, "Give me a tip for sleeping better.") is True
-    assert judge.verdict(0.05, "Please set a timer for ten minutes!") is True
-    assert judge.verdict(0.05, "Thank you, that is all for now.") is True
-    # ... what still goes on, and statements, which the sound judges
-    assert judge.verdict(0.95, "Tell me about the") is False
-    assert judge.verdict(0.95, "Give me a recipe for.") is False
-    assert judge.verdict(0.95, "Tell me,") is False
-    assert judge.by_words("Tell me a joke") is None  # no full stop: the recogniser heard more
-    assert judge.by_words("I would like to book a table for four people.") is None
