@@ -38,6 +38,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -618,6 +619,7 @@ def main() -> int:
         "instead of removing them at the end",
     )
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, _interrupted)  # stop the daemons and clean up, as on Ctrl-C
     chosen = [d.strip() for d in args.designs.split(",") if d.strip()]
     unknown = [d for d in chosen if d not in DESIGNS]
     if unknown or not chosen:
@@ -650,5 +652,13 @@ def main() -> int:
     return 0
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:
+        print("interrupted: the daemons were stopped", file=sys.stderr)
+        raise SystemExit(130) from None
