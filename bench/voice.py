@@ -8,7 +8,9 @@ streamed in real-time paced 20 ms frames, silence frames between and after them 
 microphone, the conversation's history growing turn by turn.
 
 Designs, each with its own daemon and session, taking turns utterance by utterance on the same
-utterances in the same run (so the machine's load drifts alike for all):
+utterances in the same run (so the machine's load drifts alike for all), each turn once every
+daemon is idle (so one design's background work, the implicit-fact extraction after a turn,
+does not fall into another's turn):
 
 * **semantic** (the default): at each pause the smart-turn model and the words judge the end of
   the turn (``LUMINA_END_OF_TURN=smart``);
@@ -65,6 +67,11 @@ PAUSE_S = 0.6
 #: Silence streamed before each utterance, and after a turn's reply before the next (s).
 LEAD_S = 0.4
 TURN_TIMEOUT_S = 180.0
+#: Before each turn and each raw measurement, the daemons must have been idle (under this
+#: share of a core) for SETTLE_WINDOW_S; waiting at most SETTLE_MAX_S.
+SETTLE_BUSY = 0.05
+SETTLE_WINDOW_S = 0.3
+SETTLE_MAX_S = 20.0
 
 #: Spoken questions; a tuple is one utterance said in parts with a PAUSE_S thinking pause.
 UTTERANCES: list[tuple[str, ...]] = [
@@ -120,6 +127,33 @@ def load_text() -> str:
 
 def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}"
+
+
+def cpu_s(pid: int) -> float | None:
+    """CPU time (user + system, s) a process has used so far (Linux; None elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def settled(pids: list[int]) -> float:
+    """Wait until the daemons ``pids`` are idle (under SETTLE_BUSY of a core over the last
+    SETTLE_WINDOW_S), at most SETTLE_MAX_S; returns the wait (s). A daemon's background work
+    after its turn (the implicit-fact extraction) must not fall into another design's turn
+    or into the raw parts: the designs share the cores."""
+    start = time.monotonic()
+    last = [cpu_s(p) for p in pids]
+    while time.monotonic() - start < SETTLE_MAX_S:
+        await asyncio.sleep(SETTLE_WINDOW_S)
+        now = [cpu_s(p) for p in pids]
+        used = sum(b - a for a, b in zip(last, now, strict=True) if a is not None and b is not None)
+        last = now
+        if used <= SETTLE_BUSY * SETTLE_WINDOW_S:
+            break
+    return time.monotonic() - start
 
 
 # ---------------------------------------------------------------------- speech
@@ -273,9 +307,11 @@ async def live_sessions(
             )
             await client.hello(sample_rate=RATE, client="bench")
             clients[label], mics[label] = client, Microphone(client)
+        pids = [daemon.process.pid for daemon in daemons.values()]
         try:
             for i, utt in enumerate(utterances):
                 for label in designs:
+                    waited = await settled(pids)
                     mics[label].restart()
                     r = await one_turn(clients[label], mics[label], utt)
                     results[label].append(r)
@@ -288,9 +324,10 @@ async def live_sessions(
                         f"{fmt(t.stt_ms if t else None)} ms, turns {r.turns}"
                         f"{' PREMATURE' if r.premature else ''}, partials "
                         f"{r.partials / max(r.speech_s, 1e-3):.1f}/s, errors {r.errors}; "
-                        f"load {load_text()}",
+                        f"load {load_text()}; waited {waited:.1f} s for the daemons to idle",
                         flush=True,
                     )
+                await settled(pids)
                 parts.append(await raw.measure(utt))
                 print(
                     f"  turn {i + 1}/{len(utterances)} [raw parts alone]: "
@@ -580,7 +617,9 @@ def header(turns: int, models: str, max_tokens: int, started: str) -> str:
             "design has its own daemon and session, all started first; the designs take turns "
             "utterance by utterance, and the limit's parts of each utterance are measured right "
             "after it, alone in the bench process (the daemons wait), so load drifts alike for "
-            "all.",
+            "all. Each turn and each raw measurement starts once every daemon has been idle for "
+            f"{SETTLE_WINDOW_S * 1000:.0f} ms (a daemon's background work after its turn does not "
+            "fall into another design's turn).",
         ]
     )
 
