@@ -19,7 +19,7 @@ from lumina_cli.main import main as lumina
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.support.daemon import Daemon, daemon_env, run_daemon
+from tests.support.daemon import Daemon, daemon_env, run_daemon, runtime_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -114,9 +114,8 @@ def test_stale_socket_is_replaced(
     start_daemon: Callable[..., AbstractContextManager[Daemon]], tmp_path: Path
 ) -> None:
     import socket as _socket
-    import tempfile
 
-    runtime = Path(tempfile.mkdtemp(prefix="lum", dir="/tmp"))
+    runtime = runtime_dir()
     stale = _socket.socket(_socket.AF_UNIX)
     stale.bind(str(runtime / "luminad.sock"))
     stale.close()  # a socket file nobody listens on (a daemon that crashed)

@@ -9,6 +9,7 @@ getaddrinfo of a non-local name) to ``path``.
 
 from __future__ import annotations
 
+import atexit
 import os
 import resource
 import shutil
@@ -38,10 +39,18 @@ def shared_cache_dir() -> Path:
     return Path(os.environ.get("LUMINA_TEST_CACHE_DIR") or load_settings({}).cache_dir)
 
 
+def runtime_dir() -> Path:
+    """A fresh runtime dir for a daemon's socket, short (``sun_path`` is 108 bytes), removed
+    when this process exits."""
+    runtime = Path(tempfile.mkdtemp(prefix="lum", dir="/tmp"))
+    atexit.register(shutil.rmtree, runtime, ignore_errors=True)
+    return runtime
+
+
 def daemon_env(home: Path, **extra: str) -> dict[str, str]:
     """A clean environment for a daemon rooted at ``home``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LUMINA_")}
-    runtime = Path(tempfile.mkdtemp(prefix="lum", dir="/tmp"))  # short: sun_path is 108 bytes
+    runtime = runtime_dir()
     env.update(
         {
             "LUMINA_HOME": str(home),
