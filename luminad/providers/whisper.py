@@ -57,8 +57,9 @@ from luminad.settings import Settings
 
 ProgressFn = Callable[[str, float | None, str], None]
 
-#: Encoder positions per second of audio (whisper: 1500 per 30 s).
+#: Encoder positions per second of audio, and of whisper's whole 30 s window.
 _POSITIONS_PER_S = 50
+_FULL_CTX = 30 * _POSITIONS_PER_S
 #: Extra encoder positions beyond the audio (1.3 s). On 64 spoken phrases, twice each in session
 #: order (ad hoc), the mean WER was 0.19 with 64, 0.21 with 96 and 0.22 with 128, and 64 is 26 ms
 #: less encoder work per pass than 128.
@@ -282,7 +283,7 @@ class WhisperSTT:
         p.language = self.language if self.multilingual else "en"
         seconds = n_samples / STT_SAMPLE_RATE
         if seconds < 29.0:
-            p.audio_ctx = min(1500, math.ceil(seconds * _POSITIONS_PER_S) + _AUDIO_CTX_MARGIN)
+            p.audio_ctx = min(_FULL_CTX, math.ceil(seconds * _POSITIONS_PER_S) + _AUDIO_CTX_MARGIN)
             p.max_tokens = int(seconds * 6) + 10
         if partial:
             p.temperature_inc = 0.0  # no fallback passes: a partial must be quick
@@ -325,8 +326,8 @@ class WhisperSTT:
             if not partial and (looped or too_few) and not abort.is_set():
                 params = self._params(samples.size, partial, abort, threads)
                 if params.audio_ctx:  # twice the window (whisper's full 30 s at most)
-                    params.audio_ctx = min(1500, 2 * params.audio_ctx + _AUDIO_CTX_MARGIN)
-                    params.max_tokens = 0 if params.audio_ctx >= 1500 else params.max_tokens
+                    params.audio_ctx = min(_FULL_CTX, 2 * params.audio_ctx + _AUDIO_CTX_MARGIN)
+                    params.max_tokens = 0 if params.audio_ctx >= _FULL_CTX else params.max_tokens
                 retry, retry_looped = self._run(samples, params, abort)
                 if (looped and not retry_looped) or len(retry.split()) > len(text.split()):
                     text = retry
