@@ -12,8 +12,14 @@ No package registry ships a ggml Whisper model, but several ship CTranslate2 Whi
 This module does the job of whisper.cpp's ``convert-*-to-ggml.py``: it writes the hparams, the
 mel filter bank (computed here with numpy exactly as ``librosa.filters.mel`` does), the byte-level
 vocabulary and every tensor under whisper.cpp's (= OpenAI's) names, splitting CTranslate2's fused
-attention projections back into query/key/value. Matrices stay float16; vectors, conv biases and
-positional embeddings become float32, as in the official files.
+attention projections back into query/key/value, as the official files have them, with one
+change: the matrices are stored 8-bit (ggml's ``Q8_0``, what whisper.cpp's own ``quantize q8_0``
+writes: blocks of 32 weights, each an int8 times one float16 scale) instead of float16. On this
+machine's AVX-512 cores whisper.cpp computes with them faster: on the voice benchmark's 27
+spoken phrases (ad hoc) a tiny.en final pass took p50 124 instead of 176 ms and a one-thread
+partial 193 instead of 304 ms, the mean WER 0.150 against 0.144 (0.145 against 0.150 for the
+partials). Convolution kernels stay float16; vectors, conv biases and positional embeddings
+are float32.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ import numpy as np
 import numpy.typing as npt
 
 GGML_MAGIC = 0x67676D6C
+#: ggml's tensor types, and the file's "ftype" (mostly Q8_0, in ggml's quantization format 2).
+_GGML_F32, _GGML_F16, _GGML_Q8_0 = 0, 1, 8
+_FTYPE_Q8_0 = 2 * 1000 + 7
+_Q8_BLOCK = 32
 #: CTranslate2 DataType enum -> numpy dtype.
 _CT2_DTYPES: dict[int, npt.DTypeLike] = {
     0: np.float32,
@@ -289,6 +299,21 @@ def whisper_tensors(model: Ct2Model) -> Iterator[tuple[str, npt.NDArray[np.gener
     yield "encoder.ln_post.bias", v["encoder/layer_norm/beta"]
 
 
+def q8_0(matrix: npt.NDArray[np.generic]) -> bytes:
+    """A matrix in ggml's Q8_0 layout: its rows cut into blocks of 32 weights, each block stored
+    as a float16 scale ``d = max|w| / 127`` and 32 int8 ``round(w / d)``."""
+    w = np.ascontiguousarray(matrix, dtype=np.float32)
+    if w.shape[-1] % _Q8_BLOCK:
+        raise ConversionError(f"a row of {w.shape[-1]} weights is not whole blocks of 32")
+    blocks = w.reshape(-1, _Q8_BLOCK)
+    scale = np.abs(blocks).max(axis=1) / 127.0
+    inverse = np.divide(1.0, scale, out=np.zeros_like(scale), where=scale > 0)
+    out = np.empty(len(blocks), dtype=[("d", "<f2"), ("qs", "i1", _Q8_BLOCK)])
+    out["d"] = scale.astype(np.float16)
+    out["qs"] = np.round(blocks * inverse[:, None]).astype(np.int8)
+    return out.tobytes()
+
+
 _F32_NAMES = {
     "encoder.conv1.bias",
     "encoder.conv2.bias",
@@ -303,7 +328,8 @@ def convert_ct2_to_ggml(
     out: Path,
     progress: ConvertProgress | None = None,
 ) -> Path:
-    """Write ``out`` (atomically) as a whisper.cpp ggml f16 model. Returns ``out``."""
+    """Write ``out`` (atomically) as a whisper.cpp ggml model, its matrices in Q8_0. Returns
+    ``out``."""
 
     def report(fraction: float, message: str) -> None:
         if progress is not None:
@@ -336,7 +362,7 @@ def convert_ct2_to_ggml(
                     hp.n_text_head,
                     hp.n_text_layer,
                     hp.n_mels,
-                    1,  # ftype: f16
+                    _FTYPE_Q8_0,
                 )
             )
             fh.write(struct.pack("<ii", *filters.shape))
@@ -350,14 +376,16 @@ def convert_ct2_to_ggml(
                 if name in ("encoder.conv1.bias", "encoder.conv2.bias"):
                     data = data.reshape(data.shape[0], 1)
                 if data.ndim < 2 or name in _F32_NAMES:
-                    data, ftype = data.astype("<f4"), 0
-                else:
-                    data, ftype = data.astype("<f2"), 1
+                    kind, raw = _GGML_F32, data.astype("<f4").tobytes()
+                elif data.ndim == 2:
+                    kind, raw = _GGML_Q8_0, q8_0(data)
+                else:  # convolution kernels
+                    kind, raw = _GGML_F16, np.ascontiguousarray(data, dtype="<f2").tobytes()
                 encoded = name.encode("utf-8")
-                fh.write(struct.pack("<iii", data.ndim, len(encoded), ftype))
+                fh.write(struct.pack("<iii", data.ndim, len(encoded), kind))
                 fh.write(struct.pack(f"<{data.ndim}i", *reversed(data.shape)))
                 fh.write(encoded)
-                fh.write(np.ascontiguousarray(data).tobytes())
+                fh.write(raw)
                 if i % 16 == 0:
                     report(0.1 + 0.9 * (i + 1) / len(tensors), f"tensor {i + 1}/{len(tensors)}")
             fh.flush()

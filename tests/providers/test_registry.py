@@ -33,7 +33,8 @@ def test_prepare_models_is_idempotent(shared_settings: Settings) -> None:
     progress = Progress()
     assert prepare_models(shared_settings, progress) == 0
     assert prepare_models(shared_settings, progress) == 0
-    assert shared_settings.models_cache_dir.joinpath("ggml-tiny.en.bin.verified.json").is_file()
+    stamp = shared_settings.models_cache_dir / "ggml-tiny.en-q8_0.bin.verified.json"
+    assert stamp.is_file()
 
 
 def test_auto_falls_back_to_embedded(engines: Engines) -> None:

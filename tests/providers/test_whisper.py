@@ -10,9 +10,15 @@ import numpy.typing as npt
 import pytest
 
 from luminad.errors import ModelMissing
-from luminad.providers.ggml_convert import GGML_MAGIC, mel_filters, read_ct2
+from luminad.providers.ggml_convert import GGML_MAGIC, mel_filters, q8_0, read_ct2
 from luminad.providers.wer import normalize_words
-from luminad.providers.whisper import WhisperSTT, clean_transcript, ensure_ggml, whisper_source
+from luminad.providers.whisper import (
+    WhisperSTT,
+    clean_transcript,
+    ensure_ggml,
+    said_whole,
+    whisper_source,
+)
 from luminad.settings import Settings
 from tests.support.speech import read_wav_pcm16, speak_pcm16, speak_to_wav, wer
 
@@ -35,6 +41,20 @@ def test_converted_tiny_has_whisper_layout(tiny_stt: WhisperSTT) -> None:
         51864, 1500, 384, 6, 4,
     )  # fmt: skip
     assert not tiny_stt.multilingual
+
+
+def test_matrices_are_stored_in_ggml_q8_0() -> None:
+    rng = np.random.default_rng(7)
+    matrix = rng.normal(0.0, 0.05, (3, 64)).astype(np.float16)
+    matrix[2, 32:] = 0.0  # a silent block
+    blocks = np.frombuffer(q8_0(matrix), dtype=[("d", "<f2"), ("qs", "i1", 32)])
+    assert len(blocks) == 6  # rows cut into blocks of 32, each 2 + 32 bytes
+    weights = matrix.astype(np.float32).reshape(6, 32)
+    scale = blocks["d"].astype(np.float32)
+    assert np.allclose(scale, np.abs(weights).max(axis=1) / 127, rtol=1e-3)
+    restored = blocks["qs"].astype(np.float32) * scale[:, None]
+    assert np.all(np.abs(restored - weights) <= scale[:, None] * 0.51 + 1e-6)
+    assert scale[5] == 0 and not blocks["qs"][5].any()
 
 
 def test_mel_filters_match_librosa_shape_and_norm() -> None:
@@ -166,6 +186,27 @@ def test_decoder_loops_are_collapsed(heard: str, kept: str) -> None:
     assert clean_transcript(heard) == kept
 
 
+@pytest.mark.parametrize(
+    ("heard", "seconds", "whole"),
+    [
+        # the decoder finished the sentence, then began it again (tiny.en, window cut to 1.6 s)
+        ("How far away is the moon? How far away is the moon? How far away is the moon", 1.6, True),
+        ("Turn off the lights. Turn off the lights. Turn off the li", 1.5, True),
+        # no full stop: the phrase may be the start of a longer sentence
+        ("and one more thing and one more thing and one more thing", 1.3, False),
+        ("I want to go I want to go", 2.0, False),
+        # too few words for the audio: more was said than the phrase
+        ("Turn off the lights. Turn off the lights. Turn off the li", 4.0, False),
+        # no loop at all
+        ("How far away is the moon?", 1.6, False),
+    ],
+)
+def test_a_loop_that_repeats_a_finished_sentence_heard_it_all(
+    heard: str, seconds: float, whole: bool
+) -> None:
+    assert said_whole(heard, seconds) is whole
+
+
 def test_missing_user_model_is_clear(shared_settings: Settings) -> None:
     with pytest.raises(ModelMissing) as exc:
         whisper_source(shared_settings.replace(stt_model="/nope/ggml-x.bin"))
@@ -177,7 +218,6 @@ async def test_base_model_from_two_packages(shared_settings: Settings, speech_di
     src = whisper_source(shared_settings.replace(stt_model="base"))
     assert len(src.ct2_parts) == 2
     path = ensure_ggml(src)
-    assert path.stat().st_size == 147_951_465  # exactly the official ggml-base.bin
     stt = WhisperSTT(path, model="base", threads=2)
     try:
         assert stt.multilingual
