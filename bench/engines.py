@@ -6,10 +6,12 @@
 
 STT: real-time factor and latency for ~2 s / 5 s / 10 s utterances (Piper speech resampled to
 16 kHz), tiny.en and base, the partial pass (greedy) and the final pass (greedy with whisper's
-temperature fallback), each on the threads the daemon gives it. TTS: time to first chunk and
-RTF. LLM: time to first token and tokens/s for the embedded model, an Ollama-API server
-(tests/support/ollama_server.py, backed by the embedded model) and the OpenAI-compatible
-llama_cpp.server with the same GGUF. Embeddings: ms per sentence (single and batched).
+temperature fallback), each on the threads the daemon gives it; each model as the daemon
+converts it (8-bit Q8_0 matrices) and with float16 matrices, runs interleaved. TTS: time to
+first chunk and RTF. LLM: time to first token and tokens/s for the embedded model, an
+Ollama-API server (tests/support/ollama_server.py, backed by the embedded model) and the
+OpenAI-compatible llama_cpp.server with the same GGUF. Embeddings: ms per sentence (single and
+batched).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from luminad.providers.base import ChatModel, stream_text  # noqa: E402
+from luminad.providers.ggml_convert import convert_ct2_to_ggml  # noqa: E402
 from luminad.providers.piper import PiperTTS  # noqa: E402
 from luminad.providers.wer import wer  # noqa: E402
 from luminad.providers.whisper import WhisperSTT, ensure_ggml, whisper_source  # noqa: E402
@@ -84,42 +88,66 @@ def piper_pcm16k(tts: PiperTTS, text: str) -> np.ndarray:
 
 
 def bench_stt(reps: int, log: Callable[[str], None]) -> str:
+    """Each model as the daemon converts it (matrices in Q8_0) against the same weights with
+    float16 matrices (whisper.cpp's own converter's output), their runs interleaved."""
     settings = load_settings({})
     tts = PiperTTS()
     clips = {k: (v, piper_pcm16k(tts, v)) for k, v in UTTERANCES.items()}
     rows = []
-    for model in ("tiny.en", "base"):
-        path = ensure_ggml(whisper_source(settings.replace(stt_model=model)))
-        stt = WhisperSTT(path, model=model, threads=settings.stt_threads)
-        stt.transcribe_sync(clips["2 s"][1])  # warm up
-        for label, (text, pcm) in clips.items():
-            dur = len(pcm) / 16000
-            for partial in (True, False):
-                times, errs = [], []
-                for _ in range(reps):
-                    t0 = time.perf_counter()
-                    hyp = stt.transcribe_sync(pcm, partial=partial)
-                    times.append(time.perf_counter() - t0)
-                    errs.append(wer(text, hyp))
-                    if errs[-1] > 0.25:
-                        log(f"stt {model} {label} heard {hyp!r}")
-                lat = med(times)
-                decode = "partial (greedy" if partial else "final (greedy with fallback"
-                mode = f"{decode}, {stt.last_threads} threads)"
-                rows.append(
-                    (
-                        model,
-                        label,
-                        f"{dur:.1f}",
-                        mode,
-                        f"{lat * 1000:.0f}",
-                        f"{lat / dur:.2f}",
-                        f"{med(errs):.2f}",
-                    )
-                )
-                log(f"stt {model} {label} {mode}: {lat * 1000:.0f} ms")
-        stt.close()
-    return table(("model", "utterance", "audio s", "pass", "latency ms", "RTF", "WER"), rows)
+    ratios: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in ("tiny.en", "base"):
+            source = whisper_source(settings.replace(stt_model=model))
+            assert source.vocabulary is not None
+            f16 = convert_ct2_to_ggml(
+                source.ct2_parts, source.vocabulary, Path(tmp, f"{model}-f16.bin"), matrices="f16"
+            )
+            engines = {
+                "q8_0": WhisperSTT(ensure_ggml(source), model=model, threads=settings.stt_threads),
+                "f16": WhisperSTT(f16, model=model, threads=settings.stt_threads),
+            }
+            for stt in engines.values():
+                stt.transcribe_sync(clips["2 s"][1])  # warm up
+            for label, (text, pcm) in clips.items():
+                dur = len(pcm) / 16000
+                for partial in (True, False):
+                    times: dict[str, list[float]] = {k: [] for k in engines}
+                    errs: dict[str, list[float]] = {k: [] for k in engines}
+                    for _ in range(reps):
+                        for kind, stt in engines.items():
+                            t0 = time.perf_counter()
+                            hyp = stt.transcribe_sync(pcm, partial=partial)
+                            times[kind].append(time.perf_counter() - t0)
+                            errs[kind].append(wer(text, hyp))
+                            if errs[kind][-1] > 0.25:
+                                log(f"stt {model} {kind} {label} heard {hyp!r}")
+                    decode = "partial (greedy" if partial else "final (greedy with fallback"
+                    mode = f"{decode}, {engines['q8_0'].last_threads} threads)"
+                    for kind in engines:
+                        lat = med(times[kind])
+                        rows.append(
+                            (
+                                model,
+                                kind,
+                                label,
+                                f"{dur:.1f}",
+                                mode,
+                                f"{lat * 1000:.0f}",
+                                f"{lat / dur:.2f}",
+                                f"{med(errs[kind]):.2f}",
+                            )
+                        )
+                        log(f"stt {model} {kind} {label} {mode}: {lat * 1000:.0f} ms")
+                    ratios.setdefault(model, []).append(med(times["q8_0"]) / med(times["f16"]))
+            for stt in engines.values():
+                stt.close()
+    headers = ("model", "matrices", "utterance", "audio s", "pass", "latency ms", "RTF", "WER")
+    summary = [
+        f"- {model}: Q8_0 latency / f16 latency, median over the {len(r)} clip-and-pass rows: "
+        f"{med(r):.2f} (range {min(r):.2f}-{max(r):.2f})."
+        for model, r in ratios.items()
+    ]
+    return table(headers, rows) + "\n\n" + "\n".join(summary)
 
 
 # --------------------------------------------------------------------------------- TTS
@@ -299,9 +327,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average at start {load:.1f}.",
         "Each engine runs alone, with the threads the daemon gives it (STT: as printed per pass;",
         "TTS, LLM: `engine_threads()`, half the cores). STT clips are",
-        "Piper speech resampled to 16 kHz; the final pass retries a derailed decode with a wider",
-        "window (counted in its latency). LLM runs ban end-of-turn tokens so every run writes",
-        "the full token count; first-token time includes prompt evaluation of a new question.",
+        "Piper speech resampled to 16 kHz; each whisper model runs as the daemon converts it",
+        "(Q8_0: 8-bit matrices) and with float16 matrices, interleaved; the final pass retries a",
+        "derailed decode with a wider window (counted in its latency). LLM runs ban end-of-turn",
+        "tokens so every run writes the full token count; first-token time includes prompt",
+        "evaluation of a new question.",
     ]
     if "stt" in only:
         parts += [

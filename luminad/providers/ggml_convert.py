@@ -30,6 +30,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -37,7 +38,7 @@ import numpy.typing as npt
 GGML_MAGIC = 0x67676D6C
 #: ggml's tensor types, and the file's "ftype" (mostly Q8_0, in ggml's quantization format 2).
 _GGML_F32, _GGML_F16, _GGML_Q8_0 = 0, 1, 8
-_FTYPE_Q8_0 = 2 * 1000 + 7
+_FTYPE_F16, _FTYPE_Q8_0 = 1, 2 * 1000 + 7
 _Q8_BLOCK = 32
 #: CTranslate2 DataType enum -> numpy dtype.
 _CT2_DTYPES: dict[int, npt.DTypeLike] = {
@@ -327,9 +328,11 @@ def convert_ct2_to_ggml(
     vocabulary_txt: Path,
     out: Path,
     progress: ConvertProgress | None = None,
+    *,
+    matrices: Literal["q8_0", "f16"] = "q8_0",
 ) -> Path:
-    """Write ``out`` (atomically) as a whisper.cpp ggml model, its matrices in Q8_0. Returns
-    ``out``."""
+    """Write ``out`` (atomically) as a whisper.cpp ggml model, its matrices in Q8_0 (or float16,
+    as whisper.cpp's own converter writes them). Returns ``out``."""
 
     def report(fraction: float, message: str) -> None:
         if progress is not None:
@@ -362,7 +365,7 @@ def convert_ct2_to_ggml(
                     hp.n_text_head,
                     hp.n_text_layer,
                     hp.n_mels,
-                    _FTYPE_Q8_0,
+                    _FTYPE_Q8_0 if matrices == "q8_0" else _FTYPE_F16,
                 )
             )
             fh.write(struct.pack("<ii", *filters.shape))
@@ -377,9 +380,9 @@ def convert_ct2_to_ggml(
                     data = data.reshape(data.shape[0], 1)
                 if data.ndim < 2 or name in _F32_NAMES:
                     kind, raw = _GGML_F32, data.astype("<f4").tobytes()
-                elif data.ndim == 2:
+                elif data.ndim == 2 and matrices == "q8_0":
                     kind, raw = _GGML_Q8_0, q8_0(data)
-                else:  # convolution kernels
+                else:  # convolution kernels (and float16 matrices)
                     kind, raw = _GGML_F16, np.ascontiguousarray(data, dtype="<f2").tobytes()
                 encoded = name.encode("utf-8")
                 fh.write(struct.pack("<iii", data.ndim, len(encoded), kind))

@@ -10,7 +10,13 @@ import numpy.typing as npt
 import pytest
 
 from luminad.errors import ModelMissing
-from luminad.providers.ggml_convert import GGML_MAGIC, mel_filters, q8_0, read_ct2
+from luminad.providers.ggml_convert import (
+    GGML_MAGIC,
+    convert_ct2_to_ggml,
+    mel_filters,
+    q8_0,
+    read_ct2,
+)
 from luminad.providers.wer import normalize_words
 from luminad.providers.whisper import (
     WhisperSTT,
@@ -226,6 +232,15 @@ async def test_base_model_from_two_packages(shared_settings: Settings, speech_di
         assert wer(text, hyp) <= 0.25, hyp
     finally:
         stt.close()
+
+
+def test_float16_conversion_is_the_official_file(shared_settings: Settings, tmp_path: Path) -> None:
+    """With float16 matrices the converter writes what whisper.cpp's own converter does (the
+    benchmark compares the daemon's Q8_0 files against these)."""
+    src = whisper_source(shared_settings.replace(stt_model="base"))
+    assert src.vocabulary is not None
+    path = convert_ct2_to_ggml(src.ct2_parts, src.vocabulary, tmp_path / "f16.bin", matrices="f16")
+    assert path.stat().st_size == 147_951_465  # exactly the official ggml-base.bin
 
 
 def test_user_ggml_path_is_used_as_is(shared_settings: Settings, tiny_stt: WhisperSTT) -> None:
