@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from luminad.errors import ModelMissing
 from luminad.protocol import EngineHealth
+from luminad.providers.threads import onnx_session
 
 MODEL_NAME = "all-MiniLM-L6-v2-int8"
 MAX_TOKENS = 128
@@ -38,16 +39,12 @@ class MiniLmEmbedder:
     dim = 384
 
     def __init__(self, model_path: Path | None = None, threads: int = 2) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         path = model_path or _model_path()
         if not path.is_file():
             raise ModelMissing(f"embedding model not found at {path}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._session = onnx_session(path, threads)
         data = resources.files("luminad") / "data" / "tokenizer.json"
         self._tokenizer = Tokenizer.from_str(data.read_text(encoding="utf-8"))
         self._tokenizer.enable_truncation(MAX_TOKENS)

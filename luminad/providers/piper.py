@@ -25,7 +25,7 @@ import numpy as np
 from luminad.errors import ModelMissing, TtsUnavailable
 from luminad.protocol import EngineHealth
 from luminad.providers.base import AudioChunk, VoiceInfo
-from luminad.providers.threads import CORES, engine_threads
+from luminad.providers.threads import CORES, engine_threads, onnx_session
 
 DEFAULT_VOICE = "joe"
 _SENTENCE_END = re.compile(r"(?<=[.!?…;:])\s+|(?<=[.!?…;:][\"')\]])\s+|\n+")
@@ -62,18 +62,11 @@ def _voice_info(voice_id: str, onnx: Path) -> VoiceInfo:
 
 def _load_voice(path: Path, threads: int) -> Any:
     """``PiperVoice.load`` with a bounded, non-spinning onnxruntime thread pool."""
-    import onnxruntime
     from piper import PiperVoice
     from piper.config import PiperConfig
 
     config = json.loads(Path(f"{path}.json").read_text(encoding="utf-8"))
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = onnxruntime.InferenceSession(
-        str(path), sess_options=options, providers=["CPUExecutionProvider"]
-    )
+    session = onnx_session(path, threads)
     return PiperVoice(config=PiperConfig.from_dict(config), session=session)
 
 

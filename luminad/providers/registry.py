@@ -35,6 +35,7 @@ from luminad.providers.llm_choice import AutoChat, load_llm
 from luminad.providers.prepare import prepare_models
 from luminad.providers.smart_turn import SmartTurn, TurnJudge
 from luminad.providers.speech_setup import ensure_verified, load_stt, load_tts
+from luminad.providers.threads import quiet_blas
 from luminad.settings import Settings
 
 __all__ = [
@@ -90,6 +91,7 @@ def load_engines(settings: Settings, progress: ProgressFn | None = None) -> Engi
     """
     report = progress or no_progress
     timings: dict[str, float] = {}
+    quiet_blas()
 
     def timed(stage: str, t0: float) -> None:
         timings[stage] = round((time.perf_counter() - t0) * 1000, 1)

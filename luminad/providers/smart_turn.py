@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from luminad.errors import ModelMissing
 from luminad.providers.base import STT_SAMPLE_RATE, Pcm16
-from luminad.providers.threads import CORES
+from luminad.providers.threads import CORES, onnx_session
 
 MODEL_FILE = Path("audio", "turn", "smart_turn", "data", "smart-turn-v3.2-cpu.onnx")
 #: The model reads this much audio (s), the end of the utterance.
@@ -167,17 +167,8 @@ class SmartTurn:
     """The smart-turn ONNX model (thread-safe; one inference at a time)."""
 
     def __init__(self, path: Path | None = None, *, threads: int = 1) -> None:
-        import onnxruntime as ort
-
         self.path = path or model_path()
-        options = ort.SessionOptions()
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.inter_op_num_threads = 1
-        options.intra_op_num_threads = threads
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session: Any = ort.InferenceSession(
-            str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self._session: Any = onnx_session(self.path, threads)
         self._lock = threading.Lock()
 
     def probability(self, pcm: Pcm16) -> float:
