@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
 
 from luminad import protocol  # noqa: E402
 from luminad.agent.intents import IntentRouter  # noqa: E402
-from luminad.agent.tools import ToolContext  # noqa: E402
+from luminad.agent.tool_calls import ToolContext  # noqa: E402
 from luminad.errors import LuminaError  # noqa: E402
 
 #: (utterance, the intent it states or None, the arguments the tool must get, if checked)

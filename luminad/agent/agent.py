@@ -26,7 +26,8 @@ from luminad import protocol
 from luminad.agent.implicit_memory import remember_implicit_facts, worth_extracting
 from luminad.agent.intents import IntentRouter, default_router
 from luminad.agent.prompts import PromptTemplate, known_facts
-from luminad.agent.tools import TOOLSET, ToolContext
+from luminad.agent.tool_calls import ToolContext
+from luminad.agent.tools import TOOLSET
 from luminad.errors import LuminaError
 from luminad.providers.base import ChatMessage, ChatModel, SearchResult, WebSearch, text_delta
 

@@ -20,7 +20,7 @@ from luminad.errors import LuminaError
 from luminad.providers.base import ChatModel, stream_text
 
 if TYPE_CHECKING:
-    from luminad.agent.tools import ToolContext
+    from luminad.agent.tool_calls import ToolContext
 
 log = logging.getLogger(__name__)
 

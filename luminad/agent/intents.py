@@ -27,7 +27,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RunUsage
 
 from luminad.agent import tools
-from luminad.agent.tools import ToolContext
+from luminad.agent.tool_calls import ToolContext
 
 Tool = Callable[..., Awaitable[str]]
 

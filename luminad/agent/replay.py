@@ -34,7 +34,8 @@ from luminad.agent.agent import ReplyContext, Responder
 from luminad.agent.intents import default_router
 from luminad.agent.prompts import PromptTemplate
 from luminad.agent.recorded import Rebuilt, RecordedTurn, find_turn, folded, rebuild, recorded_run
-from luminad.agent.tools import TOOLSET, ToolContext
+from luminad.agent.tool_calls import ToolContext
+from luminad.agent.tools import TOOLSET
 from luminad.errors import AvatarNotFound
 from luminad.projections import conversations, memories
 from luminad.projections.runner import ReadModels

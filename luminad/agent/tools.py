@@ -4,154 +4,37 @@ Each tool is an async function taking PydanticAI's ``RunContext[ToolContext]`` a
 short sentence; its docstring is what a model that can call tools sees. The local intent
 router (:mod:`luminad.agent.intents`) runs the same functions without a model.
 
-Every call goes through :func:`_act`: it waits until the turn is committed (a speculative turn
-never acts), runs the tool, records ``ToolCalled`` on the conversation (arguments and result are
-user content, sealed like every other), and sends a ``tool_call`` message to the client. A tool
-that cannot do what was asked (unknown avatar, bad timer length, web down) answers a sentence
-saying so and sends an ``error`` with code ``tool_failed`` (without ``turn_id``: the turn goes
-on); it never raises into the session
-and never touches a stored fact it was not asked to change.
+Every call goes through :func:`~luminad.agent.tool_calls.perform` (it waits for the turn's commit,
+records the call and tells the client). A tool that cannot do what was asked (unknown avatar,
+bad timer length, web down) raises :class:`~luminad.agent.tool_calls.ToolError` with the sentence
+to say; it never touches a stored fact it was not asked to change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from pydantic_ai import FunctionToolset, RunContext
 from pydantic_ai.tools import ToolDefinition
 
 from luminad import protocol
-from luminad.errors import LuminaError, SecretNotStored, ToolFailed
+from luminad.agent.tool_calls import ToolContext, ToolError, perform
+from luminad.errors import LuminaError, SecretNotStored
 
 if TYPE_CHECKING:
-    from luminad.app import Lumina
-    from luminad.providers.base import SearchResult, WebSearch
     from luminad.timers import TimerClock
 
 log = logging.getLogger(__name__)
-
-Notify = Callable[[protocol.ServerMessage], Awaitable[None]]
 
 #: A memory this similar (cosine) to the words of ``forget`` is the one forgotten.
 FORGET_MIN_SCORE = 0.5
 #: Memories at least this similar to the query are what ``recall`` answers.
 RECALL_MIN_SCORE = 0.3
 SEARCH_TIMEOUT_S = 6.0
-#: Longest result text sent in a ``tool_call`` message (the model gets all of it).
-MESSAGE_RESULT_CHARS = 300
-
-
-class SessionControls(Protocol):
-    """What tools may change in the voice session that runs them."""
-
-    async def switch_avatar(self, avatar: protocol.Avatar) -> None:
-        """From the next turn on, the session speaks as ``avatar``."""
-        ...
-
-    async def set_internet(self, on: bool) -> None:
-        """Internet mode on or off; raises ``InternetDisabled`` when the daemon forbids it."""
-        ...
-
-
-@dataclass
-class ToolContext:
-    """What a tool works on: the app, the turn it runs in, and how to reach the client."""
-
-    app: Lumina
-    conversation_id: UUID
-    turn_id: UUID
-    avatar_id: UUID
-    #: Sends a protocol message to the session's client.
-    notify: Notify
-    internet: bool = False
-    timers: TimerClock | None = None
-    search: WebSearch | None = None
-    session: SessionControls | None = None
-    #: Awaited before a tool acts: the turn is confirmed and its utterance stored.
-    committed: Callable[[], Awaitable[None]] | None = None
-    #: Web pages the tools of this turn read (the reply lists them as sources).
-    web: list[SearchResult] = field(default_factory=list)
-    #: What each tool of this turn answered, in order.
-    calls: list[protocol.ToolCall] = field(default_factory=list)
-
-
-class ToolError(Exception):
-    """A tool could not do what was asked; the message is the sentence to say."""
-
-    def __init__(self, sentence: str, *, action: str | None = None) -> None:
-        super().__init__(sentence)
-        self.sentence = sentence
-        self.action = action
-
-
-async def _act(
-    ctx: RunContext[ToolContext],
-    arguments: dict[str, Any],
-    action: Callable[[ToolContext], Awaitable[str]],
-) -> str:
-    """Run one tool call: wait for the commit, act, record, tell the client."""
-    tools = ctx.deps
-    name = ctx.tool_name or "tool"
-    if tools.committed is not None:
-        await tools.committed()
-    failure: ToolError | None = None
-    try:
-        result = await action(tools)
-    except ToolError as exc:
-        failure = exc
-    except LuminaError as exc:
-        failure = ToolError(f"Sorry, I could not do that: {exc.message}.", action=exc.action)
-    except Exception as exc:  # a tool never crashes the session
-        log.error("tool %s failed: %s", name, type(exc).__name__)
-        failure = ToolError("Sorry, something went wrong and I could not do that.")
-    if failure is not None:
-        result = failure.sentence
-    await _record(tools, name, arguments, result, failure)
-    return result
-
-
-async def _record(
-    tools: ToolContext,
-    name: str,
-    arguments: dict[str, Any],
-    result: str,
-    failure: ToolError | None,
-) -> None:
-    ok = failure is None
-    try:
-        await asyncio.to_thread(
-            tools.app.call_tool,
-            tools.conversation_id,
-            tools.turn_id,
-            name,
-            arguments,
-            result,
-            ok=ok,
-        )
-    except LuminaError as exc:  # the call happened; only its record is missing
-        log.warning("tool %s: call not recorded: %s", name, exc.code)
-    message = protocol.ToolCall(
-        turn_id=str(tools.turn_id),
-        name=name,
-        arguments=arguments,
-        result=result[:MESSAGE_RESULT_CHARS],
-        ok=ok,
-    )
-    tools.calls.append(message)
-    await tools.notify(message)
-    if failure is not None:
-        error = ToolFailed(failure.sentence, action=failure.action)
-        # no turn_id: an error with one ends the turn, and this turn goes on (it says why)
-        await tools.notify(
-            protocol.Error(code=error.code, message=error.message, action=error.action)
-        )
-
 
 TOOLSET: FunctionToolset[ToolContext] = FunctionToolset()
 
@@ -180,7 +63,7 @@ async def remember(ctx: RunContext[ToolContext], fact: str) -> str:
         await tools.notify(protocol.MemoryWritten(memory_id=str(memory_id), text=text))
         return "Okay, I'll remember that."
 
-    return await _act(ctx, {"fact": fact}, act)
+    return await perform(ctx, {"fact": fact}, act)
 
 
 @TOOLSET.tool
@@ -200,7 +83,7 @@ async def forget(ctx: RunContext[ToolContext], what: str) -> str:
         await asyncio.to_thread(tools.app.forget_memory, UUID(hits[0].id))
         return f"Done, I forgot that: {hits[0].text}"
 
-    return await _act(ctx, {"what": what}, act)
+    return await perform(ctx, {"what": what}, act)
 
 
 @TOOLSET.tool
@@ -220,7 +103,7 @@ async def recall(ctx: RunContext[ToolContext], query: str) -> str:
             return "I don't remember anything about that."
         return "You told me: " + " ".join(found)
 
-    return await _act(ctx, {"query": query}, act)
+    return await perform(ctx, {"query": query}, act)
 
 
 @TOOLSET.tool
@@ -239,7 +122,7 @@ async def set_preferred_name(ctx: RunContext[ToolContext], name: str) -> str:
         await asyncio.to_thread(tools.app.set_preferred_name, clean)
         return f"Nice to meet you, {clean}. I'll call you {clean}."
 
-    return await _act(ctx, {"name": name}, act)
+    return await perform(ctx, {"name": name}, act)
 
 
 async def preferred_name(ctx: RunContext[ToolContext]) -> str:
@@ -252,7 +135,7 @@ async def preferred_name(ctx: RunContext[ToolContext]) -> str:
             return "You haven't told me your name yet."
         return f"Your name is {profile.preferred_name}."
 
-    return await _act(ctx, {}, act)
+    return await perform(ctx, {}, act)
 
 
 # ---------------------------------------------------------------------------- time and timers
@@ -265,7 +148,7 @@ async def current_time(ctx: RunContext[ToolContext]) -> str:
         clock = now.strftime("%I:%M %p").lstrip("0")
         return f"It's {clock} on {now.strftime('%A')}."
 
-    return await _act(ctx, {}, act)
+    return await perform(ctx, {}, act)
 
 
 def say_duration(seconds: float) -> str:
@@ -302,7 +185,7 @@ async def set_timer(ctx: RunContext[ToolContext], seconds: int, label: str = "")
         what = f"{timer.label} timer" if timer.label else "timer"
         return f"Okay, {what} set for {say_duration(seconds)}."
 
-    return await _act(ctx, {"seconds": seconds, "label": label}, act)
+    return await perform(ctx, {"seconds": seconds, "label": label}, act)
 
 
 def _pick(running: list[protocol.Timer], label: str) -> protocol.Timer | None:
@@ -337,7 +220,7 @@ async def cancel_timer(ctx: RunContext[ToolContext], label: str = "") -> str:
         what = f"{cancelled.label} timer" if cancelled.label else "timer"
         return f"Okay, I cancelled the {what}."
 
-    return await _act(ctx, {"label": label}, act)
+    return await perform(ctx, {"label": label}, act)
 
 
 @TOOLSET.tool
@@ -356,7 +239,7 @@ async def list_timers(ctx: RunContext[ToolContext]) -> str:
         count = "one timer" if len(running) == 1 else f"{len(running)} timers"
         return f"You have {count}: " + ", ".join(parts) + "."
 
-    return await _act(ctx, {}, act)
+    return await perform(ctx, {}, act)
 
 
 # ---------------------------------------------------------------------------- web
@@ -397,7 +280,7 @@ async def web_search(ctx: RunContext[ToolContext], query: str) -> str:
         tools.web.extend(results)
         return "\n".join(f"{r.title}: {r.snippet}" for r in results)
 
-    return await _act(ctx, {"query": query}, act)
+    return await perform(ctx, {"query": query}, act)
 
 
 async def set_internet(ctx: RunContext[ToolContext], on: bool) -> str:
@@ -411,7 +294,7 @@ async def set_internet(ctx: RunContext[ToolContext], on: bool) -> str:
         tools.internet = on
         return "Internet mode is on." if on else "Internet mode is off."
 
-    return await _act(ctx, {"on": on}, act)
+    return await perform(ctx, {"on": on}, act)
 
 
 # ---------------------------------------------------------------------------- avatars
@@ -439,4 +322,4 @@ async def switch_avatar(ctx: RunContext[ToolContext], name: str) -> str:
         tools.avatar_id = UUID(found.id)
         return f"Okay, this is {found.name} now."
 
-    return await _act(ctx, {"name": name}, act)
+    return await perform(ctx, {"name": name}, act)

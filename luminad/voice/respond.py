@@ -29,7 +29,7 @@ from luminad.voice.turn import Turn, now
 
 if TYPE_CHECKING:
     from luminad.agent.agent import ReplyContext, Responder
-    from luminad.agent.tools import SessionControls, ToolContext
+    from luminad.agent.tool_calls import SessionControls, ToolContext
     from luminad.app import Lumina
     from luminad.providers.base import WebSearch
     from luminad.timers import TimerClock
@@ -167,7 +167,7 @@ class Replier:
     ) -> ToolContext:
         """What the turn's tools act on; a tool acts only once the turn is committed (its
         words stored and ``final_transcript`` out), so a dropped speculative turn does nothing."""
-        from luminad.agent.tools import ToolContext
+        from luminad.agent.tool_calls import ToolContext
 
         async def committed() -> None:
             await turn.opened.wait()

@@ -10,7 +10,7 @@ from typing import Any
 from luminad import protocol
 from luminad.agent.agent import ReplyContext, Responder
 from luminad.agent.implicit_memory import parse_facts, worth_extracting
-from luminad.agent.tools import ToolContext
+from luminad.agent.tool_calls import ToolContext
 from luminad.errors import SecretNotStored
 from tests.support.fakes import FakeLLM
 

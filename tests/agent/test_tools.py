@@ -14,7 +14,8 @@ import pytest
 from luminad import protocol
 from luminad.agent import tools
 from luminad.agent.intents import IntentMatch, IntentRouter, Tool
-from luminad.agent.tools import TOOLSET, ToolContext
+from luminad.agent.tool_calls import ToolContext
+from luminad.agent.tools import TOOLSET
 from luminad.app import Lumina, open_lumina
 from luminad.egress import LedgeredSearch
 from luminad.errors import InternetDisabled

@@ -13,7 +13,7 @@ from pydantic_ai.toolsets import FunctionToolset
 
 from luminad import protocol
 from luminad.agent.agent import ReplyContext, Responder
-from luminad.agent.tools import ToolContext
+from luminad.agent.tool_calls import ToolContext
 from luminad.errors import LlmUnavailable
 from luminad.providers.base import ChatMessage, stream_text
 from luminad.providers.llamacpp import EmbeddedLLM
