@@ -21,27 +21,27 @@
   (:class:`AudioRateLimiter`).
 
 :class:`SecurityGate` is a plain ASGI wrapper: one instance per listener around the same app.
+The secrets it checks against (the token file, session credentials, login codes) are made and
+kept by :mod:`luminad.api.credentials`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import os
 import re
-import secrets
 import socket
 import struct
 import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 
+from luminad.api.credentials import LoginCodes, new_session, session_valid
 from luminad.errors import BadMessage, ForbiddenHost, ForbiddenOrigin, LuminaError, Unauthorized
 from luminad.settings import Settings
 
@@ -58,11 +58,8 @@ Listener = Literal["unix", "tcp"]
 WS_SUBPROTOCOL = "lumina.v1"
 #: A ``Sec-WebSocket-Protocol`` entry ``lumina.session.<credential>`` authenticates a browser.
 WS_SESSION_PREFIX = "lumina.session."
-#: How long a login code of ``lumina open`` stays valid.
-LOGIN_CODE_TTL_S = 120.0
 #: The scope key telling handlers which listener a request came in on.
 LISTENER_KEY = "lumina.listener"
-TOKEN_BYTES = 32
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
 #: WebSocket close codes for refused sessions.
 WS_CLOSE_UNAUTHORIZED = 4401
@@ -74,76 +71,6 @@ PROTECTED_PREFIX = "/v1/"
 #: NUL and other control characters have no place in a decoded path (a file name with NUL
 #: makes the OS calls below fail).
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-
-
-# ---------------------------------------------------------------------------- token
-def load_or_create_token(path: Path) -> str:
-    """The API token: read it, or create 32 random bytes (hex) with mode 0600 at first start."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        token = path.read_text().strip()
-    except FileNotFoundError:
-        token = ""
-    if len(token) >= 2 * TOKEN_BYTES:
-        if path.stat().st_mode & 0o077:
-            os.chmod(path, 0o600)
-        return token
-    token = secrets.token_hex(TOKEN_BYTES)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, token.encode() + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    return token
-
-
-def _session_mac(token: str, nonce: str) -> str:
-    return hmac.new(
-        token.encode(), b"lumina session v2 " + nonce.encode(), hashlib.sha256
-    ).hexdigest()
-
-
-def new_session(token: str) -> str:
-    """A fresh session credential for a browser: ``<nonce>.<HMAC(token, nonce)>`` (hex)."""
-    nonce = secrets.token_hex(16)
-    return f"{nonce}.{_session_mac(token, nonce)}"
-
-
-def session_valid(token: str, candidate: str) -> bool:
-    """True when ``candidate`` is a session credential made with ``token``."""
-    nonce, _, mac = candidate.partition(".")
-    if len(nonce) != 32 or not mac:
-        return False
-    return hmac.compare_digest(mac.encode(), _session_mac(token, nonce).encode())
-
-
-@dataclass
-class LoginCodes:
-    """One-time login codes: issued to ``lumina open``, each redeemed at most once."""
-
-    ttl_s: float = LOGIN_CODE_TTL_S
-    clock: Callable[[], float] = time.monotonic
-    #: At most this many codes wait at once (the oldest are dropped).
-    limit: int = 32
-    _codes: dict[str, float] = field(default_factory=dict, init=False)
-
-    def issue(self) -> str:
-        now = self.clock()
-        self._codes = {c: t for c, t in self._codes.items() if t > now}
-        while len(self._codes) >= self.limit:
-            del self._codes[next(iter(self._codes))]
-        code = secrets.token_urlsafe(24)
-        self._codes[code] = now + self.ttl_s
-        return code
-
-    def redeem(self, code: str) -> bool:
-        """True once for a valid, unexpired code; the code is spent either way."""
-        expires = self._codes.pop(code, None)
-        return expires is not None and expires > self.clock()
 
 
 # ---------------------------------------------------------------------------- peer credentials

@@ -32,6 +32,7 @@ import uvicorn
 from luminad import errors
 from luminad.api.access_log import SafeLogFilter
 from luminad.api.app import create_app
+from luminad.api.credentials import load_or_create_token
 from luminad.api.listeners import (
     TCP_BACKLOG,
     ConnectionGuard,
@@ -45,11 +46,7 @@ from luminad.api.listeners import (
     tcp_connection_limit,
 )
 from luminad.api.runtime import Runtime
-from luminad.api.security import (
-    SecurityGate,
-    SecurityPolicy,
-    load_or_create_token,
-)
+from luminad.api.security import SecurityGate, SecurityPolicy
 from luminad.api.wyoming import Wyoming
 from luminad.protocol import MAX_FRAME_BYTES
 from luminad.settings import Settings

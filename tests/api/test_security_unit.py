@@ -7,15 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from luminad.api.credentials import LoginCodes, load_or_create_token, new_session, session_valid
 from luminad.api.listeners import StartupError, check_host, is_loopback
-from luminad.api.security import (
-    AudioRateLimiter,
-    LoginCodes,
-    SecurityPolicy,
-    load_or_create_token,
-    new_session,
-    session_valid,
-)
+from luminad.api.security import AudioRateLimiter, SecurityPolicy
 from luminad.settings import load_settings
 
 
