@@ -15,6 +15,10 @@ Within this process, :data:`CORES` knows which engines compute at this moment (e
 llama.cpp, Piper and smart-turn run says so): the LLM writes on every core only while nothing
 else of the process runs, and steps down to its share, between two tokens, as soon as TTS
 speaks the first chunk or a transcription pass starts (and back up when they are done).
+
+And no pool may go on spinning once its work is done, or it takes a core from whatever runs
+next (in the voice loop, the LLM): onnxruntime sessions are made by :func:`onnx_session`, and
+numpy's BLAS runs on one thread (:func:`quiet_blas`).
 """
 
 from __future__ import annotations
