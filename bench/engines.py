@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import platform
 import re
@@ -87,6 +88,25 @@ def piper_pcm16k(tts: PiperTTS, text: str) -> np.ndarray:
     )
 
 
+def time_passes(
+    engines: dict[str, WhisperSTT], pcm: np.ndarray, text: str, partial: bool, reps: int
+) -> dict[str, tuple[float, float, list[str]]]:
+    """Per engine: median latency (s), median WER and what a badly heard pass heard; the
+    engines' runs interleaved so the machine's drift falls alike on each."""
+    times: dict[str, list[float]] = {k: [] for k in engines}
+    errs: dict[str, list[float]] = {k: [] for k in engines}
+    misheard: dict[str, list[str]] = {k: [] for k in engines}
+    for _ in range(reps):
+        for kind, stt in engines.items():
+            t0 = time.perf_counter()
+            hyp = stt.transcribe_sync(pcm, partial=partial)
+            times[kind].append(time.perf_counter() - t0)
+            errs[kind].append(wer(text, hyp))
+            if errs[kind][-1] > 0.25:
+                misheard[kind].append(hyp)
+    return {k: (med(times[k]), med(errs[k]), misheard[k]) for k in engines}
+
+
 def bench_stt(reps: int, log: Callable[[str], None]) -> str:
     """Each model as the daemon converts it (matrices in Q8_0) against the same weights with
     float16 matrices (whisper.cpp's own converter's output), their runs interleaved."""
@@ -108,37 +128,28 @@ def bench_stt(reps: int, log: Callable[[str], None]) -> str:
             }
             for stt in engines.values():
                 stt.transcribe_sync(clips["2 s"][1])  # warm up
-            for label, (text, pcm) in clips.items():
+            for (label, (text, pcm)), partial in itertools.product(clips.items(), (True, False)):
                 dur = len(pcm) / 16000
-                for partial in (True, False):
-                    times: dict[str, list[float]] = {k: [] for k in engines}
-                    errs: dict[str, list[float]] = {k: [] for k in engines}
-                    for _ in range(reps):
-                        for kind, stt in engines.items():
-                            t0 = time.perf_counter()
-                            hyp = stt.transcribe_sync(pcm, partial=partial)
-                            times[kind].append(time.perf_counter() - t0)
-                            errs[kind].append(wer(text, hyp))
-                            if errs[kind][-1] > 0.25:
-                                log(f"stt {model} {kind} {label} heard {hyp!r}")
-                    decode = "partial (greedy" if partial else "final (greedy with fallback"
-                    mode = f"{decode}, {engines['q8_0'].last_threads} threads)"
-                    for kind in engines:
-                        lat = med(times[kind])
-                        rows.append(
-                            (
-                                model,
-                                kind,
-                                label,
-                                f"{dur:.1f}",
-                                mode,
-                                f"{lat * 1000:.0f}",
-                                f"{lat / dur:.2f}",
-                                f"{med(errs[kind]):.2f}",
-                            )
+                timed = time_passes(engines, pcm, text, partial, reps)
+                decode = "partial (greedy" if partial else "final (greedy with fallback"
+                mode = f"{decode}, {engines['q8_0'].last_threads} threads)"
+                for kind, (lat, err, misheard) in timed.items():
+                    rows.append(
+                        (
+                            model,
+                            kind,
+                            label,
+                            f"{dur:.1f}",
+                            mode,
+                            f"{lat * 1000:.0f}",
+                            f"{lat / dur:.2f}",
+                            f"{err:.2f}",
                         )
-                        log(f"stt {model} {kind} {label} {mode}: {lat * 1000:.0f} ms")
-                    ratios.setdefault(model, []).append(med(times["q8_0"]) / med(times["f16"]))
+                    )
+                    log(f"stt {model} {kind} {label} {mode}: {lat * 1000:.0f} ms")
+                    for hyp in misheard:
+                        log(f"stt {model} {kind} {label} heard {hyp!r}")
+                ratios.setdefault(model, []).append(timed["q8_0"][0] / timed["f16"][0])
             for stt in engines.values():
                 stt.close()
     headers = ("model", "matrices", "utterance", "audio s", "pass", "latency ms", "RTF", "WER")

@@ -57,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 from luminad import protocol  # noqa: E402
 from luminad.projections.timings import STAGES  # noqa: E402
+from tests.support.procfs import cpu_seconds  # noqa: E402
 
 RATE = 48000
 FRAME_MS = 20
@@ -129,26 +130,16 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}"
 
 
-def cpu_s(pid: int) -> float | None:
-    """CPU time (user + system, s) a process has used so far (Linux; None elsewhere)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def settled(pids: list[int]) -> float:
     """Wait until the daemons ``pids`` are idle (under SETTLE_BUSY of a core over the last
     SETTLE_WINDOW_S), at most SETTLE_MAX_S; returns the wait (s). A daemon's background work
     after its turn (the implicit-fact extraction) must not fall into another design's turn
     or into the raw parts: the designs share the cores."""
     start = time.monotonic()
-    last = [cpu_s(p) for p in pids]
+    last = [cpu_seconds(f"/proc/{p}/stat") for p in pids]
     while time.monotonic() - start < SETTLE_MAX_S:
         await asyncio.sleep(SETTLE_WINDOW_S)
-        now = [cpu_s(p) for p in pids]
+        now = [cpu_seconds(f"/proc/{p}/stat") for p in pids]
         used = sum(b - a for a, b in zip(last, now, strict=True) if a is not None and b is not None)
         last = now
         if used <= SETTLE_BUSY * SETTLE_WINDOW_S:

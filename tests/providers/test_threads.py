@@ -13,24 +13,15 @@ import numpy as np
 from luminad.providers.embeddings import MiniLmEmbedder
 from luminad.providers.smart_turn import SmartTurn
 from luminad.providers.threads import quiet_blas
+from tests.support.procfs import cpu_seconds
 from tests.support.speech import speak_pcm16
-
-_TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_ms_of_other_threads() -> float:
     """CPU time (ms) used so far by this process's threads other than the calling one."""
-    me, total = str(threading.get_native_id()), 0.0
-    for tid in os.listdir("/proc/self/task"):
-        if tid == me:
-            continue
-        try:
-            with open(f"/proc/self/task/{tid}/stat", encoding="ascii") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # the thread ended
-        total += (int(fields[11]) + int(fields[12])) * _TICK_MS
-    return total
+    me = str(threading.get_native_id())
+    others = [tid for tid in os.listdir("/proc/self/task") if tid != me]
+    return 1000 * sum(cpu_seconds(f"/proc/self/task/{tid}/stat") or 0.0 for tid in others)
 
 
 def _busy_after(work: list[object], window_s: float = 0.3) -> float:

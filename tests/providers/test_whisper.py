@@ -10,21 +10,11 @@ import numpy.typing as npt
 import pytest
 
 from luminad.errors import ModelMissing
-from luminad.providers.ggml_convert import (
-    GGML_MAGIC,
-    convert_ct2_to_ggml,
-    mel_filters,
-    q8_0,
-    read_ct2,
-)
+from luminad.providers.ct2_file import read_ct2
+from luminad.providers.ggml_convert import GGML_MAGIC, convert_ct2_to_ggml, mel_filters, q8_0
+from luminad.providers.transcript import collapse_repeats, said_whole, speech_only
 from luminad.providers.wer import normalize_words
-from luminad.providers.whisper import (
-    WhisperSTT,
-    clean_transcript,
-    ensure_ggml,
-    said_whole,
-    whisper_source,
-)
+from luminad.providers.whisper import WhisperSTT, ensure_ggml, whisper_source
 from luminad.settings import Settings
 from tests.support.speech import read_wav_pcm16, speak_pcm16, speak_to_wav, wer
 
@@ -156,8 +146,8 @@ def test_speech_helpers(tmp_path: Path) -> None:
     assert wer("a b c d", "a x c") == 0.5
 
 
-def test_clean_transcript() -> None:
-    assert clean_transcript(" [BLANK_AUDIO] hello (music)  world ") == "hello world"
+def test_speech_only_drops_annotations() -> None:
+    assert speech_only(" [BLANK_AUDIO] hello (music)  world ") == "hello world"
 
 
 @pytest.mark.parametrize(
@@ -189,7 +179,7 @@ def test_clean_transcript() -> None:
     ],
 )
 def test_decoder_loops_are_collapsed(heard: str, kept: str) -> None:
-    assert clean_transcript(heard) == kept
+    assert collapse_repeats(speech_only(heard)) == kept
 
 
 @pytest.mark.parametrize(
