@@ -14,8 +14,12 @@ does not fall into another's turn):
 
 * **semantic** (the default): at each pause the smart-turn model and the words judge the end of
   the turn (``LUMINA_END_OF_TURN=smart``);
-* **fixed 500 ms**: the previous design: a fixed 500 ms hangover and the speculative start at
-  150 ms of silence (``LUMINA_END_OF_TURN=silence``);
+* **fixed 500 ms**: this code with the previous end of turn: a fixed 500 ms hangover and the
+  speculative start at 150 ms of silence (``LUMINA_END_OF_TURN=silence``);
+* **previous (bbd628c)**: the daemon the latency issue measured, the code at the end of the first
+  wave (its tree from ``git archive``, run with this checkout's interpreter and packages): the
+  same fixed hangover and speculative start, with that wave's transcription (whisper in float16)
+  and voice loop;
 * **limit**: the raw parts of each utterance measured alone right after it, in this process
   while the daemons wait, its history growing alike: the semantic run's endpoint wait + the final
   STT pass + the LLM's time to its first speakable chunk + TTS of that chunk; and the **naive**
@@ -41,6 +45,7 @@ import platform
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -105,9 +110,23 @@ UTTERANCES: list[tuple[str, ...]] = [
     ("Thank you, that is all for now.",),
 ]
 
-DESIGNS: dict[str, dict[str, str]] = {
-    "semantic": {"LUMINA_END_OF_TURN": "smart"},
-    "fixed 500 ms": {"LUMINA_END_OF_TURN": "silence", "LUMINA_VAD_HANGOVER_MS": "500"},
+#: The commit the latency issue measured: the end of the first wave.
+PREVIOUS_COMMIT = "bbd628c"
+
+
+@dataclass(frozen=True)
+class Design:
+    """How one design's daemon runs: its settings, and the commit whose code it runs (None:
+    this checkout)."""
+
+    env: dict[str, str]
+    commit: str | None = None
+
+
+DESIGNS: dict[str, Design] = {
+    "semantic": Design({"LUMINA_END_OF_TURN": "smart"}),
+    "fixed 500 ms": Design({"LUMINA_END_OF_TURN": "silence", "LUMINA_VAD_HANGOVER_MS": "500"}),
+    f"previous ({PREVIOUS_COMMIT})": Design({}, commit=PREVIOUS_COMMIT),
 }
 
 
@@ -275,8 +294,35 @@ async def one_turn(client: Any, mic: Microphone, utt: Utterance) -> TurnResult:
     return res
 
 
+def daemon_setup(design: Design, base: dict[str, str], home: Path) -> tuple[dict[str, str], Path]:
+    """The settings and the working directory of ``design``'s daemon rooted at ``home``. A
+    design of another commit runs that commit's tree (``git archive``, under ``home``) with this
+    interpreter, told the model as its settings then took it (a GGUF path) and given a cache of
+    its own (it converts whisper as it did then)."""
+    if design.commit is None:
+        return {**base, **design.env}, ROOT
+    from luminad.providers.gguf_files import resolve_gguf
+    from luminad.settings import load_settings
+    from tests.support.daemon import shared_cache_dir
+
+    tree = home / "code"
+    tree.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", design.commit], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    models = load_settings({"LUMINA_CACHE_DIR": str(shared_cache_dir())}).models_cache_dir
+    gguf = resolve_gguf(base.get("LUMINA_EMBEDDED_MODEL", ""), models)
+    env = {**base, "LUMINA_EMBEDDED_MODEL": str(gguf), "LUMINA_CACHE_DIR": str(home / "cache")}
+    return {**env, **design.env}, tree
+
+
 async def live_sessions(
-    designs: dict[str, dict[str, str]], utterances: list[Utterance], home: Path, raw: RawParts
+    designs: dict[str, Design],
+    base: dict[str, str],
+    utterances: list[Utterance],
+    home: Path,
+    raw: RawParts,
 ) -> tuple[dict[str, tuple[list[TurnResult], protocol.LatencyMetrics]], list[dict[str, float]]]:
     """One daemon and one session per design, all started first; the designs then take turns
     utterance by utterance, and the raw parts of each utterance are measured right after, so
@@ -287,10 +333,10 @@ async def live_sessions(
     results: dict[str, list[TurnResult]] = {label: [] for label in designs}
     parts: list[dict[str, float]] = []
     with contextlib.ExitStack() as stack:
-        daemons = {
-            label: stack.enter_context(run_daemon(home / f"d{i}", env=env))
-            for i, (label, env) in enumerate(designs.items())
-        }
+        daemons = {}
+        for i, (label, design) in enumerate(designs.items()):
+            env, cwd = daemon_setup(design, base, home / f"d{i}")
+            daemons[label] = stack.enter_context(run_daemon(home / f"d{i}", env=env, cwd=cwd))
         clients, mics = {}, {}
         for label, daemon in daemons.items():
             client = await VoiceClient.connect(
@@ -509,7 +555,9 @@ def report(
     )
     lines.append(
         "| daemon outcomes (/v1/metrics/latency) | "
-        + " | ".join(", ".join(f"{k} {v}" for k, v in s["outcomes"].items()) for s in sums)
+        + " | ".join(
+            ", ".join(f"{k} {v}" for k, v in s["outcomes"].items()) or "not counted" for s in sums
+        )
         + " |"
     )
     lines.append("| errors | " + " | ".join(", ".join(s["errors"]) or "none" for s in sums) + " |")
@@ -530,31 +578,32 @@ def report(
         ("tts_full_ms", "raw TTS, whole reply"),
     ]:
         lines.append(f"| {label} | {fmt(pct(raw[k], 0.5))} | {fmt(pct(raw[k], 0.95))} |")
-    sem, old = sums[0], sums[1] if len(sums) > 1 else None
+    sem = sums[0]
     p_sem = pct(sem["v2v"], 0.5)
-    p_old = pct(old["v2v"], 0.5) if old else None
     p_lim = pct(limit, 0.5)
     lines += [
         "",
-        f"- voice-to-voice p50: semantic {fmt(p_sem)} ms vs fixed 500 ms {fmt(p_old)} ms "
-        f"(fixed - semantic: {fmt(p_old - p_sem if p_sem and p_old else None, '+.0f')} ms); "
-        f"limit {fmt(p_lim)} ms (semantic - limit: "
-        f"{fmt(p_sem - p_lim if p_sem and p_lim else None, '+.0f')} ms).",
-        f"- load average during the runs: {'; '.join(loads)}.",
+        f"- voice-to-voice p50: {sem['label']} {fmt(p_sem)} ms; limit {fmt(p_lim)} ms "
+        f"({sem['label']} - limit: {fmt(p_sem - p_lim if p_sem and p_lim else None, '+.0f')} ms).",
     ]
-    if old is not None:  # the same utterance, both designs: the turn-to-turn spread cancels
+    for other in sums[1:]:
+        p_other = pct(other["v2v"], 0.5)
+        # the same utterance in both designs: the turn-to-turn spread cancels
         pairs = [
             b - a
             for a, b, one_a, one_b in zip(
-                sem["v2v_by_turn"], old["v2v_by_turn"], sem["whole"], old["whole"], strict=True
+                sem["v2v_by_turn"], other["v2v_by_turn"], sem["whole"], other["whole"], strict=True
             )
             if a is not None and b is not None and one_a and one_b
         ]
         lines.append(
-            f"- paired on the {len(pairs)} utterances both designs took as one turn, fixed - "
-            f"semantic voice-to-voice per utterance: median {fmt(pct(pairs, 0.5), '+.0f')} ms "
-            f"(p25 {fmt(pct(pairs, 0.25), '+.0f')}, p75 {fmt(pct(pairs, 0.75), '+.0f')})."
+            f"- {other['label']} - {sem['label']}, voice-to-voice p50: {fmt(p_other)} - "
+            f"{fmt(p_sem)} = {fmt(p_other - p_sem if p_sem and p_other else None, '+.0f')} ms; "
+            f"paired on the {len(pairs)} utterances both took as one turn, per utterance: median "
+            f"{fmt(pct(pairs, 0.5), '+.0f')} ms (p25 {fmt(pct(pairs, 0.25), '+.0f')}, p75 "
+            f"{fmt(pct(pairs, 0.75), '+.0f')})."
         )
+    lines.append(f"- load average during the runs: {'; '.join(loads)}.")
     return "\n".join(lines)
 
 
@@ -568,10 +617,7 @@ async def bench_model(model: str, turns: int, home: Path, tmp: Path) -> str:
     print(f"model {model}: designs {', '.join(DESIGNS)} take turns; load {load_text()}")
     async with RawParts(base) as raw:
         runs_by, raw_list = await live_sessions(
-            {label: {**base, **design} for label, design in DESIGNS.items()},
-            utterances,
-            home / (model or "default"),
-            raw,
+            DESIGNS, base, utterances, home / (model or "default"), raw
         )
     loads = [f"at the end {load_text()}"]
     sums = [summarise(label, runs, metrics) for label, (runs, metrics) in runs_by.items()]
@@ -604,7 +650,11 @@ def header(turns: int, models: str, max_tokens: int, started: str) -> str:
             f"socket: one session per design, {turns} spoken turns ({paused} with a {pause_ms} ms "
             f"pause in mid-sentence), espeak-ng at {WPM} words per minute, 48 kHz, in real-time "
             "20 ms frames with silence between turns, history growing. Voice-to-voice is seen by "
-            "the client: last voiced sample sent -> first reply audio frame received. Each "
+            "the client: last voiced sample sent -> first reply audio frame received. Designs: "
+            "**semantic** (this code, smart-turn and the words end the turn), **fixed 500 ms** "
+            "(this code with the previous end of turn: a 500 ms hangover, the speculative start "
+            f"at 150 ms of silence), **previous ({PREVIOUS_COMMIT})** (the daemon of the commit "
+            "the latency issue measured, the end of the first wave, with the same models). Each "
             "design has its own daemon and session, all started first; the designs take turns "
             "utterance by utterance, and the limit's parts of each utterance are measured right "
             "after it, alone in the bench process (the daemons wait), so load drifts alike for "
