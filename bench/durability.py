@@ -93,7 +93,7 @@ def check(app: Lumina, acks: list[str]) -> tuple[list[str], list[str]]:
     lost, problems = [], []
     events = []
     after = 0
-    while batch := app.events(after=after, limit=5000):
+    while batch := app.queries.events(after=after, limit=5000):
         events.extend(batch)
         after = batch[-1].position
     positions = [e.position for e in events]
@@ -106,14 +106,14 @@ def check(app: Lumina, acks: list[str]) -> tuple[list[str], list[str]]:
         for e in events
     }
     turns: dict[str, list[tuple[str, str]]] = {}
-    for conversation in app.list_conversations(limit=10_000):
+    for conversation in app.queries.list_conversations(limit=10_000):
         turns[conversation.id] = [(t.turn_id, t.role) for t in conversation.turns]
         if len(set(turns[conversation.id])) != len(turns[conversation.id]):
             problems.append(f"duplicate turn rows in {conversation.id}")
     n_utterances = sum(e.type == "UtteranceTranscribed" for e in events)
     if sum(r == "user" for ts in turns.values() for _, r in ts) != n_utterances:
         problems.append("user turns in the read model differ from the log")
-    memories = {m.id for m in app.list_memories()}
+    memories = {m.id for m in app.queries.list_memories()}
     if len(memories) != sum(e.type == "MemoryRemembered" for e in events):
         problems.append("memories in the read model differ from the log")
     if app.read.orphan_vectors():

@@ -267,7 +267,7 @@ async def model_routing() -> tuple[str, dict[str, Any]]:
         app = open_lumina(load_settings({"LUMINA_HOME": home}), MiniLmEmbedder())
         clock = TimerClock(app)
         try:
-            avatar = app.get_avatar(app.default_avatar_id)
+            avatar = app.queries.get_avatar(app.default_avatar_id)
             for text, want, _ in LABELLED:
                 if want is not None and want not in MODEL_TOOL:
                     continue

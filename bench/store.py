@@ -162,7 +162,7 @@ def bench_replay_and_forget(home: Path, embedder: MiniLmEmbedder) -> None:
             f"{time.perf_counter() - started:.2f} s",
         )
         started = time.perf_counter()
-        chain = app.verify_events()
+        chain = app.queries.verify_events()
         row(
             f"verify the hash chain of {chain.events:,} events (recompute every link)",
             f"{time.perf_counter() - started:.2f} s, ok={chain.ok}",
@@ -175,12 +175,12 @@ def bench_replay_and_forget(home: Path, embedder: MiniLmEmbedder) -> None:
             "<= 2,000 ms",
         )
         audit_started = time.perf_counter()
-        ok = app.audit(["gardening", "sunny"]).ok
+        ok = app.queries.audit(["gardening", "sunny"]).ok
         row(
             "forget-me audit (key, decrypt every event, read models, byte scan)",
             f"{(time.perf_counter() - audit_started) * 1000:,.0f} ms, ok={ok}",
         )
-        row("hash chain after forget-me", f"ok={app.verify_events().ok}")
+        row("hash chain after forget-me", f"ok={app.queries.verify_events().ok}")
     finally:
         app.close()
 
@@ -266,7 +266,7 @@ def bench_search(home: Path, embedder: MiniLmEmbedder, n: int, queries: int) -> 
             f"p50 {p50:.1f} ms / p95 {p95:.1f} ms",
         )
         p50, p95 = percentiles(
-            timed(lambda: app.search_memories("what does the user like to eat?", limit=10))
+            timed(lambda: app.queries.search_memories("what does the user like to eat?", limit=10))
         )
         row(
             f"memory search, {n:,} vectors, end to end (MiniLM query embedding + query)",

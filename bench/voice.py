@@ -409,12 +409,15 @@ class RawParts:
         settings = load_settings(daemon_env(self.home, **self.env))
         self.engines = await asyncio.to_thread(load_engines, settings)
         self.app = open_lumina(settings, self.engines.embedder)
-        self.avatar = self.app.get_avatar(self.app.default_avatar_id)
+        self.avatar = self.app.queries.get_avatar(self.app.default_avatar_id)
         self.conversation = self.app.start_conversation(self.app.default_avatar_id)
         agent = Responder(self.engines.llm, None, max_tokens=settings.max_reply_tokens)
         self.replier = Replier(self.app, agent, Outlet(nowhere, uuid.uuid4()))
         await self.replier.prime(
-            self.avatar, self.app.get_profile(), conversation_id=self.conversation, internet=False
+            self.avatar,
+            self.app.queries.get_profile(),
+            conversation_id=self.conversation,
+            internet=False,
         )
         return self
 

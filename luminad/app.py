@@ -1,4 +1,5 @@
-"""The application service: ``Lumina``, the only writer of events, and its read-model queries.
+"""The application service: ``Lumina``, the only writer of events; its queries are
+:attr:`Lumina.queries` (:mod:`luminad.queries`).
 
 Commands load an aggregate, call it, ``save()`` it, then catch the projections up, so a query
 right after a command sees it (read-your-writes). All methods are synchronous and thread-safe
@@ -20,7 +21,6 @@ import msgspec
 from eventsourcing.application import AggregateNotFoundError, Repository
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ApplicationRecorder
-from eventsourcing.utils import get_topic
 
 from luminad import protocol
 from luminad.audit import Auditor
@@ -48,11 +48,11 @@ from luminad.errors import (
 from luminad.fingerprint import fingerprint
 from luminad.forget import Shredder
 from luminad.keystore import KeyStore
-from luminad.mapper import PrivateMapper, iter_notifications
-from luminad.projections import avatars, conversations, memories, profile, timers, timings
-from luminad.projections.log import EVENT_TOPICS, logged_event
+from luminad.mapper import PrivateMapper
+from luminad.projections import avatars, conversations, memories, timers
 from luminad.projections.runner import ReadModels
-from luminad.providers.base import ChatMessage, Embedder
+from luminad.providers.base import Embedder
+from luminad.queries import Queries
 from luminad.redact import is_secret, redact
 from luminad.settings import Settings
 from luminad.store import EventLog, ensure_postgres_schema
@@ -91,6 +91,9 @@ class Lumina:
                 keys.owner_keys_path,
             ],
             [settings.data_dir, settings.config_dir, settings.runtime_dir],
+        )
+        self.queries = Queries(
+            settings, self.log, self.private_mapper, self.read, embedder, self.auditor, self.lock
         )
 
     @property
@@ -300,7 +303,7 @@ class Lumina:
         with self._writing():
             timer = Timer.start(seconds, label, now or datetime.now(UTC), conversation_id)
             self._commit(timer)
-            return self.get_timer(timer.id)
+            return self.queries.get_timer(timer.id)
 
     def fire_timer(self, timer_id: UUID) -> protocol.Timer:
         return self._end_timer(timer_id, fired=True)
@@ -320,7 +323,7 @@ class Lumina:
             else:
                 timer.cancel()
             self._commit(timer)
-            return self.get_timer(timer_id)
+            return self.queries.get_timer(timer_id)
 
     # ------------------------------------------------------------------ memory commands
     def remember(
@@ -437,25 +440,6 @@ class Lumina:
             self._commit(egress)
             return egress.id
 
-    def egress(self, limit: int = 100) -> list[protocol.EgressEntry]:
-        """Every request that left the machine, newest first (read from the log)."""
-        topic = get_topic(Egress.EgressRequested)
-        with self.lock:
-            notes = list(iter_notifications(self.recorder, topics=[topic]))
-            entries = []
-            for note in reversed(notes[-limit:]):
-                state, _ = self.private_mapper.decode_state(note)
-                entries.append(
-                    protocol.EgressEntry(
-                        id=str(note.originator_id),
-                        at=state["timestamp"].isoformat(),
-                        kind=str(state["kind"]),
-                        host=str(state["host"]),
-                        query=str(state["query"]),
-                    )
-                )
-            return entries
-
     def forget_user(self) -> protocol.ForgetReceipt:
         """Record UserForgotten, destroy every data key, purge every read model and compact
         the SQLite files so no plaintext survives on disk; answer a receipt."""
@@ -506,134 +490,6 @@ class Lumina:
     def builtin_avatar(self) -> Avatar:
         return self._load(Avatar, BUILTIN_AVATAR_ID, AvatarNotFound("no built-in avatar"))
 
-    # ------------------------------------------------------------------ queries
-    def get_conversation(self, conversation_id: UUID) -> protocol.Conversation:
-        with self.lock:
-            found = conversations.get(self.read.conn, str(conversation_id))
-        if found is None:
-            raise ConversationNotFound(f"no conversation {conversation_id}")
-        return found
-
-    def list_conversations(self, limit: int = 50) -> list[protocol.Conversation]:
-        with self.lock:
-            return conversations.list_recent(self.read.conn, limit)
-
-    def history_messages(
-        self, conversation_id: UUID, limit: int = conversations.HISTORY_MESSAGES
-    ) -> list[ChatMessage]:
-        return [message for _, message in self.history_turns(conversation_id, limit)]
-
-    def turn_ids(self) -> list[str]:
-        """Every turn with an utterance (for id prefixes)."""
-        with self.lock:
-            return conversations.user_turn_ids(self.read.conn)
-
-    def history_turns(
-        self, conversation_id: UUID, limit: int = conversations.HISTORY_MESSAGES
-    ) -> list[tuple[str, ChatMessage]]:
-        """The last ``limit`` messages of the conversation, each with its turn id."""
-        with self.lock:
-            if not conversations.exists(self.read.conn, str(conversation_id)):
-                raise ConversationNotFound(f"no conversation {conversation_id}")
-            return conversations.history_turns(self.read.conn, str(conversation_id), limit)
-
-    def list_memories(self, avatar_id: UUID | None = None) -> list[protocol.Memory]:
-        with self.lock:
-            return memories.list_for(self.read.conn, _str(avatar_id))
-
-    def search_memories(
-        self,
-        query: str,
-        *,
-        avatar_id: UUID | None = None,
-        limit: int = 10,
-        min_score: float | None = None,
-    ) -> list[protocol.Memory]:
-        """The memories nearest ``query``, those scoring at least ``min_score`` only."""
-        if not query.strip() or limit < 1:
-            return []
-        vector = self.embedder.embed([query])[0].astype("float32").tobytes()
-        with self.lock:
-            found = memories.search(self.read.conn, vector, _str(avatar_id), limit)
-        if min_score is None:
-            return found
-        return [m for m in found if m.score is not None and m.score >= min_score]
-
-    def get_timer(self, timer_id: UUID) -> protocol.Timer:
-        with self.lock:
-            found = timers.get(self.read.conn, str(timer_id))
-        if found is None:
-            raise TimerNotFound(f"no timer {timer_id}")
-        return found
-
-    def list_timers(self, *, running: bool = False) -> list[protocol.Timer]:
-        """Every timer, newest first; ``running``: only those still set, soonest first."""
-        with self.lock:
-            return timers.list_all(self.read.conn, running=running)
-
-    def get_avatar(self, avatar_id: UUID) -> protocol.Avatar:
-        with self.lock:
-            found = avatars.get(self.read.conn, str(avatar_id))
-        if found is None:
-            raise AvatarNotFound(f"no avatar {avatar_id}")
-        return found
-
-    def list_avatars(self) -> list[protocol.Avatar]:
-        with self.lock:
-            return avatars.list_all(self.read.conn)
-
-    def get_profile(self) -> protocol.Profile:
-        with self.lock:
-            return profile.get(self.read.conn)
-
-    def events(
-        self, *, after: int = 0, limit: int = 100, types: Sequence[str] = ()
-    ) -> list[protocol.LoggedEvent]:
-        """The log in order, content decrypted while the key exists, ``[shredded]`` after."""
-        topics = [EVENT_TOPICS[t] for t in types if t in EVENT_TOPICS]
-        if types and not topics:
-            return []
-        with self.lock:
-            notes = self.recorder.select_notifications(
-                after, limit, topics=topics, inclusive_of_start=False
-            )
-            return [logged_event(self.private_mapper, n) for n in notes]
-
-    def verify_events(self) -> protocol.ChainVerification:
-        """Recompute the log's hash chain (see :mod:`luminad.store`)."""
-        return self.log.verify()
-
-    def audit(self, canaries: Sequence[str] = ()) -> protocol.Audit:
-        with self.lock:
-            return self.auditor.run(canaries)
-
-    def latency(self, window: int = 200) -> protocol.LatencyMetrics:
-        with self.lock:
-            return timings.latency(self.read.conn, window)
-
-    def store_health(self) -> protocol.EngineHealth:
-        backend = "postgresql" if self.settings.uses_postgres else "sqlite"
-        try:
-            with self.lock:
-                last = self.recorder.max_notification_id() or 0
-                position, bad = self.read.position(), self.read.bad_events()
-        except Exception as e:
-            return protocol.EngineHealth(
-                ok=False,
-                configured=True,
-                reachable=False,
-                model=backend,
-                detail=type(e).__name__,
-                action="Check the event store setting (LUMINA_STORE).",
-            )
-        return protocol.EngineHealth(
-            ok=True,
-            configured=True,
-            reachable=True,
-            model=backend,
-            detail=f"{last} events; read models at {position}; {bad} undecodable events",
-        )
-
     def close(self) -> None:
         with self.lock:
             self.read.close()
@@ -660,10 +516,6 @@ def _disk_full(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
-
-
-def _str(value: UUID | None) -> str | None:
-    return None if value is None else str(value)
 
 
 def open_lumina(settings: Settings, embedder: Embedder) -> Lumina:

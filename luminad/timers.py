@@ -50,7 +50,7 @@ class TimerClock:
 
     async def start(self) -> int:
         """Re-arm every running timer from the read model; returns how many."""
-        running = await asyncio.to_thread(self.app.list_timers, running=True)
+        running = await asyncio.to_thread(self.app.queries.list_timers, running=True)
         for timer in running:
             self._arm(timer)
         return len(running)

@@ -246,7 +246,7 @@ class IntentRouter:
         """The sentence to say when ``text`` is a local intent (its tool has run), else None."""
 
         def avatar_names() -> list[str]:
-            return [a.name for a in context.app.list_avatars()]
+            return [a.name for a in context.app.queries.list_avatars()]
 
         found = await asyncio.to_thread(self.match, text, avatar_names)
         if found is None:

@@ -140,7 +140,7 @@ def rebuild(
     wanted = wanted or turn.avatar_id or app.default_avatar_id
     avatar = avatars.get(conn, str(wanted))
     if avatar is None:  # created after the turn (an override): as it stands today
-        avatar = app.get_avatar(wanted)
+        avatar = app.queries.get_avatar(wanted)
     if avatar_id is not None and turn.avatar_id != avatar_id:
         differences.append(f"avatar {avatar_id} instead of {turn.avatar_id} (override)")
     who = profile.get(conn)

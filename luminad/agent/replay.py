@@ -231,7 +231,7 @@ class Replayer:
         )
 
     def _avatars(self) -> list[str]:
-        return [a.name for a in self.app.list_avatars()]
+        return [a.name for a in self.app.queries.list_avatars()]
 
     def _tool_context(
         self, turn: RecordedTurn, ctx: ReplyContext, web: list[SearchResult]

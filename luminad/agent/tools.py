@@ -76,7 +76,7 @@ async def forget(ctx: RunContext[ToolContext], what: str) -> str:
 
     async def act(tools: ToolContext) -> str:
         hits = await asyncio.to_thread(
-            tools.app.search_memories, what, avatar_id=tools.avatar_id, limit=1
+            tools.app.queries.search_memories, what, avatar_id=tools.avatar_id, limit=1
         )
         if not hits or (hits[0].score or 0.0) < FORGET_MIN_SCORE:
             return "I don't have anything stored about that."
@@ -96,7 +96,7 @@ async def recall(ctx: RunContext[ToolContext], query: str) -> str:
 
     async def act(tools: ToolContext) -> str:
         hits = await asyncio.to_thread(
-            tools.app.search_memories, query, avatar_id=tools.avatar_id, limit=3
+            tools.app.queries.search_memories, query, avatar_id=tools.avatar_id, limit=3
         )
         found = [m.text for m in hits if (m.score or 0.0) >= RECALL_MIN_SCORE]
         if not found:
@@ -130,7 +130,7 @@ async def preferred_name(ctx: RunContext[ToolContext]) -> str:
     prompt)."""
 
     async def act(tools: ToolContext) -> str:
-        profile = await asyncio.to_thread(tools.app.get_profile)
+        profile = await asyncio.to_thread(tools.app.queries.get_profile)
         if not profile.preferred_name:
             return "You haven't told me your name yet."
         return f"Your name is {profile.preferred_name}."
@@ -211,7 +211,7 @@ async def cancel_timer(ctx: RunContext[ToolContext], label: str = "") -> str:
         from luminad.timers import timer_message
 
         clock = _clock(tools)
-        running = await asyncio.to_thread(tools.app.list_timers, running=True)
+        running = await asyncio.to_thread(tools.app.queries.list_timers, running=True)
         timer = _pick(running, label)
         if timer is None:
             return "There is no timer like that running." if label else "No timer is running."
@@ -230,7 +230,7 @@ async def list_timers(ctx: RunContext[ToolContext]) -> str:
     async def act(tools: ToolContext) -> str:
         from luminad.timers import seconds_left
 
-        running = await asyncio.to_thread(tools.app.list_timers, running=True)
+        running = await asyncio.to_thread(tools.app.queries.list_timers, running=True)
         if not running:
             return "You have no timers running."
         parts = [
@@ -307,7 +307,7 @@ async def switch_avatar(ctx: RunContext[ToolContext], name: str) -> str:
     """
 
     async def act(tools: ToolContext) -> str:
-        avatars = await asyncio.to_thread(tools.app.list_avatars)
+        avatars = await asyncio.to_thread(tools.app.queries.list_avatars)
         wanted = name.strip().strip(".!?").casefold()
         found = next((a for a in avatars if a.name.casefold() == wanted), None)
         if found is None:

@@ -98,4 +98,4 @@ def parse_id(
 
 def avatar_ids(core: Lumina) -> Callable[[], list[str]]:
     """The ids of every avatar, for :func:`parse_id`'s prefixes."""
-    return lambda: [a.id for a in core.list_avatars()]
+    return lambda: [a.id for a in core.queries.list_avatars()]

@@ -127,8 +127,8 @@ class Replier:
     async def base(self, conversation_id: UUID) -> Base:
         """History and profile, read before the utterance is stored (they need no words)."""
         history, profile = await asyncio.gather(
-            asyncio.to_thread(self._app.history_turns, conversation_id),
-            asyncio.to_thread(self._app.get_profile),
+            asyncio.to_thread(self._app.queries.history_turns, conversation_id),
+            asyncio.to_thread(self._app.queries.get_profile),
         )
         return history, profile
 
@@ -190,7 +190,7 @@ class Replier:
 
     def _memories(self, text: str, avatar_id: UUID) -> list[protocol.Memory]:
         try:
-            hits = self._app.search_memories(text, avatar_id=avatar_id, limit=MEMORY_LIMIT)
+            hits = self._app.queries.search_memories(text, avatar_id=avatar_id, limit=MEMORY_LIMIT)
         except Exception as exc:  # memory recall is best effort
             log.warning("memory search failed: %s", type(exc).__name__)
             return []

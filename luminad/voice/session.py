@@ -158,7 +158,7 @@ class VoiceSession:
         if hello.conversation_id is not None:
             conv_id = _parse_uuid(hello.conversation_id, "conversation_id")
             assert conv_id is not None
-            conv = await asyncio.to_thread(self.app.get_conversation, conv_id)
+            conv = await asyncio.to_thread(self.app.queries.get_conversation, conv_id)
             history = [
                 protocol.HistoryTurn(turn_id=t.turn_id, role=t.role, text=t.text, at=t.at)
                 for t in conv.turns
@@ -168,7 +168,7 @@ class VoiceSession:
             state.conversation_id = conv_id
         if avatar_id is None:
             avatar_id = self.app.default_avatar_id
-        state.avatar = await asyncio.to_thread(self.app.get_avatar, avatar_id)
+        state.avatar = await asyncio.to_thread(self.app.queries.get_avatar, avatar_id)
         if state.conversation_id is None:
             state.conversation_id = await asyncio.to_thread(self.app.start_conversation, avatar_id)
         state.voice = hello.voice
@@ -341,7 +341,7 @@ class VoiceSession:
 
     async def _prime(self) -> None:
         assert self.state.avatar is not None
-        profile = await asyncio.to_thread(self.app.get_profile)
+        profile = await asyncio.to_thread(self.app.queries.get_profile)
         assert self.state.conversation_id is not None
         await self.replier.prime(
             self.state.avatar,

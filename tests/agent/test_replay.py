@@ -129,7 +129,7 @@ def test_a_replay_writes_nothing(app: Lumina) -> None:
     before = app.recorder.max_notification_id()
     context_of(app, t3)
     assert app.recorder.max_notification_id() == before
-    assert app.verify_events().ok
+    assert app.queries.verify_events().ok
 
 
 class RecallingModel:

@@ -127,7 +127,7 @@ async def test_remember_stores_the_fact_sealed_and_tells_the_client(
     ctx = context(app, session)
     said = await call(tools.remember, ctx, fact="my sister's birthday is on May 3")
     assert said == "Okay, I'll remember that."
-    (memory,) = app.list_memories()
+    (memory,) = app.queries.list_memories()
     assert memory.text == "My sister's birthday is on May 3."
     assert memory.source.turn_id == str(ctx.turn_id)
     (written,) = session.of(protocol.MemoryWritten)
@@ -139,7 +139,7 @@ async def test_remember_stores_the_fact_sealed_and_tells_the_client(
         arguments={"fact": "my sister's birthday is on May 3"},
         result=said,
     )
-    (event,) = app.events(types=["ToolCalled"])
+    (event,) = app.queries.events(types=["ToolCalled"])
     assert isinstance(event.data, dict)
     assert event.data["arguments"] == {"fact": "my sister's birthday is on May 3"}
     assert event.data["result"] == said
@@ -152,7 +152,7 @@ async def test_a_secret_is_not_remembered_and_the_user_is_told(
 ) -> None:
     ctx = context(app, session)
     said = await call(tools.remember, ctx, fact="my password is hunter2")
-    assert "secret" in said and app.list_memories() == []
+    assert "secret" in said and app.queries.list_memories() == []
     assert session.of(protocol.MemoryWritten) == []
     (called,) = session.of(protocol.ToolCall)
     assert called.ok is False  # type: ignore[attr-defined]
@@ -166,7 +166,7 @@ async def test_forget_deletes_the_memory_that_means_the_same(app: Lumina, sessio
     await call(tools.remember, ctx, fact="I like green tea in the morning")
     said = await call(tools.forget, ctx, what="when my sister was born")
     assert said.startswith("Done, I forgot that")
-    assert [m.text for m in app.list_memories()] == ["I like green tea in the morning."]
+    assert [m.text for m in app.queries.list_memories()] == ["I like green tea in the morning."]
 
 
 async def test_forget_with_nothing_close_keeps_every_memory(app: Lumina, session: Session) -> None:
@@ -174,7 +174,7 @@ async def test_forget_with_nothing_close_keeps_every_memory(app: Lumina, session
     await call(tools.remember, ctx, fact="I like green tea in the morning")
     said = await call(tools.forget, ctx, what="the car's licence plate")
     assert said == "I don't have anything stored about that."
-    assert len(app.list_memories()) == 1
+    assert len(app.queries.list_memories()) == 1
 
 
 async def test_recall_answers_what_was_stored(app: Lumina, session: Session) -> None:
@@ -187,7 +187,7 @@ async def test_set_and_say_the_preferred_name(app: Lumina, session: Session) -> 
     ctx = context(app, session)
     assert await call(tools.preferred_name, ctx) == "You haven't told me your name yet."
     assert "Sam" in await call(tools.set_preferred_name, ctx, name="sam")
-    assert app.get_profile().preferred_name == "Sam"
+    assert app.queries.get_profile().preferred_name == "Sam"
     assert await call(tools.preferred_name, ctx) == "Your name is Sam."
 
 
@@ -202,7 +202,7 @@ async def test_a_bad_timer_length_is_said_and_reported_as_tool_failed(
     ctx = context(app, session, clock)
     said = await call(tools.set_timer, ctx, seconds=0, label="")
     assert "between 1 second and 24 hours" in said
-    assert app.list_timers() == []
+    assert app.queries.list_timers() == []
     (called,) = session.of(protocol.ToolCall)
     assert called.ok is False  # type: ignore[attr-defined]
     (error,) = session.of(protocol.Error)
@@ -218,7 +218,7 @@ async def test_timer_set_listed_cancelled(app: Lumina, session: Session, clock: 
     listed = await call(tools.list_timers, ctx)
     assert listed == "You have 2 timers: tea with 5 minutes left, a timer with 1 hour left."
     assert await call(tools.cancel_timer, ctx, label="tea") == "Okay, I cancelled the tea timer."
-    states = {t.label: t.state for t in app.list_timers()}
+    states = {t.label: t.state for t in app.queries.list_timers()}
     assert states == {"tea": "cancelled", "": "set"}
     changes = [(m.label, m.state) for m in session.of(protocol.TimerChanged)]  # type: ignore[attr-defined]
     assert changes == [("tea", "set"), ("", "set"), ("tea", "cancelled")]
@@ -242,7 +242,7 @@ async def test_a_timer_fires_and_is_announced(app: Lumina, session: Session) -> 
     finally:
         await clock.close()
     assert [(t.label, t.state) for t in fired] == [("eggs", "fired")]
-    assert [t.state for t in app.list_timers()] == ["fired"]
+    assert [t.state for t in app.queries.list_timers()] == ["fired"]
 
 
 async def test_timers_survive_a_restart(home: Path, embedder: MiniLmEmbedder) -> None:
@@ -327,10 +327,10 @@ async def test_a_tool_waits_for_the_turn_to_be_committed(app: Lumina, session: S
     ctx = context(app, session, committed=wait)
     task = asyncio.create_task(call(tools.remember, ctx, fact="I parked on level 3"))
     await asyncio.sleep(0.2)
-    assert app.list_memories() == [] and session.sent == []
+    assert app.queries.list_memories() == [] and session.sent == []
     committed.set()
     assert await task == "Okay, I'll remember that."
-    assert len(app.list_memories()) == 1
+    assert len(app.queries.list_memories()) == 1
 
 
 async def test_a_call_that_cannot_be_recorded_still_answers(app: Lumina, session: Session) -> None:
@@ -338,7 +338,7 @@ async def test_a_call_that_cannot_be_recorded_still_answers(app: Lumina, session
     ctx.turn_id = uuid4()  # not a turn of the conversation: ToolCalled is refused
     said = await call(tools.remember, ctx, fact="I parked on level 3")
     assert said == "Okay, I'll remember that."
-    assert [m.text for m in app.list_memories()] == ["I parked on level 3."]
+    assert [m.text for m in app.queries.list_memories()] == ["I parked on level 3."]
     assert isinstance(ctx.turn_id, UUID)
 
 
@@ -350,6 +350,6 @@ async def test_a_search_for_nothing_but_a_secret_is_refused_with_a_sentence(
     online = context(app, session, search=ledgered, internet=True)
     said = await call(tools.web_search, online, query="sk-proj-abc123def456ghi789jkl")
     assert said == "Not searched: the search would have sent a secret."
-    assert app.egress() == []  # nothing left the machine, nothing to record
+    assert app.queries.egress() == []  # nothing left the machine, nothing to record
     assert await call(tools.web_search, online, query="moon") == "Moon: It orbits."
-    assert [e.query for e in app.egress()] == ["moon"]
+    assert [e.query for e in app.queries.egress()] == ["moon"]

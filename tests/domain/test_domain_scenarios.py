@@ -35,7 +35,7 @@ def test_conversation_turns_are_read_back_in_order(app: Lumina) -> None:
     second = app.record_utterance(conversation, "Tell me a long story", source="text")
     app.interrupt_reply(conversation, second, "Once upon a time", reason="barge_in")
 
-    got = app.get_conversation(conversation)
+    got = app.queries.get_conversation(conversation)
     assert got.avatar_id == str(app.default_avatar_id)
     assert [(t.role, t.text, t.interrupted) for t in got.turns] == [
         ("user", "What's the weather?", False),
@@ -44,12 +44,12 @@ def test_conversation_turns_are_read_back_in_order(app: Lumina) -> None:
         ("assistant", "Once upon a time", True),
     ]
     assert [t.turn_id for t in got.turns] == [str(first)] * 2 + [str(second)] * 2
-    assert app.history_messages(conversation, limit=3) == [
+    assert app.queries.history_messages(conversation, limit=3) == [
         ChatMessage("assistant", "Sunny and warm."),
         ChatMessage("user", "Tell me a long story"),
         ChatMessage("assistant", "Once upon a time"),
     ]
-    assert [c.id for c in app.list_conversations()] == [str(conversation)]
+    assert [c.id for c in app.queries.list_conversations()] == [str(conversation)]
 
 
 def test_history_window_moves_in_steps_so_the_prompt_prefix_stays_cached(app: Lumina) -> None:
@@ -58,7 +58,7 @@ def test_history_window_moves_in_steps_so_the_prompt_prefix_stays_cached(app: Lu
     for n in range(15):
         turn = app.record_utterance(conversation, f"question {n}", source="text")
         app.complete_reply(conversation, turn, f"answer {n}")
-        window = app.history_messages(conversation, limit=20)
+        window = app.queries.history_messages(conversation, limit=20)
         assert window[-1] == ChatMessage("assistant", f"answer {n}")
         firsts.append(window[0].content)
         sizes.append(len(window))
@@ -72,7 +72,7 @@ def test_commands_on_unknown_things_raise_their_not_found(app: Lumina) -> None:
     with pytest.raises(ConversationNotFound):
         app.record_utterance(uuid4(), "hello")
     with pytest.raises(ConversationNotFound):
-        app.get_conversation(uuid4())
+        app.queries.get_conversation(uuid4())
     with pytest.raises(AvatarNotFound):
         app.start_conversation(uuid4())
     with pytest.raises(MemoryNotFound):
@@ -86,11 +86,11 @@ def test_commands_on_unknown_things_raise_their_not_found(app: Lumina) -> None:
 
 
 def test_avatars_lifecycle(app: Lumina) -> None:
-    (builtin,) = app.list_avatars()
+    (builtin,) = app.queries.list_avatars()
     assert (builtin.name, builtin.voice, builtin.builtin) == ("Lumina", "joe", True)
     pirate = app.create_avatar("Pirate", persona="Talk like a pirate.", style="Short.")
     app.update_avatar(pirate, name="Captain", voice="amy", style="Shorter.")
-    got = app.get_avatar(pirate)
+    got = app.queries.get_avatar(pirate)
     assert (got.name, got.persona, got.style, got.voice, got.builtin) == (
         "Captain",
         "Talk like a pirate.",
@@ -98,16 +98,16 @@ def test_avatars_lifecycle(app: Lumina) -> None:
         "amy",
         False,
     )
-    assert [a.name for a in app.list_avatars()] == ["Lumina", "Captain"]
+    assert [a.name for a in app.queries.list_avatars()] == ["Lumina", "Captain"]
     with pytest.raises(Conflict):
         app.delete_avatar(app.default_avatar_id)
     app.delete_avatar(pirate)
     with pytest.raises(AvatarNotFound):
-        app.get_avatar(pirate)
+        app.queries.get_avatar(pirate)
     with pytest.raises(AvatarNotFound):
         app.update_avatar(pirate, name="Ghost")
     app.update_avatar(app.default_avatar_id, voice="amy")
-    assert app.get_avatar(app.default_avatar_id).voice == "amy"
+    assert app.queries.get_avatar(app.default_avatar_id).voice == "amy"
 
 
 def test_memories_are_scoped_per_avatar_with_provenance(app: Lumina) -> None:
@@ -120,35 +120,35 @@ def test_memories_are_scoped_per_avatar_with_provenance(app: Lumina) -> None:
     shared = app.remember("user has a cat named Tom")
     other = app.remember("user prefers coffee", avatar_id=app.default_avatar_id)
 
-    assert {m.id for m in app.list_memories()} == {str(own), str(shared), str(other)}
-    assert {m.id for m in app.list_memories(pirate)} == {str(own), str(shared)}
-    found = app.search_memories("green tea", avatar_id=pirate)
+    assert {m.id for m in app.queries.list_memories()} == {str(own), str(shared), str(other)}
+    assert {m.id for m in app.queries.list_memories(pirate)} == {str(own), str(shared)}
+    found = app.queries.search_memories("green tea", avatar_id=pirate)
     assert found[0].id == str(own)
     assert found[0].score is not None and found[0].score > 0.5
     assert found[0].source == protocol.MemorySource(
         conversation_id=str(conversation), turn_id=str(turn)
     )
     assert str(other) not in {m.id for m in found}
-    assert app.search_memories("coffee")[0].id == str(other)
+    assert app.queries.search_memories("coffee")[0].id == str(other)
 
 
 def test_profile_and_latency(app: Lumina) -> None:
     app.set_preferred_name("Sam")
     app.set_preference("units", "metric")
     app.set_preference("units", "imperial")
-    assert app.get_profile() == protocol.Profile(
+    assert app.queries.get_profile() == protocol.Profile(
         preferred_name="Sam", preferences={"units": "imperial"}
     )
     conversation = app.start_conversation()
     for ms in range(1, 21):
         turn = app.record_utterance(conversation, f"turn {ms}")
         app.time_turn(conversation, turn, {"stt_ms": float(ms), "voice_to_voice_ms": ms * 10.0})
-    metrics = app.latency()
+    metrics = app.queries.latency()
     assert metrics.turns == 20
     assert metrics.stages["stt_ms"].count == 20
     assert metrics.stages["stt_ms"].p50_ms == pytest.approx(10.5)
     assert metrics.stages["voice_to_voice_ms"].p95_ms == pytest.approx(190.5)
-    assert app.latency(window=5).stages["stt_ms"].p50_ms == pytest.approx(18.0)
+    assert app.queries.latency(window=5).stages["stt_ms"].p50_ms == pytest.approx(18.0)
     assert metrics.outcomes == {"completed": 20, "interrupted": 0, "failed": 0}
 
 
@@ -157,7 +157,7 @@ def test_interrupted_and_failed_turns_are_counted_in_the_latency(app: Lumina) ->
     for i, outcome in enumerate(["completed", "interrupted", "interrupted", "failed"]):
         turn = app.record_utterance(conversation, f"turn {i}")
         app.time_turn(conversation, turn, {"voice_to_voice_ms": 100.0 * (i + 1)}, outcome=outcome)
-    metrics = app.latency()
+    metrics = app.queries.latency()
     assert metrics.turns == 4
     assert metrics.outcomes == {"completed": 1, "interrupted": 2, "failed": 1}
     assert metrics.stages["voice_to_voice_ms"].count == 4  # the p95 includes the barge-ins
@@ -170,7 +170,7 @@ def test_event_log_in_order_with_type_filter(app: Lumina) -> None:
     conversation = app.start_conversation()
     turn = app.record_utterance(conversation, "hello there")
     app.complete_reply(conversation, turn, "hi")
-    events = app.events()
+    events = app.queries.events()
     assert [e.type for e in events] == [
         "BuiltinAvatarCreated",
         "ConversationStarted",
@@ -181,10 +181,10 @@ def test_event_log_in_order_with_type_filter(app: Lumina) -> None:
     utterance = events[2]
     assert isinstance(utterance.data, dict) and utterance.data["text"] == "hello there"
     assert utterance.aggregate_id == str(conversation) and utterance.version == 2
-    only = app.events(types=["ReplyCompleted"])
+    only = app.queries.events(types=["ReplyCompleted"])
     assert [e.type for e in only] == ["ReplyCompleted"]
-    assert app.events(after=events[1].position, limit=1)[0].type == "UtteranceTranscribed"
-    assert app.store_health().ok
+    assert app.queries.events(after=events[1].position, limit=1)[0].type == "UtteranceTranscribed"
+    assert app.queries.store_health().ok
 
 
 def test_state_survives_reopening(settings: Settings, embedder: FakeEmbedder) -> None:
@@ -195,11 +195,11 @@ def test_state_survives_reopening(settings: Settings, embedder: FakeEmbedder) ->
     app.close()
     again = open_lumina(settings, embedder)
     try:
-        assert again.get_conversation(conversation).turns[0].text == "remember me"
-        assert again.list_memories()[0].id == str(memory)
-        assert len(again.list_avatars()) == 1
+        assert again.queries.get_conversation(conversation).turns[0].text == "remember me"
+        assert again.queries.list_memories()[0].id == str(memory)
+        assert len(again.queries.list_avatars()) == 1
         turn = again.record_utterance(conversation, "still here")
-        assert again.get_conversation(conversation).turns[-1].turn_id == str(turn)
+        assert again.queries.get_conversation(conversation).turns[-1].turn_id == str(turn)
     finally:
         again.close()
 
@@ -208,10 +208,13 @@ def test_a_refused_command_leaves_no_trace(app: Lumina) -> None:
     avatar = app.create_avatar("Pirate")
     with pytest.raises(BadMessage):
         app.update_avatar(avatar, name="Captain", persona="x" * 5000)  # rename ok, persona not
-    assert app.get_avatar(avatar).name == "Pirate"
+    assert app.queries.get_avatar(avatar).name == "Pirate"
     app.update_avatar(avatar, voice="amy")
-    assert (app.get_avatar(avatar).name, app.get_avatar(avatar).voice) == ("Pirate", "amy")
-    assert [e.type for e in app.events(types=["AvatarRenamed"])] == []
+    assert (app.queries.get_avatar(avatar).name, app.queries.get_avatar(avatar).voice) == (
+        "Pirate",
+        "amy",
+    )
+    assert [e.type for e in app.queries.events(types=["AvatarRenamed"])] == []
 
 
 def test_an_unreachable_postgres_says_what_to_do(tmp_path: Path, embedder: FakeEmbedder) -> None:

@@ -20,12 +20,12 @@ def raw_log(app: Lumina) -> bytes:
 def test_a_pin_said_in_a_turn_is_kept_only_as_redacted(app: Lumina) -> None:
     conversation = app.start_conversation()
     app.record_utterance(conversation, "my PIN is 4921, please remember it")
-    (turn,) = app.get_conversation(conversation).turns
+    (turn,) = app.queries.get_conversation(conversation).turns
     assert turn.text == "my PIN is [redacted: PIN], please remember it"
-    (event,) = app.events(types=["UtteranceTranscribed"])
+    (event,) = app.queries.events(types=["UtteranceTranscribed"])
     assert isinstance(event.data, dict) and "4921" not in str(event.data)
     assert b"4921" not in raw_log(app)
-    assert app.search_memories("PIN") == []
+    assert app.queries.search_memories("PIN") == []
 
 
 @pytest.mark.parametrize(
@@ -41,13 +41,13 @@ def test_a_secret_never_becomes_a_memory(app: Lumina, text: str) -> None:
     with pytest.raises(SecretNotStored) as caught:
         app.remember(text)
     assert caught.value.code == "secret_refused" and caught.value.action
-    assert app.list_memories() == []  # the remember tool stores through this command too
+    assert app.queries.list_memories() == []  # the remember tool stores through this command too
 
 
 def test_ordinary_words_about_keys_and_passes_are_kept(app: Lumina) -> None:
     for text in ("I lost my house key", "I need to pass the exam", "I have 3 tokens left"):
         app.remember(text)
-    assert [m.text for m in app.list_memories()] == [
+    assert [m.text for m in app.queries.list_memories()] == [
         "I lost my house key",
         "I need to pass the exam",
         "I have 3 tokens left",

@@ -19,7 +19,7 @@ class RecordingSearch:
         self.sent: list[tuple[str, int]] = []
 
     async def search(self, query: str, *, limit: int = 5) -> list[SearchResult]:
-        self.sent.append((query, len(self.app.egress())))
+        self.sent.append((query, len(self.app.queries.egress())))
         return [SearchResult(title="t", url="https://example.org", snippet="s")]
 
     async def health(self) -> EngineHealth:
@@ -33,7 +33,7 @@ async def test_a_search_is_in_the_ledger_before_it_is_sent_and_its_query_encrypt
     search = LedgeredSearch(inner, app, "search.example.org")
     await search.search("weather in Lisbon with my PIN 4921")
     assert inner.sent == [("weather in Lisbon with my PIN", 1)]  # recorded first, then sent
-    (entry,) = app.egress()
+    (entry,) = app.queries.egress()
     assert (entry.kind, entry.host, entry.query) == (
         "web_search",
         "search.example.org",
@@ -43,5 +43,5 @@ async def test_a_search_is_in_the_ledger_before_it_is_sent_and_its_query_encrypt
     assert b"Lisbon" not in raw and b"search.example.org" in raw
 
     app.forget_user()
-    (entry,) = app.egress()
+    (entry,) = app.queries.egress()
     assert entry.query == SHREDDED and entry.host == "search.example.org"

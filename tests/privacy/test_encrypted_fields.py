@@ -94,4 +94,4 @@ def test_an_avatar_voice_is_not_in_the_log_in_plain_text(app: Lumina) -> None:
     app.update_avatar(avatar, voice=f"{canary}-changed")
     raw = b"".join(n.state for n in app.recorder.select_notifications(0, 1000))
     assert canary.encode() not in raw
-    assert app.get_avatar(avatar).voice == f"{canary}-changed"
+    assert app.queries.get_avatar(avatar).voice == f"{canary}-changed"

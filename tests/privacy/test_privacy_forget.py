@@ -51,8 +51,8 @@ def test_user_content_is_encrypted_in_the_event_store_and_the_read_models(
     canary = f"CANARY-{uuid4().hex[:20]}"
     fill(app, canary, n=3)
     assert canary.encode() not in raw_event_states(app)
-    assert app.events(types=["UtteranceTranscribed"])[0].data["text"].endswith(canary)  # type: ignore[index]
-    assert app.get_profile().preferred_name == f"Agent {canary}"[:60]
+    assert app.queries.events(types=["UtteranceTranscribed"])[0].data["text"].endswith(canary)  # type: ignore[index]
+    assert app.queries.get_profile().preferred_name == f"Agent {canary}"[:60]
     files, hits = scan_files(settings.data_dir, [canary])
     assert files >= 2 and hits == {}
     schema = scan_files(settings.data_dir, ["CREATE TABLE", "memory_vectors"])[1]
@@ -70,8 +70,8 @@ def test_forget_me_leaves_no_canary_and_a_log_that_still_replays(
 ) -> None:
     canary = f"CANARY-{uuid4().hex[:20]}"
     (conversation,) = fill(app, canary)
-    before = app.events(limit=10_000)
-    live = app.audit([canary])
+    before = app.queries.events(limit=10_000)
+    live = app.queries.audit([canary])
     assert live.ok, live.checks  # a live user: everything encrypted, keys private
 
     receipt = app.forget_user()
@@ -82,7 +82,7 @@ def test_forget_me_leaves_no_canary_and_a_log_that_still_replays(
 
     files, hits = scan_files(settings.data_dir, [canary])
     assert files >= 2 and hits == {}
-    audit = app.audit([canary])
+    audit = app.queries.audit([canary])
     assert audit.ok, audit.checks
     assert {c.name for c in audit.checks} >= {
         "keys_destroyed",
@@ -91,7 +91,7 @@ def test_forget_me_leaves_no_canary_and_a_log_that_still_replays(
         "canary_scan",
     }
 
-    after = app.events(limit=10_000)
+    after = app.queries.events(limit=10_000)
     assert [(e.position, e.type, e.aggregate_id) for e in after[: len(before)]] == [
         (e.position, e.type, e.aggregate_id) for e in before
     ]
@@ -105,20 +105,20 @@ def test_forget_me_leaves_no_canary_and_a_log_that_still_replays(
     assert len(content) == 150 and all(e.data == SHREDDED for e in content)
 
     with pytest.raises(ConversationNotFound):
-        app.get_conversation(conversation)
-    assert app.list_conversations() == [] and app.list_memories() == []
-    assert app.search_memories("lucky word") == []
-    assert app.get_profile().preferred_name is None
-    (builtin,) = app.list_avatars()
+        app.queries.get_conversation(conversation)
+    assert app.queries.list_conversations() == [] and app.queries.list_memories() == []
+    assert app.queries.search_memories("lucky word") == []
+    assert app.queries.get_profile().preferred_name is None
+    (builtin,) = app.queries.list_avatars()
     assert builtin.name == "Lumina" and builtin.voice == "amy"
 
     # life goes on under a new key, and the audit still holds
     new = app.start_conversation()
     app.record_utterance(new, "a fresh start")
-    assert app.get_conversation(new).turns[0].text == "a fresh start"
-    assert app.audit([canary]).ok
+    assert app.queries.get_conversation(new).turns[0].text == "a fresh start"
+    assert app.queries.audit([canary]).ok
     app.rebuild_projections()
-    assert app.get_conversation(new).turns[0].text == "a fresh start"
+    assert app.queries.get_conversation(new).turns[0].text == "a fresh start"
     assert scan_files(settings.data_dir, [canary])[1] == {}
 
 
@@ -130,13 +130,13 @@ def test_after_forgetting_the_same_values_can_be_set_again(app: Lumina) -> None:
     assert app.forget_user().events_shredded == 4
     app.set_preferred_name("Sam")  # the cached Profile must not think it is unchanged
     app.set_preference("units", "metric")
-    assert app.get_profile().preferred_name == "Sam"
-    assert app.get_profile().preferences == {"units": "metric"}
-    assert app.get_avatar(app.default_avatar_id).persona != "Be brief."
+    assert app.queries.get_profile().preferred_name == "Sam"
+    assert app.queries.get_profile().preferences == {"units": "metric"}
+    assert app.queries.get_avatar(app.default_avatar_id).persona != "Be brief."
     app.update_avatar(app.default_avatar_id, persona="Be brief.")
-    assert app.get_avatar(app.default_avatar_id).persona == "Be brief."
+    assert app.queries.get_avatar(app.default_avatar_id).persona == "Be brief."
     with pytest.raises(AvatarNotFound):
-        app.get_avatar(pirate)
+        app.queries.get_avatar(pirate)
     assert app.forget_user().events_shredded == 3  # only what was written since
 
 
@@ -156,7 +156,7 @@ def test_forgetting_survives_a_crash_before_the_key_is_destroyed(
     app.close()
     again = open_lumina(settings, embedder)  # finishes the forgetting
     try:
-        assert again.audit([canary]).ok
+        assert again.queries.audit([canary]).ok
     finally:
         again.close()
 
@@ -168,7 +168,7 @@ def test_whole_event_encryption_at_rest(tmp_path: Path, embedder: FakeEmbedder) 
         conversation = app.start_conversation()
         app.record_utterance(conversation, "hello")
         assert b"avatar_id" not in raw_event_states(app)
-        assert app.get_conversation(conversation).turns[0].text == "hello"
+        assert app.queries.get_conversation(conversation).turns[0].text == "hello"
     finally:
         app.close()
 
@@ -205,7 +205,7 @@ def test_a_plain_read_model_of_an_older_install_is_rebuilt_encrypted(
     again = open_lumina(settings, embedder)
     try:
         assert not is_plain(path)
-        assert again.get_conversation(conversation).turns[0].text.endswith(canary)
+        assert again.queries.get_conversation(conversation).turns[0].text.endswith(canary)
         assert scan_files(settings.data_dir, [canary])[1] == {}
     finally:
         again.close()
@@ -219,14 +219,14 @@ def test_the_audit_finds_plaintext_of_a_forgotten_user_without_being_told_what(
     app.remember("the user's grandmother grew tomatoes")
     receipt = app.forget_user()
     assert receipt.fingerprints >= 6
-    audit = app.audit()  # no canaries given
+    audit = app.queries.audit()  # no canaries given
     checks = {c.name: c for c in audit.checks}
     assert audit.ok and checks["no_plaintext"].ok, audit.checks
     assert "none found" in checks["no_plaintext"].detail
 
     # a copy that escaped (say, a stray export) is found by the fingerprints alone
     (settings.data_dir / "export.txt").write_text("... She Grew tomatoes behind the OLD mill ...")
-    audit = app.audit()
+    audit = app.queries.audit()
     checks = {c.name: c for c in audit.checks}
     assert not audit.ok and not checks["no_plaintext"].ok
     assert "export.txt" in checks["no_plaintext"].detail
@@ -239,7 +239,7 @@ def test_a_healthy_install_that_was_never_forgotten_passes_the_audit(app: Lumina
     conversation = app.start_conversation()
     app.record_utterance(conversation, "hello there")
     app.remember("the user likes mornings")
-    audit = app.audit()
+    audit = app.queries.audit()
     assert audit.ok, audit.checks
     assert {c.name for c in audit.checks} == {
         "key_store_private",
@@ -253,7 +253,7 @@ def test_the_audit_fails_when_a_key_file_is_readable_by_others(
 ) -> None:
     app.remember("the user likes mornings")
     settings.keys_path.chmod(0o644)
-    audit = app.audit()
+    audit = app.queries.audit()
     (check,) = [c for c in audit.checks if c.name == "key_store_private"]
     assert not audit.ok and not check.ok and "keys.json 644" in check.detail
 
@@ -283,6 +283,6 @@ def test_read_models_that_the_key_no_longer_opens_are_rebuilt_from_the_log(
     app.close()
     again = open_lumina(settings, embedder)
     try:
-        assert [m.id for m in again.list_memories()] == [str(memory)]
+        assert [m.id for m in again.queries.list_memories()] == [str(memory)]
     finally:
         again.close()

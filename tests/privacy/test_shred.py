@@ -15,20 +15,20 @@ from luminad.settings import Settings
 
 
 def data_of(app: Lumina, aggregate_id: object) -> list[object]:
-    return [e.data for e in app.events(limit=10_000) if e.aggregate_id == str(aggregate_id)]
+    return [e.data for e in app.queries.events(limit=10_000) if e.aggregate_id == str(aggregate_id)]
 
 
 def test_deleting_a_memory_shreds_its_text_in_the_log(app: Lumina, settings: Settings) -> None:
     canary = f"tea-{uuid4().hex[:12]}"
     kept = app.remember("the user likes green tea")
     gone = app.remember(f"the user's favourite blend is {canary}")
-    before = [(e.position, e.type) for e in app.events(limit=1000)]
+    before = [(e.position, e.type) for e in app.queries.events(limit=1000)]
 
     receipt = app.forget_memory(gone)
     assert (receipt.ok, receipt.deleted, receipt.id) == (True, "memory", str(gone))
     assert receipt.key_destroyed and receipt.events_shredded == 1
 
-    after = app.events(limit=1000)
+    after = app.queries.events(limit=1000)
     assert [(e.position, e.type) for e in after[: len(before)]] == before  # log in order
     assert data_of(app, gone)[0] == SHREDDED
     assert data_of(app, kept)[0] == {
@@ -37,12 +37,12 @@ def test_deleting_a_memory_shreds_its_text_in_the_log(app: Lumina, settings: Set
         "conversation_id": None,
         "turn_id": None,
     }
-    assert [m.text for m in app.list_memories()] == ["the user likes green tea"]
+    assert [m.text for m in app.queries.list_memories()] == ["the user likes green tea"]
     assert scan_files(settings.data_dir, [canary])[1] == {}
     with pytest.raises(MemoryNotFound):
         app.forget_memory(gone)
     app.rebuild_projections()  # a replay does not bring it back
-    assert [m.id for m in app.list_memories()] == [str(kept)]
+    assert [m.id for m in app.queries.list_memories()] == [str(kept)]
 
 
 def test_deleting_a_conversation_shreds_its_turns_and_keeps_the_rest(
@@ -61,12 +61,12 @@ def test_deleting_a_conversation_shreds_its_turns_and_keeps_the_rest(
     assert receipt.events_shredded == 2  # the utterance and the reply
 
     with pytest.raises(ConversationNotFound):
-        app.get_conversation(doomed)
-    assert [c.id for c in app.list_conversations()] == [str(other)]
+        app.queries.get_conversation(doomed)
+    assert [c.id for c in app.queries.list_conversations()] == [str(other)]
     shredded = [d for d in data_of(app, doomed) if d == SHREDDED]
     assert len(shredded) == 2
-    assert app.get_conversation(other).turns[0].text == "what time is it"
-    assert [m.id for m in app.list_memories()] == [str(memory)]  # its own key: kept
+    assert app.queries.get_conversation(other).turns[0].text == "what time is it"
+    assert [m.id for m in app.queries.list_memories()] == [str(memory)]  # its own key: kept
     assert scan_files(settings.data_dir, [canary])[1] == {}
     with pytest.raises(ConversationNotFound):
         app.record_utterance(doomed, "hello again")
@@ -79,5 +79,5 @@ def test_forget_me_still_destroys_every_key_at_once(app: Lumina) -> None:
     app.forget_user()
     assert data_of(app, memory)[0] == SHREDDED
     assert SHREDDED in data_of(app, conversation)
-    audit = app.audit()
+    audit = app.queries.audit()
     assert audit.ok, audit.checks

@@ -108,10 +108,10 @@ def test_deleting_a_memory_removes_it_from_vector_search(settings: Settings) -> 
         tea = app.remember("The user drinks green tea every morning.")
         app.remember("The user's dog is called Rex.")
         app.remember("The user works as a nurse at night.")
-        assert app.search_memories("what does the user like to drink?")[0].id == str(tea)
+        assert app.queries.search_memories("what does the user like to drink?")[0].id == str(tea)
         vectors = app.read.conn.execute("SELECT COUNT(*) FROM memory_vectors").fetchone()[0]
         app.forget_memory(tea)
-        found = app.search_memories("green tea every morning", limit=10)
+        found = app.queries.search_memories("green tea every morning", limit=10)
         assert str(tea) not in {m.id for m in found}
         assert len(found) == 2
         assert app.read.conn.execute("SELECT COUNT(*) FROM memory_vectors").fetchone()[0] == (
@@ -166,8 +166,8 @@ def test_bad_events_are_shown_and_counted_never_a_crash(app: Lumina) -> None:
     )
     app.catch_up()  # no exception
     assert app.read.bad_events() == 4  # unknown type, not JSON, missing field, no upcast
-    assert "4 undecodable" in app.store_health().detail
-    listed = app.events(after=0, limit=100)
+    assert "4 undecodable" in app.queries.store_health().detail
+    listed = app.queries.events(after=0, limit=100)
     assert [e.type for e in listed][-5:] == [
         "Vanished",
         "UtteranceTranscribed",
@@ -178,7 +178,7 @@ def test_bad_events_are_shown_and_counted_never_a_crash(app: Lumina) -> None:
     assert isinstance(listed[-4].data, dict) and "error" in listed[-4].data
     assert listed[-2].data == "[shredded]"
     later = app.record_utterance(conversation, "after the bad data", turn_id=uuid4())
-    turns = [t.turn_id for t in app.get_conversation(conversation).turns]
+    turns = [t.turn_id for t in app.queries.get_conversation(conversation).turns]
     assert str(good) in turns and str(later) in turns
     app.rebuild_projections()
     assert app.read.bad_events() == 4
@@ -204,7 +204,7 @@ def test_read_models_ahead_of_a_fresh_event_store_are_rebuilt(tmp_path: Path) ->
     shutil.copy(first.read_db_path, second.read_db_path)
     again = open_lumina(second, FakeEmbedder())
     try:
-        assert again.list_memories() == []
-        assert [a.name for a in again.list_avatars()] == ["Lumina"]
+        assert again.queries.list_memories() == []
+        assert [a.name for a in again.queries.list_avatars()] == ["Lumina"]
     finally:
         again.close()

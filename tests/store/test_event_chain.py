@@ -55,13 +55,13 @@ def position_column(settings: Settings) -> str:
 
 def test_a_written_log_verifies(app: Lumina) -> None:
     fill(app)
-    result = app.verify_events()
+    result = app.queries.verify_events()
     assert result.ok and result.broken_at is None
     assert result.events == last_position(app) > 10
     assert len(result.head) == 64 and result.head != "0" * 64
     head = result.head
     app.remember("one more thing")
-    after = app.verify_events()
+    after = app.queries.verify_events()
     assert after.ok and after.events == result.events + 1 and after.head != head
 
 
@@ -74,7 +74,7 @@ def test_one_edited_byte_breaks_the_chain_at_that_event(app: Lumina, settings: S
     state[len(state) // 2] ^= 0x01
     table, position = events_table(settings), position_column(settings)
     run_sql(settings, f"UPDATE {table} SET state = ? WHERE {position} = ?", bytes(state), victim)
-    result = app.verify_events()
+    result = app.queries.verify_events()
     assert not result.ok
     assert result.broken_at == victim
     assert result.events == victim - 1
@@ -85,7 +85,7 @@ def test_a_removed_event_breaks_the_chain_where_it_was(app: Lumina, settings: Se
     victim = last_position(app) - 6
     table, position = events_table(settings), position_column(settings)
     run_sql(settings, f"DELETE FROM {table} WHERE {position} = ?", victim)
-    result = app.verify_events()
+    result = app.queries.verify_events()
     assert not result.ok and result.broken_at == victim
 
 
@@ -94,19 +94,19 @@ def test_a_removed_last_event_is_seen_too(app: Lumina, settings: Settings) -> No
     victim = last_position(app)
     table, position = events_table(settings), position_column(settings)
     run_sql(settings, f"DELETE FROM {table} WHERE {position} = ?", victim)
-    result = app.verify_events()
+    result = app.queries.verify_events()
     assert not result.ok and result.broken_at == victim
 
 
 def test_forget_me_keeps_the_chain_verifiable(app: Lumina) -> None:
     fill(app)
-    before = app.verify_events()
+    before = app.queries.verify_events()
     app.forget_user()
-    after = app.verify_events()
+    after = app.queries.verify_events()
     assert after.ok
     assert after.events > before.events  # UserForgotten and the avatar reset are chained too
     # the shredded events themselves are unchanged: the chain up to them is the same
-    assert app.events(types=["UtteranceTranscribed"], limit=1)[0].data == "[shredded]"
+    assert app.queries.events(types=["UtteranceTranscribed"], limit=1)[0].data == "[shredded]"
 
 
 def test_a_log_without_a_chain_is_chained_on_first_start(
@@ -120,10 +120,10 @@ def test_a_log_without_a_chain_is_chained_on_first_start(
     run_sql(settings, f"DROP TABLE {chain}")  # as written by a daemon before the chain
     again = open_lumina(settings, FakeEmbedder())
     try:
-        result = again.verify_events()
+        result = again.queries.verify_events()
         assert result.ok and result.events == total
         again.remember("written after the migration")
-        assert again.verify_events().ok
+        assert again.queries.verify_events().ok
     finally:
         again.close()
 
@@ -150,7 +150,7 @@ def test_two_writers_on_one_postgres_store_keep_one_chain(tmp_path: Path) -> Non
                 for i, app in enumerate((one, two))
             ]:
                 done.result()
-        result = two.verify_events()
+        result = two.queries.verify_events()
         assert result.ok and result.events == last_position(one)
     finally:
         one.close()
@@ -164,14 +164,14 @@ def test_the_chain_covers_whole_event_encryption_at_rest(tmp_path: Path) -> None
         app = open_lumina(settings, FakeEmbedder())
         try:
             fill(app)
-            assert app.verify_events().ok
+            assert app.queries.verify_events().ok
             if forget:
                 app.forget_user()
-                assert app.verify_events().ok
+                assert app.queries.verify_events().ok
                 continue
             victim = last_position(app) - 3
             run_sql(settings, "DELETE FROM stored_events WHERE rowid = ?", victim)
-            result = app.verify_events()
+            result = app.queries.verify_events()
             assert not result.ok and result.broken_at == victim
         finally:
             app.close()

@@ -41,6 +41,11 @@ class FakeLumina:
     #: The reply records stored with each complete_reply.
     records: list[Any] = field(default_factory=list)
 
+    @property
+    def queries(self) -> FakeLumina:
+        """The fake answers its own queries (Lumina's are :attr:`Lumina.queries`)."""
+        return self
+
     def get_avatar(self, avatar_id: UUID) -> protocol.Avatar:
         if avatar_id != self.default_avatar_id:
             raise AvatarNotFound(f"avatar {avatar_id} not found")

@@ -15,7 +15,7 @@ def avatars_routes(runtime: Runtime) -> list[Any]:
 
     @get("/v1/avatars", tags=["avatars"])
     async def list_avatars() -> list[protocol.Avatar]:
-        return await call(runtime.core().list_avatars)
+        return await call(runtime.core().queries.list_avatars)
 
     @post("/v1/avatars", tags=["avatars"])
     async def create_avatar(data: protocol.AvatarCreate) -> protocol.Avatar:
@@ -23,13 +23,13 @@ def avatars_routes(runtime: Runtime) -> list[Any]:
         if not data.name.strip():
             raise errors.BadMessage("An avatar needs a name.")
         avatar_id = await call(core.create_avatar, data.name, data.persona, data.style, data.voice)
-        return await call(core.get_avatar, avatar_id)
+        return await call(core.queries.get_avatar, avatar_id)
 
     @get("/v1/avatars/{avatar_id:str}", tags=["avatars"])
     async def get_avatar(avatar_id: str) -> protocol.Avatar:
         core = runtime.core()
         uid = parse_id(avatar_id, errors.AvatarNotFound, "avatar", avatar_ids(core))
-        return await call(core.get_avatar, uid)
+        return await call(core.queries.get_avatar, uid)
 
     @patch("/v1/avatars/{avatar_id:str}", tags=["avatars"])
     async def update_avatar(avatar_id: str, data: protocol.AvatarPatch) -> protocol.Avatar:
@@ -45,7 +45,7 @@ def avatars_routes(runtime: Runtime) -> list[Any]:
             style=data.style,
             voice=data.voice,
         )
-        return await call(core.get_avatar, uid)
+        return await call(core.queries.get_avatar, uid)
 
     @delete("/v1/avatars/{avatar_id:str}", tags=["avatars"], status_code=204)
     async def delete_avatar(avatar_id: str) -> None:

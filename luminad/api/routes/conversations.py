@@ -22,7 +22,7 @@ def conversations_routes(runtime: Runtime) -> list[Any]:
     async def list_conversations(
         limit: int = Parameter(default=50, ge=1, le=MAX_PAGE),
     ) -> list[protocol.Conversation]:
-        return await call(runtime.core().list_conversations, limit)
+        return await call(runtime.core().queries.list_conversations, limit)
 
     @get("/v1/conversations/{conversation_id:str}", tags=["conversations"])
     async def get_conversation(conversation_id: str) -> protocol.Conversation:
@@ -30,7 +30,7 @@ def conversations_routes(runtime: Runtime) -> list[Any]:
         uid = parse_id(
             conversation_id, errors.ConversationNotFound, "conversation", _conversation_ids(core)
         )
-        return await call(core.get_conversation, uid)
+        return await call(core.queries.get_conversation, uid)
 
     @delete("/v1/conversations/{conversation_id:str}", tags=["conversations"], status_code=200)
     async def delete_conversation(conversation_id: str) -> protocol.DeletionReceipt:
@@ -46,4 +46,4 @@ def conversations_routes(runtime: Runtime) -> list[Any]:
 
 
 def _conversation_ids(core: Lumina) -> Callable[[], list[str]]:
-    return lambda: [c.id for c in core.list_conversations(MAX_PAGE)]
+    return lambda: [c.id for c in core.queries.list_conversations(MAX_PAGE)]

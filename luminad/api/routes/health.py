@@ -29,7 +29,7 @@ def health_routes(runtime: Runtime) -> list[Any]:
         result = await check_health(runtime.engines, deep=deep)
         engines = dict(result.engines)
         if "store" not in engines:
-            engines["store"] = await call(runtime.lumina.store_health)
+            engines["store"] = await call(runtime.lumina.queries.store_health)
         ok = all(e.ok for e in engines.values())
         return protocol.Health(
             ok=ok,

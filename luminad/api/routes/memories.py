@@ -28,13 +28,13 @@ def memories_routes(runtime: Runtime) -> list[Any]:
         )
         if q:
             return await call(
-                core.search_memories,
+                core.queries.search_memories,
                 q,
                 avatar_id=avatar,
                 limit=limit,
                 min_score=runtime.settings.memory_min_score,
             )
-        return await call(core.list_memories, avatar)
+        return await call(core.queries.list_memories, avatar)
 
     @post("/v1/memories", tags=["memories"])
     async def add_memory(data: protocol.MemoryCreate) -> protocol.Memory:
@@ -47,9 +47,9 @@ def memories_routes(runtime: Runtime) -> list[Any]:
             else None
         )
         if avatar is not None:
-            await call(core.get_avatar, avatar)
+            await call(core.queries.get_avatar, avatar)
         memory_id = await call(core.remember, data.text, avatar_id=avatar)
-        for memory in await call(core.list_memories, avatar):
+        for memory in await call(core.queries.list_memories, avatar):
             if memory.id == str(memory_id):
                 return memory
         return protocol.Memory(
@@ -65,7 +65,10 @@ def memories_routes(runtime: Runtime) -> list[Any]:
         """Delete a memory everywhere and shred its text in the log; answers a receipt."""
         core = runtime.core()
         uid = parse_id(
-            memory_id, errors.MemoryNotFound, "memory", lambda: [m.id for m in core.list_memories()]
+            memory_id,
+            errors.MemoryNotFound,
+            "memory",
+            lambda: [m.id for m in core.queries.list_memories()],
         )
         receipt: protocol.DeletionReceipt = await call(core.forget_memory, uid)
         return receipt

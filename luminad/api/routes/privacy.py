@@ -34,14 +34,14 @@ def privacy_routes(runtime: Runtime) -> list[Any]:
     async def audit(
         canary: list[str] | None = Parameter(query="canary", default=None),  # noqa: B008
     ) -> protocol.Audit:
-        return await call(runtime.core().audit, tuple(canary or ()))
+        return await call(runtime.core().queries.audit, tuple(canary or ()))
 
     @get("/v1/egress", tags=["privacy"])
     async def egress(
         limit: int = Parameter(default=100, ge=1, le=MAX_PAGE),
     ) -> list[protocol.EgressEntry]:
         """Every request that left the machine (web search), newest first."""
-        return await call(runtime.core().egress, limit)
+        return await call(runtime.core().queries.egress, limit)
 
     @get("/v1/events", tags=["events"])
     async def events(
@@ -49,17 +49,19 @@ def privacy_routes(runtime: Runtime) -> list[Any]:
         limit: int = Parameter(default=100, ge=1, le=MAX_PAGE),
         types: list[str] | None = Parameter(query="type", default=None),  # noqa: B008
     ) -> list[protocol.LoggedEvent]:
-        return await call(runtime.core().events, after=after, limit=limit, types=tuple(types or ()))
+        return await call(
+            runtime.core().queries.events, after=after, limit=limit, types=tuple(types or ())
+        )
 
     @get("/v1/events/verify", tags=["events"])
     async def verify_events() -> protocol.ChainVerification:
         """Recompute the hash chain of the whole log; ``broken_at`` names the first bad link."""
-        return await call(runtime.core().verify_events)
+        return await call(runtime.core().queries.verify_events)
 
     @get("/v1/metrics/latency", tags=["metrics"])
     async def latency(
         window: int = Parameter(default=200, ge=1, le=10000),
     ) -> protocol.LatencyMetrics:
-        return await call(runtime.core().latency, window)
+        return await call(runtime.core().queries.latency, window)
 
     return [forget_me, audit, egress, events, verify_events, latency]

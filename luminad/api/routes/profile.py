@@ -15,7 +15,7 @@ def profile_routes(runtime: Runtime) -> list[Any]:
 
     @get("/v1/profile", tags=["profile"])
     async def get_profile() -> protocol.Profile:
-        return await call(runtime.core().get_profile)
+        return await call(runtime.core().queries.get_profile)
 
     @put("/v1/profile", tags=["profile"])
     async def put_profile(data: protocol.Profile) -> protocol.Profile:
@@ -24,6 +24,6 @@ def profile_routes(runtime: Runtime) -> list[Any]:
             await call(core.set_preferred_name, data.preferred_name)
         for key, value in data.preferences.items():
             await call(core.set_preference, key, value)
-        return await call(core.get_profile)
+        return await call(core.queries.get_profile)
 
     return [get_profile, put_profile]

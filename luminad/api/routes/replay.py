@@ -23,7 +23,7 @@ def replay_routes(runtime: Runtime) -> list[Any]:
         from luminad.providers.llm_choice import load_llm
 
         core, engines = runtime.loaded()
-        turn = parse_id(turn_id, errors.TurnNotFound, "turn", core.turn_ids)
+        turn = parse_id(turn_id, errors.TurnNotFound, "turn", core.queries.turn_ids)
         replayer = Replayer(
             core, runtime.settings, engines.llm, lambda settings: load_llm(settings)[0]
         )

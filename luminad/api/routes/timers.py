@@ -16,13 +16,16 @@ def timers_routes(runtime: Runtime) -> list[Any]:
 
     @get("/v1/timers", tags=["timers"])
     async def list_timers(running: bool = False) -> list[protocol.Timer]:
-        return await call(runtime.core().list_timers, running=running)
+        return await call(runtime.core().queries.list_timers, running=running)
 
     @delete("/v1/timers/{timer_id:str}", tags=["timers"], status_code=204)
     async def cancel_timer(timer_id: str) -> None:
         core = runtime.core()
         uid = parse_id(
-            timer_id, errors.TimerNotFound, "timer", lambda: [t.id for t in core.list_timers()]
+            timer_id,
+            errors.TimerNotFound,
+            "timer",
+            lambda: [t.id for t in core.queries.list_timers()],
         )
         clock = runtime.timers
         if clock is None:
