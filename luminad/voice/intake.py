@@ -12,7 +12,9 @@ default), the final pass of the utterance starts at ``QUIET_MS`` of silence, and
 ``smart_pause_ms`` (60 ms) asks the judge once whether the turn is complete, from the words of
 that pass and, when they do not decide, from its sound: complete ends the utterance at once,
 otherwise the endpointer's long hangover (``LUMINA_TURN_HANGOVER_MS``) decides, so a thinking
-pause does not cut the user off. (Asking the sound again later in the pause cut a 600 ms
+pause does not cut the user off. The sound model waits for the speculative reply's first token
+(at most ``THOUGHT_WAIT_S``): the reply is the user's wait, the verdict only has to come before
+its first audio. (Asking the sound again later in the pause cut a 600 ms
 thinking pause short: a misheard "Remind me what we talk to mount." scored 0.15 at the pause
 and 0.98 after 400 ms.)
 Without a judge the fixed hangover (``LUMINA_VAD_HANGOVER_MS``) alone ends it.
@@ -21,6 +23,7 @@ Without a judge the fixed hangover (``LUMINA_VAD_HANGOVER_MS``) alone ends it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections import deque
@@ -110,6 +113,8 @@ IntakeEvent = (
 QUIET_MS = 40
 #: Longest wait for the speculative turn's final transcript when the judge needs the words (s).
 WORDS_WAIT_S = 1.5
+#: Longest wait of the judge's sound model for the speculative reply's first token (s).
+THOUGHT_WAIT_S = 0.5
 
 
 class Words(Protocol):
@@ -121,6 +126,11 @@ class Words(Protocol):
 
     async def final(self, turn_id: UUID) -> str:
         """The final transcript of the speculative turn (waits for it)."""
+        ...
+
+    async def thought(self, turn_id: UUID) -> None:
+        """Returns once the speculative turn's reply has its first token (the LLM evaluated
+        its prompt), or no reply comes."""
         ...
 
 
@@ -309,6 +319,12 @@ class Intake:
         complete = judge.by_words(text)
         how = "words"
         if complete is None:
+            # the speculative reply's prompt evaluation first: begun beside the model, it runs
+            # on its share of the cores to the end (llama.cpp sets a batch's threads once)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._words.thought(turn_id), THOUGHT_WAIT_S)
+            if mark != self._pause_mark:
+                return
             p = await asyncio.to_thread(judge.model.probability, audio)
             complete = judge.verdict(p, text)
             how = f"sound (p {p:.2f})"

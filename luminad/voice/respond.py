@@ -62,6 +62,7 @@ async def produce(
                     continue
                 if turn.t_first_token is None:
                     turn.t_first_token = now()
+                    turn.first_token.set()
                 turn.reply += delta
                 ready = chunker.add(delta)
                 if ready and turn.t_first_sentence is None:

@@ -277,6 +277,7 @@ class TurnRunner:
             )
             await self._time(turn)
         finally:
+            turn.first_token.set()  # no (more) reply: nobody waits for its first token
             if not base.done():
                 base.cancel()
             elif not base.cancelled():

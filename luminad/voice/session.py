@@ -385,6 +385,11 @@ class SpokenWords:
         await turn.transcribed.wait()
         return turn.text
 
+    async def thought(self, turn_id: UUID) -> None:
+        turn = self._turn(turn_id)
+        if turn is not None:
+            await turn.first_token.wait()
+
 
 def _parse_uuid(value: str | None, what: str) -> UUID | None:
     if value is None or value == "":

@@ -45,6 +45,8 @@ class Turn:
     transcribed: asyncio.Event = field(default_factory=asyncio.Event)
     #: Set once ``final_transcript`` is out: replies may stream.
     opened: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set once the reply's first token is out (its prompt is evaluated) or no reply comes.
+    first_token: asyncio.Event = field(default_factory=asyncio.Event)
     #: The user's words: final STT -> (endpoint) -> stored -> ``final_transcript``. Never
     #: cancelled once the endpoint confirmed the turn (the user's words are never dropped).
     words: asyncio.Task[None] | None = None
