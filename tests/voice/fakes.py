@@ -233,6 +233,8 @@ class ScriptedLLM:
     ) -> None:
         self.reply = reply
         self.delay = delay
+        #: When each reply's first word was written (loop time).
+        self.first_words: list[float] = []
         self.seen: list[list[ChatMessage]] = []
         self.closed = 0
         self.started = 0
@@ -255,6 +257,8 @@ class ScriptedLLM:
                 raise self.fail
             for i, word in enumerate(self.reply.split(" ")):
                 await asyncio.sleep(self.delay)
+                if i == 0:
+                    self.first_words.append(asyncio.get_running_loop().time())
                 yield word if i == 0 else " " + word
         finally:
             self.closed += 1

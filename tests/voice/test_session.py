@@ -17,9 +17,17 @@ from luminad.errors import (
     TtsUnavailable,
     UnsupportedProtocol,
 )
+from luminad.providers.smart_turn import TurnJudge
 from luminad.settings import load_settings
 from luminad.voice.session import VoiceSession
-from tests.voice.fakes import FakeLumina, Recorder, ScriptedLLM, espeak, fake_engines
+from tests.voice.fakes import (
+    FakeLumina,
+    Recorder,
+    ScriptedLLM,
+    ScriptedSTT,
+    espeak,
+    fake_engines,
+)
 
 RATE = 48000
 QUESTION = "What is the weather like in Paris today?"
@@ -133,6 +141,41 @@ async def test_pause_within_hangover_stays_one_turn(tmp_path: Any) -> None:
     assert len(rec.of(protocol.FinalTranscript)) == 1
     assert eng.llm.started >= 1 and len(rec.of(protocol.AssistantDone)) == 1
     assert app.calls.count("record_utterance") == 1
+    await s.close()
+
+
+class HeardSound:
+    """The judge's sound model: every utterance sounds complete; when it was asked (loop time)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.asked: list[float] = []
+
+    def probability(self, pcm: np.ndarray) -> float:
+        self.asked.append(self.loop.time())  # called in a worker thread
+        return 0.95
+
+
+async def test_the_sound_of_a_pause_is_judged_after_the_reply_began(tmp_path: Any) -> None:
+    """A statement the words do not decide is judged by its sound, but only once the speculative
+    reply has its first token: the model would take a core from the reply's prompt evaluation.
+    The verdict still ends the turn well before the long hangover."""
+    sound = HeardSound(asyncio.get_running_loop())
+    s, _app, rec, eng = make(
+        tmp_path,
+        stt=ScriptedSTT(final="Tell me a fun fact about octopuses."),
+        llm=ScriptedLLM(delay=0.3),
+        turn=TurnJudge(model=sound),  # type: ignore[arg-type]
+    )
+    await s.start(protocol.Hello(client="test", sample_rate=RATE))
+    await stream(s, np.concatenate([espeak("Tell me a fun fact about octopuses.", RATE)]))
+    await stream(s, silence(1.6), realtime=1.0)
+    await rec.wait_for(protocol.TurnTiming)
+    assert len(sound.asked) == 1 and len(eng.llm.first_words) == 1
+    assert sound.asked[0] >= eng.llm.first_words[0]
+    timing = rec.of(protocol.TurnTiming)[0]
+    assert (timing.endpoint_ms or 0) < s.settings.turn_hangover_ms
+    assert len(rec.of(protocol.FinalTranscript)) == 1
     await s.close()
 
 
