@@ -307,9 +307,14 @@ def daemon_setup(design: Design, base: dict[str, str], home: Path) -> tuple[dict
 
     tree = home / "code"
     tree.mkdir(parents=True)
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", design.commit], check=True, capture_output=True
-    ).stdout
+    got = subprocess.run(["git", "-C", str(ROOT), "archive", design.commit], capture_output=True)
+    if got.returncode:
+        raise SystemExit(
+            f"commit {design.commit} is not in this checkout's history "
+            f"({got.stderr.decode(errors='replace').strip()}): fetch it (git fetch --unshallow) "
+            f"or leave its design out with --designs"
+        )
+    archive = got.stdout
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
     models = load_settings({"LUMINA_CACHE_DIR": str(shared_cache_dir())}).models_cache_dir
     gguf = resolve_gguf(base.get("LUMINA_EMBEDDED_MODEL", ""), models)
