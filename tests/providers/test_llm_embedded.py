@@ -107,7 +107,7 @@ def test_qwen_is_assembled_once_and_checked(tmp_path: Path) -> None:
     assert len(fractions) >= 5 and fractions == sorted(fractions) and fractions[-1] == 1.0
     again = Progress()
     assert resolve_gguf("qwen", tmp_path, again) == path
-    assert again.queries.events == []  # verified before: not assembled again
+    assert again.events == []  # verified before: not assembled again
 
 
 def test_qwen_with_the_wrong_checksum_is_refused(
