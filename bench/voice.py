@@ -314,8 +314,7 @@ def daemon_setup(design: Design, base: dict[str, str], home: Path) -> tuple[dict
             f"({got.stderr.decode(errors='replace').strip()}): fetch it (git fetch --unshallow) "
             f"or leave its design out with --designs"
         )
-    archive = got.stdout
-    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=got.stdout, check=True)
     models = load_settings({"LUMINA_CACHE_DIR": str(shared_cache_dir())}).models_cache_dir
     gguf = resolve_gguf(base.get("LUMINA_EMBEDDED_MODEL", ""), models)
     env = {**base, "LUMINA_EMBEDDED_MODEL": str(gguf), "LUMINA_CACHE_DIR": str(home / "cache")}

@@ -83,7 +83,7 @@ class Lumina:
             self.read,
             None if settings.uses_postgres else settings.events_db_path,
         )
-        self.auditor = Auditor(
+        auditor = Auditor(
             self.shredder,
             settings.data_dir,
             [
@@ -93,7 +93,7 @@ class Lumina:
             [settings.data_dir, settings.config_dir, settings.runtime_dir],
         )
         self.queries = Queries(
-            settings, self.log, self.private_mapper, self.read, embedder, self.auditor, self.lock
+            settings, self.log, self.private_mapper, self.read, embedder, auditor, self.lock
         )
 
     @property
