@@ -21,7 +21,6 @@ import asyncio
 import itertools
 import os
 import platform
-import re
 import socket
 import statistics
 import subprocess
@@ -37,6 +36,7 @@ import soxr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.results import write_section  # noqa: E402
 from luminad.providers.base import ChatModel, stream_text  # noqa: E402
 from luminad.providers.ggml_convert import convert_ct2_to_ggml  # noqa: E402
 from luminad.providers.piper import PiperTTS  # noqa: E402
@@ -303,19 +303,6 @@ def bench_embeddings(reps: int, log: Callable[[str], None]) -> str:
 
 
 # --------------------------------------------------------------------------------- main
-def write_results(section: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"^## Engines\n.*?(?=^## |\Z)", re.S | re.M)
-    block = section.rstrip() + "\n\n"
-    text = (
-        pattern.sub(lambda _: block, text)
-        if pattern.search(text)
-        else text.rstrip() + "\n\n" + block
-    )
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -375,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     section = "\n".join(parts) + "\n"
     print(section)
     if args.write:
-        write_results(section)
+        write_section("Engines", section)
     return 0
 
 

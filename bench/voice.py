@@ -20,6 +20,8 @@ does not fall into another's turn):
   wave (its tree from ``git archive``, run with this checkout's interpreter and packages): the
   same fixed hangover and speculative start, with that wave's transcription (whisper in float16)
   and voice loop;
+* **semantic at COMMIT** (``--also-at COMMIT``): the semantic design with an earlier commit's
+  code, run the same way: an A/B of a code change in one run;
 * **limit**: the raw parts of each utterance measured alone right after it, in this process
   while the daemons wait, its history growing alike: the semantic run's endpoint wait + the final
   STT pass + the LLM's time to its first speakable chunk + TTS of that chunk; and the **naive**
@@ -42,7 +44,6 @@ import asyncio
 import contextlib
 import os
 import platform
-import re
 import shutil
 import signal
 import subprocess
@@ -60,6 +61,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.results import write_section  # noqa: E402
 from luminad import protocol  # noqa: E402
 from luminad.projections.timings import STAGES  # noqa: E402
 from tests.support.procfs import cpu_seconds  # noqa: E402
@@ -123,8 +125,9 @@ class Design:
     commit: str | None = None
 
 
+SEMANTIC_ENV = {"LUMINA_END_OF_TURN": "smart"}
 DESIGNS: dict[str, Design] = {
-    "semantic": Design({"LUMINA_END_OF_TURN": "smart"}),
+    "semantic": Design(SEMANTIC_ENV),
     "fixed 500 ms": Design({"LUMINA_END_OF_TURN": "silence", "LUMINA_VAD_HANGOVER_MS": "500"}),
     f"previous ({PREVIOUS_COMMIT})": Design({}, commit=PREVIOUS_COMMIT),
 }
@@ -667,17 +670,15 @@ def header(turns: int, models: str, max_tokens: int, started: str) -> str:
             "after it, alone in the bench process (the daemons wait), so load drifts alike for "
             "all. Each turn and each raw measurement starts once every daemon has been idle for "
             f"{SETTLE_WINDOW_S * 1000:.0f} ms (a daemon's background work after its turn does not "
-            "fall into another design's turn).",
+            "fall into another design's turn)."
+            + "".join(
+                f" **{label}**: the semantic design with the code of commit {d.commit} (an A/B "
+                "of a code change in the same run)."
+                for label, d in DESIGNS.items()
+                if d.commit is not None and d.commit != PREVIOUS_COMMIT
+            ),
         ]
     )
-
-
-def write_results(text: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"^## Voice loop\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(text + "\n", old) if pattern.search(old) else old.rstrip() + "\n\n" + text
-    path.write_text(new)
 
 
 def main() -> int:
@@ -698,6 +699,14 @@ def main() -> int:
         help="designs to run, comma-separated (default: all; the first is the one the limit "
         "and the comparison are about)",
     )
+    ap.add_argument(
+        "--also-at",
+        action="append",
+        default=[],
+        metavar="COMMIT",
+        help="also run the semantic design with the code of COMMIT (an A/B of a code change in "
+        "the same run; repeatable)",
+    )
     ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
     ap.add_argument(
         "--keep",
@@ -713,6 +722,8 @@ def main() -> int:
         ap.error(f"unknown designs {unknown}: choose from {', '.join(DESIGNS)}")
     for label in [d for d in DESIGNS if d not in chosen]:
         del DESIGNS[label]
+    for commit in args.also_at:
+        DESIGNS[f"semantic at {commit}"] = Design(SEMANTIC_ENV, commit=commit)
     EXTRA_ENV["LUMINA_MAX_REPLY_TOKENS"] = str(args.max_reply_tokens)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"machine: {machine()}; load average at start: {load_text()}", flush=True)
@@ -729,7 +740,7 @@ def main() -> int:
             print()
             print(text, flush=True)
             if args.write:  # after each model, so a long run keeps what it measured
-                write_results(text)
+                write_section("Voice loop", text)
                 print("written to bench/RESULTS.md", flush=True)
     finally:
         if args.keep:

@@ -53,6 +53,8 @@ def test_words_hold_a_turn_the_sound_finds_complete(model: SmartTurn) -> None:
     assert judge.verdict(0.3, "Thank you, that is all.") is False
     assert judge.verdict(0.1, "Why is the sky blue?") is True  # a whole question
     assert judge.by_words("Thank you, that is all.") is None  # for the sound to judge
+    # a statement the sound finds more likely finished than not ends now, not after the hangover
+    assert judge.verdict(0.62, "Tell me a fun fact about octopuses.") is True
     assert unfinished("Set a timer for") and unfinished("and the")
     assert not unfinished("Set a timer for ten minutes.") and not unfinished("")
     # a sentence stopping on a comma, colon or dash goes on, whatever the sound says

@@ -1,0 +1,236 @@
+"""The end-of-turn judge's quality: does a finished utterance end at its first pause, and does an
+unfinished one stay open?
+
+Each phrase is said by espeak-ng (175 words per minute, 48 kHz) and heard as the daemon hears it:
+300 ms of pre-roll, the speech, then silence, through the session's streaming resampler to
+16 kHz. The judge's two inputs are measured as the daemon takes them:
+
+* **words**: the final pass of the utterance at ``QUIET_MS`` (40 ms) of silence, the pass the
+  daemon starts then, and :meth:`TurnJudge.by_words` on its text (unfinished / a whole question /
+  undecided);
+* **sound**: the smart-turn model's P(complete) at ``SMART_PAUSE_MS`` (60 ms) of silence, where
+  the daemon asks it, and at 200 ms, the latest the latency issue allows, with the model's time
+  per decision.
+
+For each silence and threshold it counts the finished phrases that end at once (the words say
+complete, or they leave it to the sound and P >= threshold) and the unfinished ones cut (the
+same verdict on a phrase the user had not finished). The finished phrases are the voice
+benchmark's utterances (a paused one said whole) and everyday commands and statements; the
+unfinished ones are the first halves of its paused utterances and more sentences broken off.
+espeak-ng says each broken-off phrase with the falling pitch of a finished sentence, which a
+person pausing mid-sentence does not: the sound model is measured on harder audio than a user's.
+Usage::
+
+    .venv/bin/python bench/turn_judge.py --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.results import write_section  # noqa: E402
+from bench.voice import RATE, UTTERANCES, load_text, machine, speak  # noqa: E402
+from luminad.providers.base import Pcm16, SpeechToText  # noqa: E402
+from luminad.providers.registry import load_turn_judge  # noqa: E402
+from luminad.providers.smart_turn import COMPLETE_P, TurnJudge  # noqa: E402
+from luminad.providers.speech_setup import load_stt  # noqa: E402
+from luminad.settings import load_settings  # noqa: E402
+from luminad.voice.audio import Resampler  # noqa: E402
+from luminad.voice.intake import QUIET_MS  # noqa: E402
+from luminad.voice.tuning import PREROLL_MS, SMART_PAUSE_MS  # noqa: E402
+
+FINISHED = [" ".join(u) for u in UTTERANCES] + [
+    "Turn off the lights in the kitchen.",
+    "Play some relaxing music.",
+    "Remember that my sister's birthday is in June.",
+    "Set a timer for ten minutes.",
+    "Tell me a joke.",
+    "I love hiking in the mountains.",
+    "That sounds great, thanks.",
+    "Add milk and eggs to my shopping list.",
+    "Call me Sam from now on.",
+    "Please stop.",
+    "Good morning.",
+    "I had a long day at work today.",
+    "Explain how rainbows form.",
+    "Forget what I told you about my job.",
+    "Read me the news headlines.",
+    "My favourite colour is green.",
+    "Wake me up at seven tomorrow.",
+    "Let's talk about something else.",
+    "Describe the city of Rome in two sentences.",
+    "Okay, never mind.",
+]
+UNFINISHED = [u[0] for u in UTTERANCES if len(u) > 1] + [
+    "I was going to ask you",
+    "My favourite colour is",
+    "Could you remind me to",
+    "I think the best thing would be",
+    "Well, let me think",
+    "I want to go to the store and buy some",
+    "The meeting is at",
+    "Tell me something about",
+    "What I really wanted to know is",
+    "Yesterday I went to the park with my",
+    "Can you explain why the",
+    "I need to buy a present for",
+    "Play the song that goes",
+    # broken off after a word that can end a sentence: only the sound can hold these open
+    "Remind me to call",
+    "I'd like to order a pizza with extra",
+    "The thing I keep forgetting is where I put",
+    "Can you turn the volume",
+    "Tell me how long it takes to drive",
+    "My daughter wants to know why dogs",
+    "Send a message to John saying",
+    "How many people live in New",
+    "I was wondering whether you could help me find",
+    "Let me tell you about my weekend, we went",
+    "The best movie I have ever seen",
+    "If it rains tomorrow I will probably stay",
+]
+#: Silences (ms) after which the sound model is asked: where the daemon asks, and the latest
+#: the latency issue allows.
+ASKS_MS = (SMART_PAUSE_MS, 200)
+THRESHOLDS = sorted({0.5, 0.65, 0.8, 0.9, COMPLETE_P})
+
+
+@dataclass
+class Heard:
+    text: str
+    finished: bool
+    words: str
+    by_words: bool | None
+    p: dict[int, float]
+
+
+def as_heard(speech48: Pcm16, silence_ms: int) -> Pcm16:
+    """The utterance as the daemon holds it after ``silence_ms`` of silence (16 kHz)."""
+    pre = np.zeros(RATE * PREROLL_MS // 1000, np.int16)
+    post = np.zeros(RATE * silence_ms // 1000, np.int16)
+    return Resampler(RATE).process(np.concatenate([pre, speech48, post]))
+
+
+async def hear(
+    text: str, finished: bool, stt: SpeechToText, judge: TurnJudge, tmp: Path, ms: list[float]
+) -> Heard:
+    speech = speak(text, tmp)
+    words = " ".join((await stt.transcribe(as_heard(speech, QUIET_MS), partial=False)).split())
+    p: dict[int, float] = {}
+    for silence in ASKS_MS:
+        audio = as_heard(speech, silence)
+        t0 = time.perf_counter()
+        p[silence] = judge.model.probability(audio)
+        ms.append((time.perf_counter() - t0) * 1000)
+    return Heard(text, finished, words, judge.by_words(words), p)
+
+
+def ends(h: Heard, silence: int, threshold: float) -> bool:
+    """The judge's verdict: the words when they decide, else the sound against ``threshold``."""
+    return h.by_words if h.by_words is not None else h.p[silence] >= threshold
+
+
+def report(heard: list[Heard], decision_ms: list[float], started: str) -> str:
+    fin = [h for h in heard if h.finished]
+    unf = [h for h in heard if not h.finished]
+    rows = [
+        "| silence at the sound's ask | P(complete) from | finished: ended at once "
+        "| unfinished: cut |",
+        "|---|---:|---:|---:|",
+    ]
+    for silence in ASKS_MS:
+        for threshold in THRESHOLDS:
+            mark = (
+                " (the daemon's)" if silence == SMART_PAUSE_MS and threshold == COMPLETE_P else ""
+            )
+            rows.append(
+                f"| {silence} ms{mark} | {threshold:.2f} "
+                f"| {sum(ends(h, silence, threshold) for h in fin)} of {len(fin)} "
+                f"| {sum(ends(h, silence, threshold) for h in unf)} of {len(unf)} |"
+            )
+    undecided_fin = [h for h in fin if h.by_words is None]
+    undecided_unf = [h for h in unf if h.by_words is None]
+    lines = [
+        "## End-of-turn judge",
+        f"`bench/turn_judge.py` (started {started}, {machine()}; load average at the end "
+        f"{load_text()}). {len(fin)} finished and {len(unf)} unfinished phrases, espeak-ng at "
+        "175 words per minute, heard as the daemon hears them (the script's docstring). Words: "
+        f"the final pass (tiny.en) at {QUIET_MS} ms of silence. Sound: smart-turn v3.2 at "
+        f"{ASKS_MS[0]} and {ASKS_MS[1]} ms of silence.",
+        "\n".join(rows),
+        f"- The words alone: {sum(h.by_words is True for h in fin)} of {len(fin)} finished "
+        f"phrases complete (whole questions), {sum(h.by_words is False for h in fin)} taken "
+        f"for unfinished, {len(undecided_fin)} left to the sound; "
+        f"{sum(h.by_words is False for h in unf)} of {len(unf)} unfinished phrases held open, "
+        f"{sum(h.by_words is True for h in unf)} taken for complete, {len(undecided_unf)} left "
+        "to the sound.",
+        "- P(complete) of the phrases left to the sound, at "
+        + " / ".join(f"{s} ms" for s in ASKS_MS)
+        + ": finished "
+        + ", ".join("/".join(f"{h.p[s]:.2f}" for s in ASKS_MS) for h in undecided_fin)
+        + "; unfinished "
+        + (
+            ", ".join(
+                f"{'/'.join(f'{h.p[s]:.2f}' for s in ASKS_MS)} ({h.words!r})" for h in undecided_unf
+            )
+            or "none"
+        )
+        + ".",
+        f"- The sound model's time per decision: p50 {statistics.median(decision_ms):.0f} ms, "
+        f"max {max(decision_ms):.0f} ms (one thread).",
+    ]
+    return "\n\n".join(lines)
+
+
+async def measure() -> tuple[list[Heard], list[float]]:
+    """Every phrase heard and judged, and the sound model's time per decision (ms)."""
+    settings = load_settings(end_of_turn="smart")
+    judge = load_turn_judge(settings)
+    assert judge is not None
+    stt = load_stt(settings)
+    heard: list[Heard] = []
+    decision_ms: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="bench-judge-") as tmp:
+        for finished, phrases in ((True, FINISHED), (False, UNFINISHED)):
+            for text in phrases:
+                h = await hear(text, finished, stt, judge, Path(tmp), decision_ms)
+                heard.append(h)
+                print(
+                    f"{'finished' if finished else 'unfinished'}: words {h.by_words} "
+                    f"({h.words!r}), P {' / '.join(f'{v:.2f}' for v in h.p.values())} "
+                    f"[{text}]",
+                    flush=True,
+                )
+    return heard, decision_ms
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
+    args = ap.parse_args()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"machine: {machine()}; load average at start: {load_text()}", flush=True)
+    heard, decision_ms = asyncio.run(measure())
+    text = report(heard, decision_ms, started)
+    print()
+    print(text, flush=True)
+    if args.write:
+        write_section("End-of-turn judge", text)
+        print("written to bench/RESULTS.md", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
