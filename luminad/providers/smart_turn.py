@@ -56,7 +56,8 @@ CONTINUATIONS = frozenset(
 #: them than 0.8 did, and ended 5 more of 41 finished phrases at once instead of after the
 #: long hangover.
 COMPLETE_P = 0.5
-_WORD = re.compile(r"[A-Za-z0-9']+")
+#: A word, a hyphenated one whole ("a run-in" is no sentence broken off after "in").
+_WORD = re.compile(r"[A-Za-z0-9']+(?:-[A-Za-z0-9']+)*")
 #: Endings that look unfinished word by word and are not ("Call me Sam from now on.").
 _IDIOMS = (("from", "now", "on"), ("and", "so", "on"), ("come", "on"), ("hold", "on"))
 #: An auxiliary then a subject, nothing else in the sentence, asks for more ("Could you?").

@@ -14,6 +14,10 @@ import re
 #: of audio heard it all (:func:`said_whole`).
 _WHOLE_WORDS_PER_S = 1.5
 _NON_SPEECH = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*")
+#: A loop inside one hyphenated word: a piece of 1-3 syllables said 3+ times ("bieno-a-a-a-a-",
+#: tiny.en on "piano as an adult"), and the hyphen a loop cut off by max_tokens leaves.
+_HYPHEN_LOOP = re.compile(r"(?<![\w'])((?:[\w']+-){0,2}?[\w']+)(?:-\1){2,}(?![\w'])")
+_DANGLING_HYPHEN = re.compile(r"(?<=[\w'])-+(?=[\s.,!?;:]|$)")
 
 
 def _key(word: str) -> str:
@@ -50,8 +54,11 @@ def said_whole(text: str, seconds: float) -> bool:
 
 def collapse_repeats(text: str) -> str:
     """Undo whisper's decoder loops: a whole phrase said again (``A. A. A``), runs of a short
-    n-gram three or more times (``you, you, you``) and of a longer one (5+ words) twice are
-    kept once."""
+    n-gram three or more times (``you, you, you``) and of a longer one (5+ words) twice, and a
+    piece of a hyphenated word said three or more times (``bieno-a-a-a-a-``) are kept once."""
+    looped = _HYPHEN_LOOP.sub(r"\1", text)
+    if looped != text:
+        text = _DANGLING_HYPHEN.sub("", looped)
     words = text.split()
     keys = [_key(w) for w in words]
     # whole text = one phrase said 2+ times (the last copy may be cut off by max_tokens)

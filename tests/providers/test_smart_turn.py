@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from luminad.providers.smart_turn import SmartTurn, TurnJudge, log_mel, unfinished
+from luminad.providers.transcript import collapse_repeats
 from tests.support.speech import speak_pcm16
 
 TRAILING_SILENCE_S = 0.2  # the judge is asked after a short pause
@@ -78,6 +79,11 @@ def test_whole_sentences_that_end_like_unfinished_ones_are_complete(model: Smart
     assert judge.verdict(0.9, "I may") is False
     assert judge.verdict(0.9, "Could you?") is False and judge.verdict(0.9, "So, can you?") is False
     assert judge.verdict(0.1, "How are you?") is True and judge.verdict(0.1, "And you?") is True
+    # a hyphenated word is one word; a decoder loop inside one does not read as a broken-off
+    # sentence (tiny.en on espeak-ng's "... learning the piano as an adult?")
+    assert judge.verdict(0.9, "I had a run-in with my neighbour, a real run-in.") is True
+    looped = collapse_repeats("What is a good way to start learning the bieno-a-a-a-a-a-a-a-a-")
+    assert judge.by_words(looped) is None
 
 
 def test_features_are_whisper_shaped_and_bounded() -> None:

@@ -169,8 +169,16 @@ def test_speech_only_drops_annotations() -> None:
             "afternoon. So could you find a quiet place near the lake in the",
             "I would like a trip. So could you find a quiet place near the lake in the afternoon.",
         ),
+        # a loop inside a hyphenated word, cut off by max_tokens (tiny.en on espeak-ng's "piano
+        # as an adult"): the trailing hyphen would read as a sentence broken off
+        (
+            "What is a good way to start learning the bieno-a-a-a-a-a-a-a-a-",
+            "What is a good way to start learning the bieno-a",
+        ),
+        ("learning the bi-ad-o-ad-o-ad-o?", "learning the bi-ad-o?"),
         # real speech is left alone
         ("no no", "no no"),
+        ("a well-known so-so film, up-to-date - and fine",) * 2,
         ("I said yes yes", "I said yes yes"),
         (
             "the cat sat on the mat and the dog sat on the mat",
