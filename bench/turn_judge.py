@@ -46,6 +46,7 @@ from luminad.providers.base import Pcm16, SpeechToText  # noqa: E402
 from luminad.providers.registry import load_turn_judge  # noqa: E402
 from luminad.providers.smart_turn import COMPLETE_P, TurnJudge  # noqa: E402
 from luminad.providers.speech_setup import load_stt  # noqa: E402
+from luminad.providers.whisper import whisper_source  # noqa: E402
 from luminad.settings import load_settings  # noqa: E402
 from luminad.voice.audio import Resampler  # noqa: E402
 from luminad.voice.intake import QUIET_MS  # noqa: E402
@@ -142,7 +143,7 @@ def ends(h: Heard, silence: int, threshold: float) -> bool:
     return h.by_words if h.by_words is not None else h.p[silence] >= threshold
 
 
-def report(heard: list[Heard], decision_ms: list[float], started: str) -> str:
+def report(heard: list[Heard], decision_ms: list[float], stt_model: str, started: str) -> str:
     fin = [h for h in heard if h.finished]
     unf = [h for h in heard if not h.finished]
     rows = [
@@ -166,9 +167,9 @@ def report(heard: list[Heard], decision_ms: list[float], started: str) -> str:
         "## End-of-turn judge",
         f"`bench/turn_judge.py` (started {started}, {machine()}; load average at the end "
         f"{load_text()}). {len(fin)} finished and {len(unf)} unfinished phrases, espeak-ng at "
-        "175 words per minute, heard as the daemon hears them (the script's docstring). Words: "
-        f"the final pass (tiny.en) at {QUIET_MS} ms of silence. Sound: smart-turn v3.2 at "
-        f"{ASKS_MS[0]} and {ASKS_MS[1]} ms of silence.",
+        "175 words per minute, heard as the daemon hears them (the script's docstring). "
+        f"Words: the final pass (whisper {stt_model}) at {QUIET_MS} ms of silence. Sound: "
+        f"smart-turn v3.2 at {ASKS_MS[0]} and {ASKS_MS[1]} ms of silence.",
         "\n".join(rows),
         f"- The words alone: {sum(h.by_words is True for h in fin)} of {len(fin)} finished "
         f"phrases complete (whole questions), {sum(h.by_words is False for h in fin)} taken "
@@ -194,8 +195,9 @@ def report(heard: list[Heard], decision_ms: list[float], started: str) -> str:
     return "\n\n".join(lines)
 
 
-async def measure() -> tuple[list[Heard], list[float]]:
-    """Every phrase heard and judged, and the sound model's time per decision (ms)."""
+async def measure() -> tuple[list[Heard], list[float], str]:
+    """Every phrase heard and judged, the sound model's time per decision (ms), and the whisper
+    model that heard them."""
     settings = load_settings(end_of_turn="smart")
     judge = load_turn_judge(settings)
     assert judge is not None
@@ -213,7 +215,7 @@ async def measure() -> tuple[list[Heard], list[float]]:
                     f"[{text}]",
                     flush=True,
                 )
-    return heard, decision_ms
+    return heard, decision_ms, whisper_source(settings).name
 
 
 def main() -> int:
@@ -222,8 +224,8 @@ def main() -> int:
     args = ap.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"machine: {machine()}; load average at start: {load_text()}", flush=True)
-    heard, decision_ms = asyncio.run(measure())
-    text = report(heard, decision_ms, started)
+    heard, decision_ms, stt_model = asyncio.run(measure())
+    text = report(heard, decision_ms, stt_model, started)
     print()
     print(text, flush=True)
     if args.write:
