@@ -50,6 +50,7 @@ from luminad.providers.whisper import whisper_source  # noqa: E402
 from luminad.settings import load_settings  # noqa: E402
 from luminad.voice.audio import Resampler  # noqa: E402
 from luminad.voice.intake import QUIET_MS  # noqa: E402
+from luminad.voice.transcribe import transcribe  # noqa: E402
 from luminad.voice.tuning import PREROLL_MS, SMART_PAUSE_MS  # noqa: E402
 
 FINISHED = [" ".join(u) for u in UTTERANCES] + [
@@ -128,7 +129,7 @@ async def hear(
     text: str, finished: bool, stt: SpeechToText, judge: TurnJudge, tmp: Path, ms: list[float]
 ) -> Heard:
     speech = speak(text, tmp)
-    words = " ".join((await stt.transcribe(as_heard(speech, QUIET_MS), partial=False)).split())
+    words = await transcribe(stt, as_heard(speech, QUIET_MS), partial=False)
     p: dict[int, float] = {}
     for silence in ASKS_MS:
         audio = as_heard(speech, silence)

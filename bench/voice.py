@@ -675,7 +675,7 @@ def header(turns: int, models: str, max_tokens: int, started: str) -> str:
                 f" **{label}**: the semantic design with the code of commit {d.commit} (an A/B "
                 "of a code change in the same run)."
                 for label, d in DESIGNS.items()
-                if d.commit is not None and d.commit != PREVIOUS_COMMIT
+                if d.commit is not None and d.env is SEMANTIC_ENV
             ),
         ]
     )
