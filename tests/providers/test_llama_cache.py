@@ -4,6 +4,8 @@ a second context."""
 
 from __future__ import annotations
 
+import pytest
+
 from luminad.providers.base import ChatMessage
 from luminad.providers.llama_cache import common_prefix
 from luminad.providers.llamacpp import EmbeddedLLM
@@ -17,7 +19,6 @@ HISTORY = [
     ChatMessage("user", "Next month I am flying to Lisbon to see her for a week."),
     ChatMessage("assistant", "How exciting! A week in Lisbon with your sister will be great."),
 ]
-QUESTION = ChatMessage("user", "What are the names of her cats?")
 
 
 def reply(llm: EmbeddedLLM, messages: list[ChatMessage], max_tokens: int = 12) -> str:
@@ -30,26 +31,40 @@ def test_common_prefix() -> None:
     assert common_prefix([], [1]) == 0 and common_prefix([9], [1]) == 0
 
 
-def test_a_window_step_reuses_the_history_and_answers_as_a_cold_model(
-    qwen_llm: EmbeddedLLM,
-) -> None:
-    stepped = [SYSTEM, *HISTORY[2:], QUESTION]  # the window dropped the oldest turn
-    qwen_llm._llm.reset()  # cold: nothing cached
-    cold = reply(qwen_llm, stepped)
-    assert "pixel" in cold.lower() or "mango" in cold.lower()
+def warm_and_cold(llm: EmbeddedLLM, question: str) -> tuple[str, str, int, int]:
+    """The reply to ``question`` once the history window dropped its oldest turn: from a cold
+    model, and from the model that had the whole conversation cached (shifted); with the prompt
+    tokens kept by the shift and the prompt's length."""
+    stepped = [SYSTEM, *HISTORY[2:], ChatMessage("user", question)]
+    llm._llm.reset()  # cold: nothing cached
+    cold = reply(llm, stepped)
+    reply(llm, [SYSTEM, *HISTORY], max_tokens=2)  # the conversation before the step
+    reused = llm._reuse.reused
+    warm = reply(llm, stepped)
+    prompt = len(llm._reuse.tokens([m.template_dict() for m in stepped], ()))
+    return cold, warm, llm._reuse.reused - reused, prompt
 
-    reply(qwen_llm, [SYSTEM, *HISTORY], max_tokens=2)  # the conversation before the step
-    reused = qwen_llm._reuse.reused
-    warm = reply(qwen_llm, stepped)
-    kept = qwen_llm._reuse.reused - reused
-    history_tokens = len(qwen_llm._reuse.tokens([m.template_dict() for m in stepped], ()))
+
+@pytest.mark.parametrize(
+    ("question", "said"),
+    [("What are the names of her cats?", ("pixel", "mango")), ("Where am I flying?", ("lisbon",))],
+)
+def test_a_window_step_reuses_the_history_and_answers_from_it(
+    qwen_llm: EmbeddedLLM, question: str, said: tuple[str, ...]
+) -> None:
+    cold, warm, kept, prompt = warm_and_cold(qwen_llm, question)
+    assert all(word in cold.lower() for word in said), cold
     # the four kept history messages were shifted, not evaluated again
-    assert kept >= 40, f"only {kept} of {history_tokens} prompt tokens reused"
-    assert warm == cold
+    assert kept >= 40, f"only {kept} of {prompt} prompt tokens reused"
+    # Shifted keys are rotated to their new positions, not computed there: not bit-identical to
+    # a cold evaluation, so the wording may differ ("cats!" for "cats." with llama.cpp built for
+    # AVX-512), but what the kept history says must be there (left unshifted, the model said
+    # "I'm flying on a plane.").
+    assert all(word in warm.lower() for word in said), f"warm {warm!r}, cold {cold!r}"
 
 
 def test_requests_aside_leave_the_conversation_cached(qwen_llm: EmbeddedLLM) -> None:
-    conversation = [SYSTEM, *HISTORY, QUESTION]
+    conversation = [SYSTEM, *HISTORY, ChatMessage("user", "What are the names of her cats?")]
     reply(qwen_llm, conversation, max_tokens=2)
     cached = list(qwen_llm._llm._input_ids)
     aside = qwen_llm.aside()
