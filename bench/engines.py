@@ -36,7 +36,7 @@ import soxr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.results import write_section  # noqa: E402
+from bench.results import publish  # noqa: E402
 from luminad.providers.base import ChatModel, stream_text  # noqa: E402
 from luminad.providers.ggml_convert import convert_ct2_to_ggml  # noqa: E402
 from luminad.providers.piper import PiperTTS  # noqa: E402
@@ -359,10 +359,7 @@ def main(argv: list[str] | None = None) -> int:
             "",
             bench_embeddings(args.reps, log),
         ]
-    section = "\n".join(parts) + "\n"
-    print(section)
-    if args.write:
-        write_section("Engines", section)
+    publish("Engines", "\n".join(parts) + "\n", write=args.write)
     return 0
 
 

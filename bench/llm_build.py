@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.results import write_section  # noqa: E402
+from bench.results import publish  # noqa: E402
 from bench.voice import UTTERANCES, load_text, machine  # noqa: E402
 
 QUESTIONS = [" ".join(parts) for parts in UTTERANCES]
@@ -180,10 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             f"median {ratio:.2f}; tokens/s {statistics.median(rates[model, this]):.1f} vs "
             f"{statistics.median(rates[model, other]):.1f}."
         )
-    section = "\n".join([*lines, "", *notes]) + "\n"
-    print(section)
-    if args.write:
-        write_section("LLM builds", section)
+    publish("LLM builds", "\n".join([*lines, "", *notes]) + "\n", write=args.write)
     return 0
 
 

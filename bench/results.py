@@ -20,3 +20,12 @@ def write_section(title: str, text: str) -> None:
         else old.rstrip() + "\n\n" + block
     )
     PATH.write_text(new)
+
+
+def publish(title: str, text: str, *, write: bool) -> None:
+    """Print a benchmark's section and, when asked (``--write``), put it in RESULTS.md."""
+    print()
+    print(text, flush=True)
+    if write:
+        write_section(title, text)
+        print("written to bench/RESULTS.md", flush=True)

@@ -40,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.results import write_section  # noqa: E402
+from bench.results import publish  # noqa: E402
 from bench.voice import RATE, UTTERANCES, load_text, machine, speak  # noqa: E402
 from luminad.providers.base import Pcm16, SpeechToText  # noqa: E402
 from luminad.providers.registry import load_turn_judge  # noqa: E402
@@ -226,12 +226,7 @@ def main() -> int:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"machine: {machine()}; load average at start: {load_text()}", flush=True)
     heard, decision_ms, stt_model = asyncio.run(measure())
-    text = report(heard, decision_ms, stt_model, started)
-    print()
-    print(text, flush=True)
-    if args.write:
-        write_section("End-of-turn judge", text)
-        print("written to bench/RESULTS.md", flush=True)
+    publish("End-of-turn judge", report(heard, decision_ms, stt_model, started), write=args.write)
     return 0
 
 

@@ -61,7 +61,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.results import write_section  # noqa: E402
+from bench.results import publish  # noqa: E402
 from luminad import protocol  # noqa: E402
 from luminad.projections.timings import STAGES  # noqa: E402
 from tests.support.procfs import cpu_seconds  # noqa: E402
@@ -737,11 +737,8 @@ def main() -> int:
             text = "\n\n".join(
                 [header(args.turns, args.models, args.max_reply_tokens, started), *sections]
             )
-            print()
-            print(text, flush=True)
-            if args.write:  # after each model, so a long run keeps what it measured
-                write_section("Voice loop", text)
-                print("written to bench/RESULTS.md", flush=True)
+            # after each model, so a long run keeps what it measured
+            publish("Voice loop", text, write=args.write)
     finally:
         if args.keep:
             print(f"daemons' data and logs kept in {home}", flush=True)
