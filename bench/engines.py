@@ -197,21 +197,28 @@ def bench_tts(reps: int, log: Callable[[str], None]) -> str:
 _calls = 0
 
 
+async def time_reply(
+    llm: ChatModel, prompt: str, *, max_tokens: int, system: str
+) -> tuple[float, int, float]:
+    """One request: (seconds to the first token, tokens, tokens per second after it)."""
+    t0 = time.perf_counter()
+    first = 0.0
+    n = 0
+    async for _ in stream_text(llm, prompt, max_tokens=max_tokens, system=system):
+        if n == 0:
+            first = time.perf_counter() - t0
+        n += 1
+    total = time.perf_counter() - t0
+    return first, n, (n - 1) / max(total - first, 1e-6)
+
+
 async def measure_llm(llm: ChatModel, max_tokens: int) -> tuple[float, int, float]:
     """A new user question each call (the system prompt's KV cache may be reused, as in a chat)."""
     global _calls
     _calls += 1
     topic = LLM_TOPICS[_calls % len(LLM_TOPICS)]
     prompt = f"Tell me a short story about {topic} (#{_calls})."
-    t0 = time.perf_counter()
-    first = 0.0
-    n = 0
-    async for _ in stream_text(llm, prompt, max_tokens=max_tokens, system=LLM_SYSTEM):
-        if n == 0:
-            first = time.perf_counter() - t0
-        n += 1
-    total = time.perf_counter() - t0
-    return first, n, (n - 1) / max(total - first, 1e-6)
+    return await time_reply(llm, prompt, max_tokens=max_tokens, system=LLM_SYSTEM)
 
 
 def _free_port() -> int:

@@ -31,8 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.engines import time_reply  # noqa: E402
 from bench.results import publish  # noqa: E402
-from bench.voice import UTTERANCES, load_text, machine  # noqa: E402
+from bench.voice import UTTERANCES, fmt, load_text, machine, pct  # noqa: E402
 
 QUESTIONS = [" ".join(parts) for parts in UTTERANCES]
 
@@ -60,7 +61,6 @@ def build_features() -> str:
 
 async def _measure(model: str, tokens: int) -> Run:
     from luminad.agent.prompts import PromptTemplate
-    from luminad.providers.base import stream_text
     from luminad.providers.llamacpp import EmbeddedLLM
     from luminad.providers.llm_choice import load_embedded
     from luminad.settings import load_settings
@@ -72,19 +72,12 @@ async def _measure(model: str, tokens: int) -> Run:
     ends = {engine.token_eos(), *engine.tokenize(b"<|im_end|>", add_bos=False, special=True)}
     llm.logit_bias = {t: -100.0 for t in ends}
     system = PromptTemplate().system()
-    async for _ in stream_text(llm, "Hello.", max_tokens=1, system=system):
-        pass
+    await time_reply(llm, "Hello.", max_tokens=1, system=system)  # primes the system prompt
     first, rates = [], []
     for question in QUESTIONS:
-        t0 = time.perf_counter()
-        t_first, n = 0.0, 0
-        async for _ in stream_text(llm, question, max_tokens=tokens, system=system):
-            if n == 0:
-                t_first = time.perf_counter() - t0
-            n += 1
-        total = time.perf_counter() - t0
+        t_first, _, rate = await time_reply(llm, question, max_tokens=tokens, system=system)
         first.append(t_first * 1000)
-        rates.append((n - 1) / max(total - t_first, 1e-6))
+        rates.append(rate)
     llm.close()
     return Run(build_features(), llm.model, first, rates)
 
@@ -105,10 +98,6 @@ def run_child(model: str, tokens: int, pythonpath: str | None) -> Run:
         check=True,
     ).stdout
     return Run(**json.loads(out.strip().splitlines()[-1]))
-
-
-def pct(xs: list[float], q: float) -> float:
-    return statistics.quantiles(xs, n=100, method="inclusive")[int(q) - 1] if len(xs) > 1 else xs[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         for b in builds:
             f = first[model, b]
             lines.append(
-                f"| {names[model]} | {b} | {statistics.median(f):.0f} / {pct(f, 90):.0f} | "
+                f"| {names[model]} | {b} | {statistics.median(f):.0f} / {fmt(pct(f, 0.9))} | "
                 f"{statistics.median(rates[model, b]):.1f} |"
             )
         a, o = first[model, this], first[model, other]
