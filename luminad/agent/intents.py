@@ -99,6 +99,24 @@ _NOT_A_MEMORY = frozenset({"it", "that", "this", "me", "everything", "all", "abo
 _REQUEST = re.compile(r"\s*(?:please\s+)?(?:can|could|would|will) you\b", re.IGNORECASE)
 _LEADING_ARTICLE = re.compile(r"^(?:the|my|a|an|our)\s+", re.IGNORECASE)
 _NAME_WORD = re.compile(r"^[^\W\d_][\w'\-]*$")
+#: A greeting before the request ("Hi, my name is Dana.", "Hello Nova, what time is it?"): the
+#: request alone is matched as well.
+_GREETING = re.compile(
+    r"^\s*(?:hi|hello|hey|good (?:morning|afternoon|evening))(?:\s+there)?"
+    r"(?:\s+[A-Z][\w'-]*(?=,))?[\s,!.]*",
+    re.IGNORECASE,
+)
+
+
+def name_of(text: str) -> str | None:
+    """``text`` as a person's name (one to three name words, as said), or None: "back later"
+    after "call me", or "not important" after "my name is", is no name."""
+    words = _words(text)
+    if not 1 <= len(words) <= 3 or words[0].lower() in _NOT_NAME:
+        return None
+    if not all(_NAME_WORD.match(w) for w in words):
+        return None
+    return " ".join(words)
 
 
 def _intent_model() -> FunctionModel:
@@ -177,7 +195,10 @@ class IntentRouter:
             return None
         found = recognize_best(text, self.templates, language="en")
         if found is None:
-            return None
+            request = _GREETING.sub("", text, count=1)
+            if request == text or not request.strip():
+                return None
+            return self.match(request, avatar_names)
         return self._checked(found, text, avatar_names)
 
     def _checked(
@@ -208,12 +229,10 @@ class IntentRouter:
             case "Recall":
                 arguments = {"query": str(slots["query"]).strip().strip(".!?,")}
             case "SetName":
-                words = _words(str(slots["name"]))
-                if not 1 <= len(words) <= 3 or words[0].lower() in _NOT_NAME:
+                name = name_of(str(slots["name"]))
+                if name is None:
                     return None
-                if not all(_NAME_WORD.match(w) for w in words):
-                    return None
-                arguments = {"name": " ".join(words)}
+                arguments = {"name": name}
             case "SetTimer":
                 arguments = {"seconds": _duration(slots), "label": _label(slots)}
             case "CancelTimer":
