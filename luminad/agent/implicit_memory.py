@@ -5,7 +5,10 @@ without (SmolLM2, a server model without tool support) gets a second, small requ
 reply is complete, off the latency path: "which facts about the user does this message hold?".
 Each fact found is written through the app's ``remember`` command (whose do-not-store filter
 refuses secrets) and announced to the client as ``memory_written``. Only statements that talk
-about the user are looked at; questions never are.
+about the user are looked at; questions never are. A fact that names the user ("The user's name
+is Dana.") also becomes the name Lumina calls them, when none is set yet and the user's own words
+said that name (:func:`stated_name`): "Hi, I'm Dana, nice to meet you" is answered by "Your name is
+Dana." later, as "My name is Dana." is by the local intent.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import re
 from typing import TYPE_CHECKING
 
 from luminad import protocol
+from luminad.agent.intents import name_of
 from luminad.errors import LuminaError
 from luminad.providers.base import ChatModel, stream_text
 
@@ -35,6 +39,16 @@ _FACT = re.compile(r"^(?:[-*•\d.)\s]*)(the user\b.{3,200})$", re.IGNORECASE)
 #: A "fact" that only says there is none (small models write "The user's message is not
 #: worth remembering.").
 _NO_FACT = re.compile(r"\b(?:not worth|no (?:such )?facts?|nothing (?:to|worth))\b", re.IGNORECASE)
+#: A fact that may name the user ("The user's name is Dana.", "The user is called Sam.", "The
+#: user is Dana, a friendly person."): what follows, up to a comma or the end of the sentence.
+_NAMES_USER = re.compile(
+    r"^the user(?:'s name is| is called| is named| is) ([^,.!?;]+)", re.IGNORECASE
+)
+#: Where the user's words give their name, and the (up to three) words after it.
+_SAYS_NAME = re.compile(
+    r"\b(my name is|my name's|call me|i'm|i am)\s+([^\W\d_][\w'-]*(?:\s+[^\W\d_][\w'-]*){0,2})",
+    re.IGNORECASE,
+)
 
 
 def worth_extracting(text: str) -> bool:
@@ -51,6 +65,26 @@ def parse_facts(answer: str) -> list[str]:
         if match and not _NO_FACT.search(match.group(1)) and match.group(1) not in facts:
             facts.append(match.group(1).strip())
     return facts[:MAX_FACTS]
+
+
+def stated_name(facts: list[str], user_text: str) -> str | None:
+    """The user's name, when one of ``facts`` names them and ``user_text`` says that name after
+    "my name is", "call me" or, capitalised, "I'm" / "I am" (the model's reading and the user's
+    words agree: "I'm tired" names nobody); as the user wrote it, each word capitalised."""
+    for fact in facts:
+        named = _NAMES_USER.match(fact)
+        name = name_of(named.group(1)) if named else None
+        if name is None:
+            continue
+        want = name.casefold().split()
+        for said in _SAYS_NAME.finditer(user_text):
+            words = said.group(2).split()[: len(want)]
+            if [w.casefold() for w in words] != want:
+                continue
+            if said.group(1).lower() in ("i'm", "i am") and not all(w[0].isupper() for w in words):
+                continue
+            return " ".join(w[:1].upper() + w[1:] for w in words)
+    return None
 
 
 async def extract_facts(llm: ChatModel, user_text: str) -> list[str]:
@@ -87,4 +121,18 @@ async def remember_implicit_facts(llm: ChatModel, user_text: str, tools: ToolCon
         stored.append(fact)
         await tools.notify(protocol.MemoryWritten(memory_id=str(memory_id), text=fact))
     log.info("implicit facts: %d found, %d stored", len(facts), len(stored))
+    name = stated_name(stored, user_text)
+    if name is not None:
+        await _name_the_user(tools, name)
     return stored
+
+
+async def _name_the_user(tools: ToolContext, name: str) -> None:
+    """Call the user ``name`` from now on, unless they already chose a name."""
+    try:
+        profile = await asyncio.to_thread(tools.app.queries.get_profile)
+        if not profile.preferred_name:
+            await asyncio.to_thread(tools.app.set_preferred_name, name)
+            log.info("implicit facts: the user's name set")
+    except LuminaError as exc:
+        log.info("implicit name not set: %s", exc.code)

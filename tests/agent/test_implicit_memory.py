@@ -7,9 +7,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from luminad import protocol
 from luminad.agent.agent import ReplyContext, Responder
-from luminad.agent.implicit_memory import parse_facts, worth_extracting
+from luminad.agent.implicit_memory import parse_facts, stated_name, worth_extracting
 from luminad.agent.tool_calls import ToolContext
 from luminad.errors import SecretNotStored
 from tests.support.fakes import FakeLLM
@@ -19,6 +21,17 @@ from tests.support.fakes import FakeLLM
 class FakeApp:
     refuse: str = "\0"
     stored: list[tuple[str, Any, Any, Any]] = field(default_factory=list)
+    preferred_name: str | None = None
+
+    @property
+    def queries(self) -> FakeApp:
+        return self
+
+    def get_profile(self) -> protocol.Profile:
+        return protocol.Profile(preferred_name=self.preferred_name)
+
+    def set_preferred_name(self, name: str) -> None:
+        self.preferred_name = name
 
     def remember(self, text: str, *, avatar_id: Any, conversation_id: Any, turn_id: Any) -> Any:
         if self.refuse in text:
@@ -83,3 +96,35 @@ def test_parsing_and_the_statement_filter() -> None:
     ]
     assert worth_extracting("I live in Oslo.") and not worth_extracting("Where do I live?")
     assert not worth_extracting("The sky is blue.")
+
+
+@pytest.mark.parametrize(
+    ("fact", "said", "name"),
+    [
+        ("The user is Dana, a friendly person.", "Hi, I'm Dana, nice to meet you.", "Dana"),
+        ("The user's name is Dana.", "hi, my name is dana and I like cats", "Dana"),
+        ("The user is called Ada Lovelace.", "Call me Ada Lovelace, please.", "Ada Lovelace"),
+        # the model's reading alone is not enough: the user's words must say the name
+        ("The user's name is Pixel.", "My cat's name is Pixel.", None),
+        ("The user's name is Dana.", "I like the name Dana.", None),
+        # "I'm" names only a capitalised word: "i'm tired" is no name
+        ("The user's name is tired.", "I'm tired.", None),
+        ("The user is a teacher.", "I'm a teacher.", None),
+        ("The user has two cats.", "My name is Dana and I have two cats.", None),
+    ],
+)  # fmt: skip
+def test_a_name_needs_the_fact_and_the_user_s_words(fact: str, said: str, name: str | None) -> None:
+    assert stated_name([fact], said) == name
+
+
+async def test_a_name_said_in_passing_names_the_user_once(lumina_avatar: protocol.Avatar) -> None:
+    llm = FakeLLM(["Hello Dana!", "The user is Dana.", "Hi!", "The user is Sam."], delay_s=0)
+    app, sent = FakeApp(), []
+    tools = tool_context(app, sent)
+    responder = Responder(llm, intents=None)
+    hello = turn(lumina_avatar, "Hi, I'm Dana, nice to meet you.", tools)
+    await reply_and_extract(responder, hello)
+    assert app.preferred_name == "Dana"
+    # a name chosen already is kept (the user changes it by saying "call me ...")
+    await reply_and_extract(responder, turn(lumina_avatar, "I'm Sam's friend, I'm Sam.", tools))
+    assert app.preferred_name == "Dana"

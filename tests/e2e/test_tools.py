@@ -8,6 +8,7 @@ spoken, and a question that must not set a name. Replies are printed; run with `
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,3 +127,27 @@ async def test_tools_by_voice(daemon: Daemon, tmp_path: Path) -> None:
         assert re.search(r"\b(3|3rd|third)\b", done.text.lower()), done.text
     finally:
         await c.close()
+
+
+async def test_a_name_said_in_passing_becomes_the_name(tmp_path: Path) -> None:
+    """ "Hi, I'm Maria, nice to meet you." is no command: the model answers it, and its reading
+    of the turn's facts (the default model calls no tools) names the user, so the next "What is
+    my name?" is answered with it, as after "My name is Maria."."""
+    env = {"LUMINA_OLLAMA_HOST": "http://127.0.0.1:9"}
+    with run_daemon(tmp_path / "daemon", env=env) as daemon:
+        c = await VoiceClient.connect(daemon.ws_url(), daemon.auth_headers)
+        try:
+            await c.hello(sample_rate=RATE)
+            s = Spoken(c, tmp_path)
+            final, _ = await s.say("Hi, I'm Maria, nice to meet you.")
+            assert s.tool_calls(final.turn_id) == []  # the model answered, no intent ran
+            await c.wait_for(protocol.MemoryWritten, 1, within=120)  # after the reply
+            for _ in range(100):
+                if _profile_name(daemon) is not None:
+                    break
+                await asyncio.sleep(0.1)
+            assert _profile_name(daemon) == "Maria"
+            final, done = await s.say("What is my name?")
+            assert "maria" in done.text.lower()
+        finally:
+            await c.close()
