@@ -9,7 +9,7 @@ from typing import Any
 from rich.text import Text
 
 from lumina_cli.client import ApiError, open_session
-from lumina_cli.output import print_error, timer_line, tool_line
+from lumina_cli.output import ReplyLine, print_error, timer_line, tool_line
 from lumina_cli.registry import Context, command
 from luminad import protocol
 
@@ -30,7 +30,7 @@ def _chat_args(p: argparse.ArgumentParser) -> None:
 async def _turn(session: Any, text: str, ctx: Context, prefix: str) -> protocol.AssistantDone:
     """Send one typed turn and stream the reply to the console."""
     await session.send(protocol.Text(text=text))
-    ctx.console.print(prefix, end="")
+    line = ReplyLine(ctx)
     done: protocol.AssistantDone | None = None
     while True:
         if done is None:
@@ -42,25 +42,27 @@ async def _turn(session: Any, text: str, ctx: Context, prefix: str) -> protocol.
                 return done
         match message:
             case protocol.AssistantDelta(text=delta):
-                ctx.console.print(delta, end="", markup=False, highlight=False)
+                line.write(prefix, delta)
             case protocol.AssistantDone():
-                ctx.console.print()
+                if not line.open:  # an empty reply: the avatar's name all the same
+                    line.write(prefix, "")
+                line.end()
                 for source in message.sources:
                     ctx.console.print(Text(f"  source: {source.title} {source.url}", style="dim"))
                 done = message
             case protocol.TurnTiming() if done is not None:
                 return done  # the turn's last message: the reply is stored by now
             case protocol.Error(code="tool_failed", turn_id=None):
-                ctx.err.print(Text(f"({message.message})", style="red"))  # the turn goes on
+                line.notice(Text(f"({message.message})", style="red"))  # the turn goes on
             case protocol.Error(code=code, message=msg, action=action):
-                ctx.console.print()
+                line.end()
                 raise ApiError(400, code, msg, action)
             case protocol.MemoryWritten(text=memory):
-                ctx.err.print(Text(f"(remembered: {memory})", style="dim"))
+                line.notice(Text(f"(remembered: {memory})", style="dim"))
             case protocol.ToolCall():
-                ctx.err.print(tool_line(message))
+                line.notice(tool_line(message))
             case protocol.TimerChanged():
-                ctx.err.print(timer_line(message))
+                line.notice(timer_line(message))
             case _:
                 continue
 

@@ -94,3 +94,39 @@ def timer_line(timer: protocol.TimerChanged) -> Text:
             return Text(f"⏰ {what}: time is up ({due})", style="bold yellow")
         case _:
             return Text(f"⏰ {what}: cancelled", style="dim")
+
+
+class ReplyLine:
+    """The reply being streamed onto one line of the terminal, and the notices that arrive
+    meanwhile (a memory an earlier turn wrote, a tool call, a timer): on a terminal stdout and
+    stderr share the screen, so a notice printed mid-reply would split the reply's words. Once
+    the reply's first words are out, notices wait for the line's end."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._waiting: list[Text] = []
+        #: Whether a reply is on its line (its first words printed, the line not ended).
+        self.open = False
+
+    def write(self, prefix: str, delta: str) -> None:
+        """Print a delta of the reply; its first opens the line with ``prefix`` (markup)."""
+        if not self.open:
+            self._ctx.console.print(prefix, end="")
+            self.open = True
+        self._ctx.console.print(delta, end="", markup=False, highlight=False)
+
+    def end(self, suffix: str = "") -> None:
+        """End the reply's line (after ``suffix``, markup), then print the notices it held."""
+        if self.open:
+            self._ctx.console.print(suffix)
+        self.open = False
+        for notice in self._waiting:
+            self._ctx.err.print(notice)
+        self._waiting.clear()
+
+    def notice(self, text: Text) -> None:
+        """A notice on stderr: now, or after the reply's line when one is open."""
+        if self.open:
+            self._waiting.append(text)
+        else:
+            self._ctx.err.print(text)

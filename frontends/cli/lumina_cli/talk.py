@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.text import Text
 
 from lumina_cli.chat import INTERNET_ON
 from lumina_cli.client import SessionClient, open_session
-from lumina_cli.output import timer_line, tool_line
+from lumina_cli.output import ReplyLine, timer_line, tool_line
 from lumina_cli.registry import Context, command
 from luminad import protocol
 
@@ -163,7 +164,7 @@ class Turns:
         self.name = "Lumina"
         self._header: protocol.TtsChunk | None = None
         self._partial_shown = False
-        self._replying = False
+        self._line = ReplyLine(ctx)
 
     def _clear_partial(self) -> None:
         if self._partial_shown:
@@ -197,17 +198,13 @@ class Turns:
                     self.ctx.err.print("[dim](no speech recognised)[/dim]")
                     self.done.set()
             case protocol.AssistantDelta(text=delta):
-                if not self._replying:
+                if not self._line.open:
                     self._clear_partial()
-                    c.print(f"[bold magenta]{self.name}:[/bold magenta] ", end="")
-                    self._replying = True
-                c.print(delta, end="", markup=False, highlight=False)
+                self._line.write(f"[bold magenta]{self.name}:[/bold magenta] ", delta)
             case protocol.TtsChunk():
                 self._header = message
             case protocol.AssistantDone():
-                if self._replying:
-                    c.print()
-                self._replying = False
+                self._line.end()
             case protocol.TurnTiming():
                 self.ctx.err.print(f"[dim]{timing_line(message)}[/dim]")
                 self.turns += 1
@@ -215,19 +212,17 @@ class Turns:
             case protocol.Cancelled(heard_text=heard):
                 if self.player is not None:
                     self.player.stop()
-                if self._replying:
-                    c.print(" [dim](interrupted)[/dim]")
-                self._replying = False
+                self._line.end(" [dim](interrupted)[/dim]")
                 self.ctx.err.print(f"[dim]cancelled; heard: {heard!r}[/dim]")
                 self.done.set()
             case protocol.MemoryWritten(text=text):
-                self.ctx.err.print(f"[dim](remembered: {text})[/dim]")
+                self._line.notice(Text(f"(remembered: {text})", style="dim"))
             case protocol.ToolCall():
                 self._clear_partial()
-                self.ctx.err.print(tool_line(message))
+                self._line.notice(tool_line(message))
             case protocol.TimerChanged():
                 self._clear_partial()
-                self.ctx.err.print(timer_line(message))
+                self._line.notice(timer_line(message))
             case protocol.Error(code=code, message=msg, action=action):
                 self._clear_partial()
                 self.ctx.err.print(
