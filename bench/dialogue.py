@@ -10,6 +10,9 @@ far. Each reply is scored by checks a script can make:
 - ``expect``: where the script says so, the reply contains one of the expected words (this is
   how a dialogue checks that the model recalls the user's name, an earlier fact, or answers a
   follow-up question on topic);
+- ``own``: the reply is the assistant's own words to the user: it neither repeats the user's
+  message (of four words or more) nor speaks of "the user" (the wording of the note of what the
+  assistant knows: a small model recites it, "The user has two cats called Pixel and Mango.");
 - ``distinct`` (one per dialogue): no two replies of the dialogue are the same.
 
 The score is the share of checks passed, per model and per prompt variant:
@@ -63,6 +66,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.results import publish
 from luminad import protocol
 from luminad.agent.agent import ReplyContext, Responder
 from luminad.agent.prompts import PromptTemplate
@@ -80,6 +84,14 @@ LONG = PromptTemplate(
     context="system",
 )
 VARIANTS = {"turn": PromptTemplate(), "system": PromptTemplate(context="system"), "long": LONG}
+
+
+CATS = "The user has two cats called Pixel and Mango."
+LISBON = "The user lives in Lisbon."
+DINOSAURS = "The user likes dinosaurs."
+AGE = "The user is nine years old."
+NURSE = "The user works as a nurse."
+DOG = "The user has a dog called Biscuit."
 
 
 def T(user: str, *expect: str, memories: Sequence[str] = ()) -> dict[str, Any]:
@@ -157,6 +169,23 @@ DIALOGUES: list[dict[str, Any]] = [
     {"name": "weekend plan", "turns": [
         T("This weekend I want to go hiking in the Alps."), T("What should I pack?"),
         T("Where am I going this weekend?", "alps")]},
+    # what the daemon knows once the user told it: their name on every turn, and the memories
+    # its recall gives for the words (cosine >= 0.25 with all-MiniLM-L6-v2, measured)
+    {"name": "known: cats", "preferred_name": "Dana", "turns": [
+        T("I have two cats called Pixel and Mango."),
+        T("What are my cats called?", "pixel", memories=[CATS]),
+        T("What is the capital of France?", "paris"), T("And what about Italy?", "rome")]},
+    {"name": "known: home town", "preferred_name": "Sam", "turns": [
+        T("Good morning!"),
+        T("What should I wear if it rains today?", "umbrella", "rain", "coat", "jacket"),
+        T("Where do I live?", "lisbon", memories=[LISBON])]},
+    {"name": "known: age", "preferred_name": "Leo", "turns": [
+        T("Tell me a joke."), T("What was the biggest dinosaur?", memories=[DINOSAURS]),
+        T("How old am I?", "9", "nine", memories=[AGE])]},
+    {"name": "known: night shift", "preferred_name": "Ada", "turns": [
+        T("I'm tired after my shift."),
+        T("How can I sleep better during the day?", "dark", "curtain", "quiet", "routine"),
+        T("What is my dog called?", "biscuit", memories=[DOG, CATS])]},
 ]
 # fmt: on
 
@@ -190,6 +219,14 @@ def is_english(text: str) -> bool:
 
 def _norm(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def own_words(reply: str, user: str) -> bool:
+    """The reply is said to the user: it does not repeat their message (four words or more)
+    and does not speak of "the user"."""
+    said = _norm(user)
+    echoed = len(said.split()) >= 4 and said in _norm(reply)
+    return not echoed and not re.search(r"\bthe user\b", reply, re.IGNORECASE)
 
 
 @dataclass
@@ -241,6 +278,7 @@ async def play(responder: Responder, dialogue: dict[str, Any], score: Score, ver
         if turn.get("expect"):
             low = reply.lower()
             score.check("expect", any(w.lower() in low for w in turn["expect"]), where)
+        score.check("own", own_words(reply, turn["user"]), where)
         replies.append(reply)
         history += [ChatMessage("user", turn["user"]), ChatMessage("assistant", reply)]
     normed = [_norm(r) for r in replies]
@@ -272,7 +310,10 @@ def main() -> int:
     ap.add_argument("--max-tokens", type=int, default=load_settings({}).max_reply_tokens)
     ap.add_argument("--temperature", type=float, default=0.3)
     ap.add_argument("--verbose", action="store_true", help="print every reply")
+    ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
     args = ap.parse_args()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
 
     dialogues = json.loads(args.dialogues.read_text())["dialogues"] if args.dialogues else DIALOGUES
     if args.limit:
@@ -309,11 +350,23 @@ def main() -> int:
         close = getattr(llm, "close", None)
         if close is not None:
             close()
-    print("\n| model | file | prompt | score | checks | first token p50 ms | reply p50 ms |")
-    print("|---|---|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
-    print(f"\nload at end {os.getloadavg()}")
+    load_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    command = " ".join(["bench/dialogue.py", *sys.argv[1:]]).replace(" --write", "")
+    text = "\n".join(
+        [
+            "## Conversation quality",
+            "",
+            f"`{command}` (started {started}, {platform.machine()}, {os.cpu_count()} cores; "
+            f"load average {load_start} at the start, {load_end} at the end). "
+            f"{len(dialogues)} dialogues, {n_turns} turns, max {args.max_tokens} tokens, "
+            f"temperature {args.temperature}; the checks are the script's docstring's.",
+            "",
+            "| model | file | prompt | score | checks | first token p50 ms | reply p50 ms |",
+            "|---|---|---|---|---|---|---|",
+            *("| " + " | ".join(row) + " |" for row in rows),
+        ]
+    )
+    publish("Conversation quality", text, write=args.write)
     return 0
 
 

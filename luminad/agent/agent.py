@@ -25,7 +25,7 @@ from pydantic_ai.toolsets import AbstractToolset, FunctionToolset
 from luminad import protocol
 from luminad.agent.implicit_memory import remember_implicit_facts, worth_extracting
 from luminad.agent.intents import IntentRouter, default_router
-from luminad.agent.prompts import PromptTemplate, known_facts
+from luminad.agent.prompts import PromptTemplate, about_user, known_facts
 from luminad.agent.tool_calls import ToolContext
 from luminad.agent.tools import TOOLSET
 from luminad.errors import LuminaError
@@ -111,14 +111,13 @@ class Responder:
 
     def prompt_of(self, ctx: ReplyContext, web: Sequence[SearchResult] = ()) -> tuple[str, str]:
         """(instructions, user turn) of a reply."""
-        facts = known_facts(
-            preferred_name=ctx.preferred_name,
-            preferences=ctx.preferences,
-            memories=ctx.memories,
-            web_results=web,
-        )
+        facts = known_facts(memories=ctx.memories, web_results=web)
         system = self.prompt.system(
-            name=ctx.avatar.name, persona=ctx.avatar.persona, style=ctx.avatar.style, facts=facts
+            name=ctx.avatar.name,
+            persona=ctx.avatar.persona,
+            style=ctx.avatar.style,
+            user=about_user(preferred_name=ctx.preferred_name, preferences=ctx.preferences),
+            facts=facts,
         )
         return system, self.prompt.user_turn(ctx.user_text, facts)
 

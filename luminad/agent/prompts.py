@@ -1,11 +1,15 @@
 """The prompt of every reply: one persona, one style rule, and what the assistant knows.
 
-The system prompt (persona + style) stays the same for a whole session, so llama.cpp evaluates
-it, and the tool schemas the chat template puts after it, once (the session primes it). What
-changes per turn (the user's name, recalled memories, preferences, web results) goes into a
-short note in front of the user's words by default (``context="turn"``), or into the system
-prompt (``context="system"``: every change re-evaluates the tools section). ``bench/dialogue.py``
-scores both. Replies are spoken, so the style rule asks for short plain sentences.
+The system prompt (persona + style, and who the user is: their name and preferences, which
+change only when the user changes them) stays the same for a whole session, so llama.cpp
+evaluates it, and the tool schemas the chat template puts after it, once (the session primes
+it). What changes per turn (recalled memories, web results) goes into a short note in front of
+the user's words by default (``context="turn"``), or into the system prompt
+(``context="system"``: every change re-evaluates the tools section and the history).
+``bench/dialogue.py`` scores both. The name was in the note before: the small default model
+then began replies to unrelated questions with it ("And what about Italy?" -> "The user's name
+is Dana. And what about Italy?"). Replies are spoken, so the style rule asks for short plain
+sentences.
 
 Kept short on purpose: small models repeat themselves under a long persona prompt (issue 10).
 """
@@ -48,15 +52,24 @@ class PromptTemplate:
         return digest.hexdigest()[:12]
 
     def system(
-        self, *, name: str = DEFAULT_NAME, persona: str = "", style: str = "", facts: str = ""
+        self,
+        *,
+        name: str = DEFAULT_NAME,
+        persona: str = "",
+        style: str = "",
+        user: str = "",
+        facts: str = "",
     ) -> str:
-        """The system prompt: the avatar's persona (or ours), its style rule (or ours), and the
-        facts when they go into the system prompt."""
+        """The system prompt: the avatar's persona (or ours), its style rule (or ours), who the
+        user is (:func:`about_user`), and this turn's facts when they go into the system
+        prompt."""
         name = _clean(name, 60) or DEFAULT_NAME
         lines = [_clean(persona) if persona.strip() else self.persona.format(name=name)]
         if persona.strip() and name.lower() not in persona.lower():
             lines.append(f"Your name is {name}.")
         lines.append(_clean(style, 400) if style.strip() else self.style)  # the avatar's wins
+        if user:
+            lines.append(user)
         if facts and self.context == "system":
             lines.append(facts)
         return "\n".join(lines)
@@ -68,20 +81,23 @@ class PromptTemplate:
         return text
 
 
-def known_facts(
-    *,
-    preferred_name: str | None = None,
-    preferences: Mapping[str, str] | None = None,
-    memories: Sequence[str] = (),
-    web_results: Sequence[SearchResult] = (),
+def about_user(
+    *, preferred_name: str | None = None, preferences: Mapping[str, str] | None = None
 ) -> str:
-    """What the assistant knows for this turn, in a few plain sentences (empty: nothing)."""
+    """Who the user is, for the system prompt: the name they chose and their preferences
+    (empty: nothing known)."""
     out: list[str] = []
     if preferred_name and preferred_name.strip():
         out.append(f"The user's name is {_clean(preferred_name, 60)}.")
     prefs = [f"{_clean(k, 40)}: {_clean(v, 120)}" for k, v in (preferences or {}).items() if v]
     if prefs:
         out.append("User preferences: " + "; ".join(prefs) + ".")
+    return " ".join(out)
+
+
+def known_facts(*, memories: Sequence[str] = (), web_results: Sequence[SearchResult] = ()) -> str:
+    """What the assistant knows for this turn, in a few plain sentences (empty: nothing)."""
+    out: list[str] = []
     if memories:
         facts = " ".join(_clean(m, 200).rstrip(".") + "." for m in memories[:6])
         out.append(f"The user told you before: {facts}")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from luminad.agent.prompts import PromptTemplate, known_facts
+from luminad.agent.prompts import PromptTemplate, about_user, known_facts
 from luminad.providers.base import SearchResult
 
 
@@ -23,17 +23,22 @@ def test_custom_avatar_name_and_style_replace_ours() -> None:
     assert lines[2:] == ["Say 'arr' now and then."]
 
 
-def test_known_facts_name_memories_preferences_and_web() -> None:
+def test_the_user_goes_into_the_system_prompt_and_the_turn_s_facts_before_the_words() -> None:
+    user = about_user(preferred_name="Sam", preferences={"units": "metric"})
+    assert user == "The user's name is Sam. User preferences: units: metric."
+    assert about_user() == ""
     facts = known_facts(
-        preferred_name="Sam",
-        preferences={"units": "metric"},
         memories=["The user's sister is called Ana"],
         web_results=[SearchResult("Paris", "https://example.org", "Paris is the capital.")],
     )
-    assert "The user's name is Sam." in facts and "units: metric" in facts
-    assert "The user's sister is called Ana." in facts
-    assert "Paris is the capital." in facts
-    assert known_facts() == ""
+    assert "The user's sister is called Ana." in facts and "Paris is the capital." in facts
+    assert "Sam" not in facts and known_facts() == ""
+    system = PromptTemplate().system(user=user, facts=facts)
+    assert system.splitlines()[2] == user and "Ana" not in system  # the facts: in the turn
     turn = PromptTemplate().user_turn("Hi.", facts)
-    assert turn.startswith("(The user's name is Sam.") and turn.endswith(")\nHi.")
+    assert turn.startswith("(The user told you before: The user's sister is called Ana.")
+    assert turn.endswith(")\nHi.")
     assert PromptTemplate().user_turn("Hi.", "") == "Hi."
+    in_system = PromptTemplate(context="system")
+    assert in_system.system(user=user, facts=facts).splitlines()[2:] == [user, facts]
+    assert in_system.user_turn("Hi.", facts) == "Hi."

@@ -38,15 +38,15 @@ async def test_prompt_reaches_the_model_through_pydantic_ai(lumina_avatar: proto
     assert len(deltas) == 3  # token-level: one delta per token, no debouncing
     (sent,) = llm.requests
     assert [m.role for m in sent] == ["system", "user", "assistant", "user"]
-    # one persona, one style rule; the system prompt stays the same all session (cached)
+    # one persona, one style rule, who the user is: the same all session (cached)
     assert sent[0].content == (
         "You are Lumina, a friendly voice assistant.\n"
         "Answer in one or two short spoken sentences, in plain English, with no lists or markdown."
+        "\nThe user's name is Sam."
     )
     assert [m.content for m in sent[1:3]] == ["Hi", "Hello!"]
-    # what it knows this turn comes with the question
-    assert sent[3].content.endswith("\nWho am I?")
-    assert "The user's name is Sam." in sent[3].content and "Sam likes tea." in sent[3].content
+    # what it recalls this turn comes with the question
+    assert sent[3].content == "(The user told you before: Sam likes tea.)\nWho am I?"
     assert responder.provider == "fake:fake-llm"
 
 
