@@ -40,10 +40,13 @@ _FACT = re.compile(r"^(?:[-*•\d.)\s]*)(the user\b.{3,200})$", re.IGNORECASE)
 #: worth remembering.").
 _NO_FACT = re.compile(r"\b(?:not worth|no (?:such )?facts?|nothing (?:to|worth))\b", re.IGNORECASE)
 #: A fact that may name the user ("The user's name is Dana.", "The user is called Sam.", "The
-#: user is Dana, a friendly person."): what follows, up to a comma or the end of the sentence.
+#: user is Leo and he is nine."): what follows, up to "and", a comma or the end of the sentence.
 _NAMES_USER = re.compile(
-    r"^the user(?:'s name is| is called| is named| is) ([^,.!?;]+)", re.IGNORECASE
+    r"^the user(?:'s name is| is called| is named| is) (.+?)(?=\s+and\b|[,.!?;]|$)",
+    re.IGNORECASE,
 )
+#: A word of a fact that carries meaning (three letters or more).
+_CONTENT_WORD = re.compile(r"[a-z0-9][a-z0-9'-]{2,}")
 #: Where the user's words give their name, and the (up to three) words after it.
 _SAYS_NAME = re.compile(
     r"\b(my name is|my name's|call me|i'm|i am)\s+([^\W\d_][\w'-]*(?:\s+[^\W\d_][\w'-]*){0,2})",
@@ -87,10 +90,25 @@ def stated_name(facts: list[str], user_text: str) -> str | None:
     return None
 
 
+def _stem(word: str) -> str:
+    word = word.removesuffix("'s")
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
+def said_only(fact: str, user_text: str) -> str:
+    """``fact`` without the clauses after a comma that the user did not say (no word of the
+    clause in ``user_text``): "Hi, I'm Dana, nice to meet you." came back as "The user is Dana,
+    a friendly and welcoming person.", a memory of words nobody said."""
+    heard = {_stem(w) for w in _CONTENT_WORD.findall(user_text.lower())}
+    head, *clauses = fact.rstrip(".!").split(", ")
+    kept = [c for c in clauses if heard & {_stem(w) for w in _CONTENT_WORD.findall(c.lower())}]
+    return ", ".join([head, *kept]) + "."
+
+
 async def extract_facts(llm: ChatModel, user_text: str) -> list[str]:
     """Facts about the user in ``user_text``, asked of ``llm`` with the extraction prompt."""
     parts = [d async for d in stream_text(llm, user_text, max_tokens=60, system=EXTRACT_PROMPT)]
-    return parse_facts("".join(parts))
+    return [said_only(fact, user_text) for fact in parse_facts("".join(parts))]
 
 
 async def remember_implicit_facts(llm: ChatModel, user_text: str, tools: ToolContext) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 
 from luminad import protocol
 from luminad.agent.agent import ReplyContext, Responder
-from luminad.agent.implicit_memory import parse_facts, stated_name, worth_extracting
+from luminad.agent.implicit_memory import parse_facts, said_only, stated_name, worth_extracting
 from luminad.agent.tool_calls import ToolContext
 from luminad.errors import SecretNotStored
 from tests.support.fakes import FakeLLM
@@ -103,6 +103,7 @@ def test_parsing_and_the_statement_filter() -> None:
     [
         ("The user is Dana, a friendly person.", "Hi, I'm Dana, nice to meet you.", "Dana"),
         ("The user's name is Dana.", "hi, my name is dana and I like cats", "Dana"),
+        ("The user is Leo and he is nine years old.", "My name is Leo and I am nine.", "Leo"),
         ("The user is called Ada Lovelace.", "Call me Ada Lovelace, please.", "Ada Lovelace"),
         # the model's reading alone is not enough: the user's words must say the name
         ("The user's name is Pixel.", "My cat's name is Pixel.", None),
@@ -127,4 +128,32 @@ async def test_a_name_said_in_passing_names_the_user_once(lumina_avatar: protoco
     assert app.preferred_name == "Dana"
     # a name chosen already is kept (the user changes it by saying "call me ...")
     await reply_and_extract(responder, turn(lumina_avatar, "I'm Sam's friend, I'm Sam.", tools))
+    assert app.preferred_name == "Dana"
+
+
+@pytest.mark.parametrize(
+    ("fact", "said", "kept"),
+    [
+        # the default model's reading of a greeting: an appositive nobody said
+        ("The user is Dana, a friendly and welcoming person.", "Hi, I'm Dana, nice to meet you.",
+         "The user is Dana."),
+        ("The user lives in Lisbon, Portugal.", "I live in Lisbon.", "The user lives in Lisbon."),
+        ("The user loves Italian food, especially pasta.", "I love Italian food, especially pasta.",
+         "The user loves Italian food, especially pasta."),
+        ("The user has two cats, Pixel and Mango.", "I have two cats called Pixel and Mango.",
+         "The user has two cats, Pixel and Mango."),
+        ("The user's sister's birthday is on May 3.", "My sister's birthday is on May third.",
+         "The user's sister's birthday is on May 3."),
+    ],
+)  # fmt: skip
+def test_a_fact_keeps_only_the_clauses_the_user_said(fact: str, said: str, kept: str) -> None:
+    assert said_only(fact, said) == kept
+
+
+async def test_what_the_user_did_not_say_is_not_stored(lumina_avatar: protocol.Avatar) -> None:
+    llm = FakeLLM(["Hello Dana!", "The user is Dana, a friendly and welcoming person."], delay_s=0)
+    app, sent = FakeApp(), []
+    hello = turn(lumina_avatar, "Hi, I'm Dana, nice to meet you.", tool_context(app, sent))
+    await reply_and_extract(Responder(llm, intents=None), hello)
+    assert [text for text, *_ in app.stored] == ["The user is Dana."]
     assert app.preferred_name == "Dana"
