@@ -78,8 +78,9 @@ def unfinished(text: str) -> bool:
     semicolon, dash or ellipsis, or is a short statement that opens with "and", "but", "so"...
     (the recogniser often writes "And one more thing:" with a full stop), or its last sentence
     is an auxiliary and a subject alone ("Could you?"). Numbers are words ("the square root of
-    144?"), a capitalised "May" that does not open the sentence is the month, and a few idioms
-    end a sentence ("from now on")."""
+    144?"), a capitalised "May" that does not open the sentence is the month, a question may end
+    on its subject after the auxiliary ("How old am I?", "Where are we?"), and a few idioms end a
+    sentence ("from now on")."""
     cased = _WORD.findall(text.replace("’", "'"))
     words = [w.lower() for w in cased]
     if not words:
@@ -88,9 +89,13 @@ def unfinished(text: str) -> bool:
     lead_in = words[0] in _LEAD_INS and len(words) <= _LEAD_IN_MAX_WORDS and not end.endswith("?")
     last = _WORD.findall(re.split(r"[.!?…,;:]\s", end)[-1].lower())
     asks_more = len(last) == 2 and last[0] in _AUXILIARIES and last[1] in _SUBJECTS
+    # a question whose subject follows its auxiliary at the end is whole ("How old am I?")
+    inverted = (
+        end.endswith("?") and len(last) > 2 and last[-2] in _AUXILIARIES and last[-1] in _SUBJECTS
+    )
     month = cased[-1] == "May" and len(cased) > 1
     idiom = any(tuple(words[-len(i) :]) == i for i in _IDIOMS)
-    continues = words[-1] in CONTINUATIONS and not (month or idiom)
+    continues = words[-1] in CONTINUATIONS and not (month or idiom or inverted)
     return continues or end.endswith(_OPEN_PUNCTUATION) or lead_in or asks_more
 
 

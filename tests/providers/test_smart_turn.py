@@ -75,6 +75,9 @@ def test_whole_sentences_that_end_like_unfinished_ones_are_complete(model: Smart
     assert judge.verdict(0.01, "What's the square root of 144?") is True  # a number is a word
     assert judge.verdict(0.9, "Remember that my sister's birthday is on the 5th of May.") is True
     assert judge.verdict(0.9, "Call me Sam from now on.") is True
+    # a question ending on its subject: "How old am I?" waited the long hangover (by voice)
+    assert judge.verdict(0.05, "How old am I?") is True
+    assert judge.verdict(0.05, "Where are we?") is True and judge.by_words("Yesterday we") is False
     # ... and what stays open: the modal, a subject after an auxiliary alone
     assert judge.verdict(0.9, "I may") is False
     assert judge.verdict(0.9, "Could you?") is False and judge.verdict(0.9, "So, can you?") is False
