@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from luminad import protocol
 from luminad.agent.intents import name_of
+from luminad.agent.words import content_words
 from luminad.errors import LuminaError
 from luminad.providers.base import ChatModel, stream_text
 
@@ -45,8 +46,6 @@ _NAMES_USER = re.compile(
     r"^the user(?:'s name is| is called| is named| is) (.+?)(?=\s+and\b|[,.!?;]|$)",
     re.IGNORECASE,
 )
-#: A word of a fact that carries meaning (three letters or more).
-_CONTENT_WORD = re.compile(r"[a-z0-9][a-z0-9'-]{2,}")
 #: Where the user's words give their name, and the (up to three) words after it.
 _SAYS_NAME = re.compile(
     r"\b(my name is|my name's|call me|i'm|i am)\s+([^\W\d_][\w'-]*(?:\s+[^\W\d_][\w'-]*){0,2})",
@@ -90,18 +89,13 @@ def stated_name(facts: list[str], user_text: str) -> str | None:
     return None
 
 
-def _stem(word: str) -> str:
-    word = word.removesuffix("'s")
-    return word[:-1] if len(word) > 3 and word.endswith("s") else word
-
-
 def said_only(fact: str, user_text: str) -> str:
     """``fact`` without the clauses after a comma that the user did not say (no word of the
     clause in ``user_text``): "Hi, I'm Dana, nice to meet you." came back as "The user is Dana,
     a friendly and welcoming person.", a memory of words nobody said."""
-    heard = {_stem(w) for w in _CONTENT_WORD.findall(user_text.lower())}
+    heard = content_words(user_text)
     head, *clauses = fact.rstrip(".!").split(", ")
-    kept = [c for c in clauses if heard & {_stem(w) for w in _CONTENT_WORD.findall(c.lower())}]
+    kept = [c for c in clauses if heard & content_words(c)]
     return ", ".join([head, *kept]) + "."
 
 

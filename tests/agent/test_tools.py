@@ -183,6 +183,19 @@ async def test_recall_answers_what_was_stored(app: Lumina, session: Session) -> 
     assert "May 3" in await call(tools.recall, ctx, query="sister's birthday")
 
 
+async def test_recall_finds_a_memory_naming_what_was_asked(app: Lumina, session: Session) -> None:
+    """ "What do you remember about my sister?" right after "Remember that my sister Ana likes
+    sunflowers." said it remembered nothing: the two are only 0.28 similar."""
+    ctx = context(app, session)
+    await call(tools.remember, ctx, fact="my sister Ana likes sunflowers")
+    await call(tools.remember, ctx, fact="the plumber comes on Friday")
+    said = await call(tools.recall, ctx, query="my sister")
+    assert said == "You told me: My sister Ana likes sunflowers."
+    assert await call(tools.recall, ctx, query="my brother") == (
+        "I don't remember anything about that."
+    )
+
+
 async def test_set_and_say_the_preferred_name(app: Lumina, session: Session) -> None:
     ctx = context(app, session)
     assert await call(tools.preferred_name, ctx) == "You haven't told me your name yet."
