@@ -13,6 +13,9 @@ far. Each reply is scored by checks a script can make:
 - ``own``: the reply is the assistant's own words to the user: it neither repeats the user's
   message (of four words or more) nor speaks of "the user" (the wording of the note of what the
   assistant knows: a small model recites it, "The user has two cats called Pixel and Mango.");
+- ``addressed``: a question the user asks about themselves ("What is my name?", "How old am
+  I?") is answered to them: the reply does not open with "I" or "My" ("I am nine years old.")
+  and does not speak of "the user";
 - ``distinct`` (one per dialogue): no two replies of the dialogue are the same.
 
 The score is the share of checks passed, per model and per prompt variant:
@@ -221,6 +224,11 @@ def _norm(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
+#: A question about the asker ("my", "I"), and a reply that answers it as the asker would.
+_ABOUT_THEMSELVES = re.compile(r"\b(?:my|i)\b", re.IGNORECASE)
+_AS_THE_USER = re.compile(r"(?:i|i'm|i've|my)\b|.*\bthe user\b", re.IGNORECASE)
+
+
 def own_words(reply: str, user: str) -> bool:
     """The reply is said to the user: it does not repeat their message (four words or more)
     and does not speak of "the user"."""
@@ -279,6 +287,8 @@ async def play(responder: Responder, dialogue: dict[str, Any], score: Score, ver
             low = reply.lower()
             score.check("expect", any(w.lower() in low for w in turn["expect"]), where)
         score.check("own", own_words(reply, turn["user"]), where)
+        if _ABOUT_THEMSELVES.search(turn["user"]) and turn["user"].rstrip().endswith("?"):
+            score.check("addressed", not _AS_THE_USER.match(reply), where)
         replies.append(reply)
         history += [ChatMessage("user", turn["user"]), ChatMessage("assistant", reply)]
     normed = [_norm(r) for r in replies]
