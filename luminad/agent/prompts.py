@@ -27,8 +27,7 @@ from luminad.providers.base import SearchResult
 DEFAULT_NAME = "Lumina"
 DEFAULT_PERSONA = "You are {name}, a friendly voice assistant."
 SPOKEN_STYLE = (
-    "Answer in one or two short spoken sentences, in plain English, with no lists or markdown. "
-    'Speak to the user as "you"; what they tell you is about them, not you.'
+    "Answer in one or two short spoken sentences, in plain English, with no lists or markdown."
 )
 
 

@@ -14,12 +14,10 @@ MAX_PROMPT = 4_000
 BUILTIN_AVATAR_ID = uuid5(UUID("6f1f3c1e-3c2a-4e53-9d0e-8f6a1d2b7c40"), "avatar:lumina")
 BUILTIN_DEFAULTS = {
     "name": "Lumina",
-    # one persona, one style rule, short: small models repeat themselves under long prompts;
-    # "you": the small default model answered "How old am I?" with "I am nine years old."
+    # one persona, one style rule, short: small models repeat themselves under long prompts
     "persona": "You are Lumina, a friendly voice assistant.",
     "style": "Answer in one or two short spoken sentences, in plain English, "
-    'with no lists or markdown. Speak to the user as "you"; what they tell you is about them, '
-    "not you.",
+    "with no lists or markdown.",
     "voice": "joe",
 }
 

@@ -8,8 +8,7 @@ def test_default_prompt_is_one_persona_and_one_style_rule() -> None:
     p = PromptTemplate().system()
     assert p.splitlines() == [
         "You are Lumina, a friendly voice assistant.",
-        "Answer in one or two short spoken sentences, in plain English, with no lists or markdown."
-        ' Speak to the user as "you"; what they tell you is about them, not you.',
+        "Answer in one or two short spoken sentences, in plain English, with no lists or markdown.",
     ]
 
 

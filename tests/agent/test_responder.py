@@ -42,7 +42,6 @@ async def test_prompt_reaches_the_model_through_pydantic_ai(lumina_avatar: proto
     assert sent[0].content == (
         "You are Lumina, a friendly voice assistant.\n"
         "Answer in one or two short spoken sentences, in plain English, with no lists or markdown."
-        ' Speak to the user as "you"; what they tell you is about them, not you.'
         "\nThe user's name is Sam."
     )
     assert [m.content for m in sent[1:3]] == ["Hi", "Hello!"]
