@@ -224,9 +224,11 @@ def _norm(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
-#: A question about the asker ("my", "I"), and a reply that answers it as the asker would.
+#: A question about the asker ("my", "I"), and a reply that opens as the asker would.
 _ABOUT_THEMSELVES = re.compile(r"\b(?:my|i)\b", re.IGNORECASE)
-_AS_THE_USER = re.compile(r"(?:i|i'm|i've|my)\b|.*\bthe user\b", re.IGNORECASE)
+_OPENS_AS_THE_USER = re.compile(r"(?:i|i'm|i've|my)\b", re.IGNORECASE)
+#: The wording of the note of what the assistant knows, which a reply must not recite.
+_THE_USER = re.compile(r"\bthe user\b", re.IGNORECASE)
 
 
 def own_words(reply: str, user: str) -> bool:
@@ -234,7 +236,7 @@ def own_words(reply: str, user: str) -> bool:
     and does not speak of "the user"."""
     said = _norm(user)
     echoed = len(said.split()) >= 4 and said in _norm(reply)
-    return not echoed and not re.search(r"\bthe user\b", reply, re.IGNORECASE)
+    return not echoed and not _THE_USER.search(reply)
 
 
 @dataclass
@@ -288,7 +290,8 @@ async def play(responder: Responder, dialogue: dict[str, Any], score: Score, ver
             score.check("expect", any(w.lower() in low for w in turn["expect"]), where)
         score.check("own", own_words(reply, turn["user"]), where)
         if _ABOUT_THEMSELVES.search(turn["user"]) and turn["user"].rstrip().endswith("?"):
-            score.check("addressed", not _AS_THE_USER.match(reply), where)
+            answered_as_user = _OPENS_AS_THE_USER.match(reply) or _THE_USER.search(reply)
+            score.check("addressed", not answered_as_user, where)
         replies.append(reply)
         history += [ChatMessage("user", turn["user"]), ChatMessage("assistant", reply)]
     normed = [_norm(r) for r in replies]
