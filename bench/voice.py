@@ -29,9 +29,11 @@ does not fall into another's turn):
 
 Per design it reports voice-to-voice seen by the client (last voiced sample sent -> first audio
 frame received) p50/p95, each stage from ``turn_timing``, the endpoint wait on complete and on
-paused utterances, premature endpoints (a turn confirmed before the user had finished: its
-``final_transcript`` arrived before the utterance's last voiced sample was sent), partial
-transcripts per second of speech, and the daemon's ``/v1/metrics/latency`` outcome counts.
+paused utterances, how long after its endpoint each turn's first audio went out (near 0: the
+reply was ready, the user waited for the end of turn; more: the user waited for the reply),
+premature endpoints (a turn confirmed before the user had finished: its ``final_transcript``
+arrived before the utterance's last voiced sample was sent), partial transcripts per second of
+speech, and the daemon's ``/v1/metrics/latency`` outcome counts.
 Prints the load and the machine. Usage::
 
     .venv/bin/python bench/voice.py --turns 20 --models qwen,smollm2 --write
@@ -80,6 +82,9 @@ TURN_TIMEOUT_S = 180.0
 SETTLE_BUSY = 0.05
 SETTLE_WINDOW_S = 0.3
 SETTLE_MAX_S = 20.0
+#: A reply whose first audio went out at most this long after the endpoint was ready when the
+#: endpoint came: the end of turn was what the user waited for.
+READY_MS = 50.0
 
 #: Spoken questions; a tuple is one utterance said in parts with a PAUSE_S thinking pause.
 UTTERANCES: list[tuple[str, ...]] = [
@@ -507,6 +512,13 @@ def summarise(
     complete = [r for r in runs if not r.utterance.paused]
     paused = [r for r in runs if r.utterance.paused]
     v2v = [r.client_v2v_ms for r in runs if r.client_v2v_ms is not None]
+    after_endpoint = [
+        r.timing.voice_to_voice_ms - r.timing.endpoint_ms
+        for r in runs
+        if r.timing is not None
+        and r.timing.voice_to_voice_ms is not None
+        and r.timing.endpoint_ms is not None
+    ]
     return {
         "label": label,
         "turns": len(runs),
@@ -514,6 +526,8 @@ def summarise(
         "stages": {k: stage(k) for k in STAGES},
         "endpoint_complete": stage("endpoint_ms", complete),
         "endpoint_paused": stage("endpoint_ms", paused),
+        "after_endpoint": after_endpoint,
+        "ready": sum(ms <= READY_MS for ms in after_endpoint),
         "premature": sum(r.premature for r in runs),
         "premature_paused": sum(r.premature for r in paused),
         "paused": len(paused),
@@ -553,6 +567,15 @@ def report(
         row(f"{k} (turn_timing)", lambda s, k=k: s["stages"][k])
     row("endpoint wait, complete utterances", lambda s: s["endpoint_complete"])
     row("endpoint wait, paused utterances", lambda s: s["endpoint_paused"])
+    row(
+        "first audio after the endpoint (voice_to_voice_ms - endpoint_ms)",
+        lambda s: s["after_endpoint"],
+    )
+    lines.append(
+        f"| replies ready when the endpoint came (first audio <= {READY_MS:.0f} ms after it) | "
+        + " | ".join(f"{s['ready']} of {len(s['after_endpoint'])}" for s in sums)
+        + " |"
+    )
     lines.append(
         "| premature endpoints (all / paused utterances) | "
         + " | ".join(f"{s['premature']} / {s['premature_paused']} of {s['paused']}" for s in sums)
