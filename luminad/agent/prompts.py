@@ -6,10 +6,11 @@ evaluates it, and the tool schemas the chat template puts after it, once (the se
 it). What changes per turn (recalled memories, web results) goes into a short note in front of
 the user's words by default (``context="turn"``), or into the system prompt
 (``context="system"``: every change re-evaluates the tools section and the history).
-``bench/dialogue.py`` scores both. The name was in the note before: the small default model
-then began replies to unrelated questions with it ("And what about Italy?" -> "The user's name
-is Dana. And what about Italy?"). Replies are spoken, so the style rule asks for short plain
-sentences.
+``bench/dialogue.py`` scores both. A question the user asks about themselves ("How old am
+I?") also carries :data:`TO_THEM` in the note, in either layout. The name was in the note
+before: the small default model then began replies to unrelated questions with it ("And what
+about Italy?" -> "The user's name is Dana. And what about Italy?"). Replies are spoken, so the
+style rule asks for short plain sentences.
 
 Kept short on purpose: small models repeat themselves under a long persona prompt (issue 10).
 """
@@ -17,6 +18,7 @@ Kept short on purpose: small models repeat themselves under a long persona promp
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,16 @@ DEFAULT_PERSONA = "You are {name}, a friendly voice assistant."
 SPOKEN_STYLE = (
     "Answer in one or two short spoken sentences, in plain English, with no lists or markdown."
 )
+
+
+#: The user's own first person: a question with it is about them ("How old am I?").
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|me|my|mine|myself)\b", re.IGNORECASE)
+#: The note on a question the user asks about themselves: the small default model otherwise
+#: answers half of them as the user ("Where do I live?" -> "I live in Lisbon."). Only on such
+#: questions: a style rule on whom every reply speaks to lost a follow-up ("And what about
+#: Italy?" -> "Italy is the capital of Italy."). Worded without "ask about": "They ask about
+#: themselves" turned "Which country did I ask about first?" into "You asked about yourself."
+TO_THEM = 'Their question is about their own life: answer them with "you".'
 
 
 def _clean(text: str, limit: int = 1200) -> str:
@@ -75,10 +87,12 @@ class PromptTemplate:
         return "\n".join(lines)
 
     def user_turn(self, text: str, facts: str) -> str:
-        """The user's words, with the facts in front of them when they go into the turn."""
-        if facts and self.context == "turn":
-            return f"({facts})\n{text}"
-        return text
+        """The user's words, with a note in front of them: the facts when they go into the turn,
+        and :data:`TO_THEM` when the words are a question about the user."""
+        note = [facts] if facts and self.context == "turn" else []
+        if text.rstrip().endswith("?") and _FIRST_PERSON.search(text):
+            note.append(TO_THEM)
+        return f"({' '.join(note)})\n{text}" if note else text
 
 
 def about_user(

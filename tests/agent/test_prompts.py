@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from luminad.agent.prompts import PromptTemplate, about_user, known_facts
+from luminad.agent.prompts import TO_THEM, PromptTemplate, about_user, known_facts
 from luminad.providers.base import SearchResult
 
 
@@ -42,3 +42,16 @@ def test_the_user_goes_into_the_system_prompt_and_the_turn_s_facts_before_the_wo
     in_system = PromptTemplate(context="system")
     assert in_system.system(user=user, facts=facts).splitlines()[2:] == [user, facts]
     assert in_system.user_turn("Hi.", facts) == "Hi."
+
+
+def test_a_question_about_the_user_asks_for_an_answer_to_them() -> None:
+    """The default model answers "Where do I live?" as the user ("I live in Lisbon.") unless
+    told whom the answer is for; only such questions carry the note."""
+    facts = known_facts(memories=["The user lives in Lisbon"])
+    turn = PromptTemplate().user_turn("Where do I live?", facts)
+    assert turn == f"({facts} {TO_THEM})\nWhere do I live?"
+    assert PromptTemplate().user_turn("How old am I?", "") == f"({TO_THEM})\nHow old am I?"
+    in_system = PromptTemplate(context="system")
+    assert in_system.user_turn("What are my cats called?", facts).startswith(f"({TO_THEM})\n")
+    for not_about_them in ("And what about Italy?", "I like tea.", "Why is the sky blue?"):
+        assert PromptTemplate().user_turn(not_about_them, "") == not_about_them

@@ -12,6 +12,7 @@ from pydantic_ai.toolsets import FunctionToolset
 
 from luminad import protocol
 from luminad.agent.agent import ReplyContext, Responder
+from luminad.agent.prompts import TO_THEM
 from luminad.errors import LlmUnavailable
 from luminad.providers.base import ChatMessage, SearchResult
 from luminad.providers.llamacpp import EmbeddedLLM
@@ -45,8 +46,8 @@ async def test_prompt_reaches_the_model_through_pydantic_ai(lumina_avatar: proto
         "\nThe user's name is Sam."
     )
     assert [m.content for m in sent[1:3]] == ["Hi", "Hello!"]
-    # what it recalls this turn comes with the question
-    assert sent[3].content == "(The user told you before: Sam likes tea.)\nWho am I?"
+    # what it recalls this turn comes with the question, and whom a question about them is for
+    assert sent[3].content == f"(The user told you before: Sam likes tea. {TO_THEM})\nWho am I?"
     assert responder.provider == "fake:fake-llm"
 
 
@@ -58,7 +59,8 @@ async def test_facts_can_go_into_the_system_prompt(lumina_avatar: protocol.Avata
     _ = [d async for d in responder.stream_reply(ctx(lumina_avatar, "Who am I?",
                                                      preferred_name="Sam"))]  # fmt: skip
     (sent,) = llm.requests
-    assert "The user's name is Sam." in sent[0].content and sent[-1].content == "Who am I?"
+    assert "The user's name is Sam." in sent[0].content
+    assert sent[-1].content == f"({TO_THEM})\nWho am I?"
 
 
 async def test_real_model_answers_in_persona(
