@@ -3,7 +3,12 @@ unfinished one stay open?
 
 Each phrase is said by espeak-ng (175 words per minute, 48 kHz) and heard as the daemon hears it:
 300 ms of pre-roll, the speech, then silence, through the session's streaming resampler to
-16 kHz. The judge's two inputs are measured as the daemon takes them:
+16 kHz; and heard again with the speech later by 5, 10 and 15 ms (``SHIFTS_MS``): where a
+phrase falls on the daemon's 20 ms frames is chance, and both the recogniser and the sound
+model read it differently (ad hoc, the first half of "Remind me what we talked about ... a
+moment ago." was heard "... talk to about." at some shifts, held open by the words, and "...
+talk to out." at others, left to the sound). The judge's two inputs are measured as the
+daemon takes them:
 
 * **words**: the final pass of the utterance at ``QUIET_MS`` (40 ms) of silence, the pass the
   daemon starts then, and :meth:`TurnJudge.by_words` on its text (unfinished / a whole question /
@@ -107,6 +112,8 @@ UNFINISHED = [u[0] for u in UTTERANCES if len(u) > 1] + [
 #: the latency issue allows.
 ASKS_MS = (SMART_PAUSE_MS, 200)
 THRESHOLDS = sorted({0.5, 0.65, 0.8, 0.9, COMPLETE_P})
+#: Each phrase is heard with its speech this much later (ms) in the audio, once per shift.
+SHIFTS_MS = (0, 5, 10, 15)
 
 
 @dataclass
@@ -118,21 +125,27 @@ class Heard:
     p: dict[int, float]
 
 
-def as_heard(speech48: Pcm16, silence_ms: int) -> Pcm16:
-    """The utterance as the daemon holds it after ``silence_ms`` of silence (16 kHz)."""
-    pre = np.zeros(RATE * PREROLL_MS // 1000, np.int16)
+def as_heard(speech48: Pcm16, silence_ms: int, shift_ms: int = 0) -> Pcm16:
+    """The utterance as the daemon holds it after ``silence_ms`` of silence (16 kHz), the speech
+    ``shift_ms`` later than the pre-roll's start."""
+    pre = np.zeros(RATE * (PREROLL_MS + shift_ms) // 1000, np.int16)
     post = np.zeros(RATE * silence_ms // 1000, np.int16)
     return Resampler(RATE).process(np.concatenate([pre, speech48, post]))
 
 
 async def hear(
-    text: str, finished: bool, stt: SpeechToText, judge: TurnJudge, tmp: Path, ms: list[float]
+    speech: Pcm16,
+    text: str,
+    finished: bool,
+    shift_ms: int,
+    stt: SpeechToText,
+    judge: TurnJudge,
+    ms: list[float],
 ) -> Heard:
-    speech = speak(text, tmp)
-    words = await transcribe(stt, as_heard(speech, QUIET_MS), partial=False)
+    words = await transcribe(stt, as_heard(speech, QUIET_MS, shift_ms), partial=False)
     p: dict[int, float] = {}
     for silence in ASKS_MS:
-        audio = as_heard(speech, silence)
+        audio = as_heard(speech, silence, shift_ms)
         t0 = time.perf_counter()
         p[silence] = judge.model.probability(audio)
         ms.append((time.perf_counter() - t0) * 1000)
@@ -142,6 +155,15 @@ async def hear(
 def ends(h: Heard, silence: int, threshold: float) -> bool:
     """The judge's verdict: the words when they decide, else the sound against ``threshold``."""
     return h.by_words if h.by_words is not None else h.p[silence] >= threshold
+
+
+def _spread(hs: list[Heard]) -> str:
+    """The P(complete) of a phrase's hearings left to the sound, lowest-highest per ask."""
+    cells = []
+    for silence in ASKS_MS:
+        lo, hi = min(h.p[silence] for h in hs), max(h.p[silence] for h in hs)
+        cells.append(f"{lo:.2f}" if lo == hi else f"{lo:.2f}-{hi:.2f}")
+    return "/".join(cells) + f" ({len(hs)} of {len(SHIFTS_MS)}: {hs[0].words!r})"
 
 
 def report(heard: list[Heard], decision_ms: list[float], stt_model: str, started: str) -> str:
@@ -162,34 +184,36 @@ def report(heard: list[Heard], decision_ms: list[float], stt_model: str, started
                 f"| {sum(ends(h, silence, threshold) for h in fin)} of {len(fin)} "
                 f"| {sum(ends(h, silence, threshold) for h in unf)} of {len(unf)} |"
             )
-    undecided_fin = [h for h in fin if h.by_words is None]
-    undecided_unf = [h for h in unf if h.by_words is None]
+
+    def left_to_sound(hs: list[Heard]) -> str:
+        by_text: dict[str, list[Heard]] = {}
+        for h in hs:
+            if h.by_words is None:
+                by_text.setdefault(h.text, []).append(h)
+        return ", ".join(_spread(x) for x in by_text.values()) or "none"
+
+    phrases = len(SHIFTS_MS)
     lines = [
         "## End-of-turn judge",
         f"`bench/turn_judge.py` (started {started}, {machine()}; load average at the end "
-        f"{load_text()}). {len(fin)} finished and {len(unf)} unfinished phrases, espeak-ng at "
-        "175 words per minute, heard as the daemon hears them (the script's docstring). "
+        f"{load_text()}). {len(fin) // phrases} finished and {len(unf) // phrases} unfinished "
+        f"phrases, espeak-ng at 175 words per minute, each heard {phrases} times as the daemon "
+        "hears it, the speech shifted by "
+        + ", ".join(f"{x}" for x in SHIFTS_MS)
+        + " ms (the script's docstring); the counts are of hearings. "
         f"Words: the final pass (whisper {stt_model}) at {QUIET_MS} ms of silence. Sound: "
         f"smart-turn v3.2 at {ASKS_MS[0]} and {ASKS_MS[1]} ms of silence.",
         "\n".join(rows),
         f"- The words alone: {sum(h.by_words is True for h in fin)} of {len(fin)} finished "
-        f"phrases complete (whole questions), {sum(h.by_words is False for h in fin)} taken "
-        f"for unfinished, {len(undecided_fin)} left to the sound; "
-        f"{sum(h.by_words is False for h in unf)} of {len(unf)} unfinished phrases held open, "
-        f"{sum(h.by_words is True for h in unf)} taken for complete, {len(undecided_unf)} left "
-        "to the sound.",
-        "- P(complete) of the phrases left to the sound, at "
+        f"hearings complete (whole questions), {sum(h.by_words is False for h in fin)} taken "
+        f"for unfinished, {sum(h.by_words is None for h in fin)} left to the sound; "
+        f"{sum(h.by_words is False for h in unf)} of {len(unf)} unfinished hearings held open, "
+        f"{sum(h.by_words is True for h in unf)} taken for complete, "
+        f"{sum(h.by_words is None for h in unf)} left to the sound.",
+        "- P(complete) of the hearings left to the sound, at "
         + " / ".join(f"{s} ms" for s in ASKS_MS)
-        + ": finished "
-        + ", ".join("/".join(f"{h.p[s]:.2f}" for s in ASKS_MS) for h in undecided_fin)
-        + "; unfinished "
-        + (
-            ", ".join(
-                f"{'/'.join(f'{h.p[s]:.2f}' for s in ASKS_MS)} ({h.words!r})" for h in undecided_unf
-            )
-            or "none"
-        )
-        + ".",
+        + " (lowest-highest; how many of the phrase's hearings; how one of them was heard): "
+        + f"finished {left_to_sound(fin)}; unfinished {left_to_sound(unf)}.",
         f"- The sound model's time per decision: p50 {statistics.median(decision_ms):.0f} ms, "
         f"max {max(decision_ms):.0f} ms (one thread).",
     ]
@@ -208,14 +232,16 @@ async def measure() -> tuple[list[Heard], list[float], str]:
     with tempfile.TemporaryDirectory(prefix="bench-judge-") as tmp:
         for finished, phrases in ((True, FINISHED), (False, UNFINISHED)):
             for text in phrases:
-                h = await hear(text, finished, stt, judge, Path(tmp), decision_ms)
-                heard.append(h)
-                print(
-                    f"{'finished' if finished else 'unfinished'}: words {h.by_words} "
-                    f"({h.words!r}), P {' / '.join(f'{v:.2f}' for v in h.p.values())} "
-                    f"[{text}]",
-                    flush=True,
-                )
+                speech = speak(text, Path(tmp))
+                for shift in SHIFTS_MS:
+                    h = await hear(speech, text, finished, shift, stt, judge, decision_ms)
+                    heard.append(h)
+                    print(
+                        f"{'finished' if finished else 'unfinished'} +{shift} ms: words "
+                        f"{h.by_words} ({h.words!r}), P "
+                        f"{' / '.join(f'{v:.2f}' for v in h.p.values())} [{text}]",
+                        flush=True,
+                    )
     return heard, decision_ms, whisper_source(settings).name
 
 

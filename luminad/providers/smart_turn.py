@@ -51,10 +51,10 @@ CONTINUATIONS = frozenset(
     }
 )  # fmt: skip
 #: P(complete) from which the sound ends a turn the words leave open: the model's own 0.5.
-#: On the phrases the words leave to it (``bench/turn_judge.py``, espeak-ng, asked at 60 ms),
-#: the broken-off ones scored 0.02-0.29 or 0.84-0.97 and nothing between: 0.5 cut no more of
-#: them than 0.8 did, and ended 5 more of 41 finished phrases at once instead of after the
-#: long hangover.
+#: ``bench/turn_judge.py`` (espeak-ng, each phrase heard at four alignments on the frames, the
+#: sound asked at 60 ms): 0.5 cut 37 of 124 unfinished hearings against 36 with 0.65 and 32
+#: with 0.8, and ended 138 of 164 finished ones at once against 131 and 116 (the others wait
+#: for the long hangover).
 COMPLETE_P = 0.5
 #: A word, a hyphenated one whole ("a run-in" is no sentence broken off after "in").
 _WORD = re.compile(r"[A-Za-z0-9']+(?:-[A-Za-z0-9']+)*")
