@@ -15,15 +15,20 @@ daemon takes them:
   undecided);
 * **sound**: the smart-turn model's P(complete) at ``SMART_PAUSE_MS`` (60 ms) of silence, where
   the daemon asks it, and at 200 ms, the latest the latency issue allows, with the model's time
-  per decision.
+  per decision;
+* **the words' model**: SmolLM2's P(end of turn) after the words of that pass
+  (:class:`~luminad.providers.text_turn.TextTurn`), with its time per decision.
 
-For each silence and threshold it counts the finished phrases that end at once (the words say
-complete, or they leave it to the sound and P >= threshold) and the unfinished ones cut (the
-same verdict on a phrase the user had not finished). The finished phrases are the voice
-benchmark's utterances (a paused one said whole) and everyday commands and statements; the
-unfinished ones are the first halves of its paused utterances and more sentences broken off.
-espeak-ng says each broken-off phrase with the falling pitch of a finished sentence, which a
-person pausing mid-sentence does not: the sound model is measured on harder audio than a user's.
+For each rule that judges what the rules on the words leave open (the sound alone at a threshold,
+the words' model alone, the daemon's combination) it counts the finished phrases that end at once
+(the rules on the words say complete, or they leave it open and the rule says complete) and the
+unfinished ones cut (the same verdict on a phrase the user had not finished). The finished phrases
+are the voice benchmark's utterances (a paused one said whole) and everyday commands and
+statements; the unfinished ones are the first halves of its paused utterances and more sentences
+broken off. espeak-ng says each broken-off phrase with the falling pitch of a finished sentence,
+which a person pausing mid-sentence does not: the sound model is measured on harder audio than a
+user's.
+
 Usage::
 
     .venv/bin/python bench/turn_judge.py --write
@@ -33,10 +38,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +56,12 @@ from bench.results import publish  # noqa: E402
 from bench.voice import RATE, UTTERANCES, load_text, machine, speak  # noqa: E402
 from luminad.providers.base import Pcm16, SpeechToText  # noqa: E402
 from luminad.providers.registry import load_turn_judge  # noqa: E402
-from luminad.providers.smart_turn import COMPLETE_P, TurnJudge  # noqa: E402
+from luminad.providers.smart_turn import (  # noqa: E402
+    SURE_P,
+    WORDS_END_P,
+    WORDS_MAYBE_P,
+    TurnJudge,
+)
 from luminad.providers.speech_setup import load_stt  # noqa: E402
 from luminad.providers.whisper import whisper_source  # noqa: E402
 from luminad.settings import load_settings  # noqa: E402
@@ -111,7 +123,6 @@ UNFINISHED = [u[0] for u in UTTERANCES if len(u) > 1] + [
 #: Silences (ms) after which the sound model is asked: where the daemon asks, and the latest
 #: the latency issue allows.
 ASKS_MS = (SMART_PAUSE_MS, 200)
-THRESHOLDS = sorted({0.5, 0.65, 0.8, 0.9, COMPLETE_P})
 #: Each phrase is heard with its speech this much later (ms) in the audio, once per shift.
 SHIFTS_MS = (0, 5, 10, 15)
 
@@ -123,6 +134,8 @@ class Heard:
     words: str
     by_words: bool | None
     p: dict[int, float]
+    #: The words' model's P(end of turn).
+    q: float
 
 
 def as_heard(speech48: Pcm16, silence_ms: int, shift_ms: int = 0) -> Pcm16:
@@ -141,6 +154,7 @@ async def hear(
     stt: SpeechToText,
     judge: TurnJudge,
     ms: list[float],
+    words_ms: list[float],
 ) -> Heard:
     words = await transcribe(stt, as_heard(speech, QUIET_MS, shift_ms), partial=False)
     p: dict[int, float] = {}
@@ -149,43 +163,68 @@ async def hear(
         t0 = time.perf_counter()
         p[silence] = judge.model.probability(audio)
         ms.append((time.perf_counter() - t0) * 1000)
-    return Heard(text, finished, words, judge.by_words(words), p)
+    t0 = time.perf_counter()
+    q = judge.words.probability(words)
+    words_ms.append((time.perf_counter() - t0) * 1000)
+    return Heard(text, finished, words, judge.by_words(words), p, q)
 
 
-def ends(h: Heard, silence: int, threshold: float) -> bool:
-    """The judge's verdict: the words when they decide, else the sound against ``threshold``."""
-    return h.by_words if h.by_words is not None else h.p[silence] >= threshold
+def _rules(judge: TurnJudge) -> list[tuple[str, Callable[[Heard], bool]]]:
+    """What judges the hearings the rules on the words leave open: each row of the table."""
+    sound = SMART_PAUSE_MS
+    return [
+        (f"the sound at {sound} ms, P >= 0.5 (the daemon's until this round)",
+         lambda h: h.p[sound] >= 0.5),
+        (f"the sound at {sound} ms, P >= 0.8", lambda h: h.p[sound] >= 0.8),
+        ("the sound at 200 ms, P >= 0.5", lambda h: h.p[200] >= 0.5),
+        (f"the words' model alone, P(end) >= 10^{math.log10(WORDS_END_P):.1f}",
+         lambda h: h.q >= WORDS_END_P),
+        (f"**the daemon's**: the words' model (10^{math.log10(WORDS_END_P):.1f}), or the sound at "
+         f"{sound} ms >= {SURE_P} and the words' model >= 10^{math.log10(WORDS_MAYBE_P):.0f}",
+         lambda h: judge.verdict(h.p[sound], h.q, h.words)),
+    ]  # fmt: skip
+
+
+def ends(h: Heard, rule: Callable[[Heard], bool]) -> bool:
+    """A verdict: the rules on the words when they decide, else ``rule``."""
+    return h.by_words if h.by_words is not None else rule(h)
+
+
+def _span(values: list[float], spec: str) -> str:
+    lo, hi = f"{min(values):{spec}}", f"{max(values):{spec}}"
+    return lo if lo == hi else f"{lo} to {hi}"
 
 
 def _spread(hs: list[Heard]) -> str:
-    """The P(complete) of a phrase's hearings left to the sound, lowest-highest per ask."""
-    cells = []
-    for silence in ASKS_MS:
-        lo, hi = min(h.p[silence] for h in hs), max(h.p[silence] for h in hs)
-        cells.append(f"{lo:.2f}" if lo == hi else f"{lo:.2f}-{hi:.2f}")
+    """A phrase's hearings left open by the rules: the sound's P(complete) at each ask and the
+    words' model's log10 P(end of turn), lowest to highest."""
+    cells = [_span([h.p[s] for h in hs], ".2f") for s in ASKS_MS]
+    cells.append(_span([math.log10(max(h.q, 1e-30)) for h in hs], ".1f"))
     return "/".join(cells) + f" ({len(hs)} of {len(SHIFTS_MS)}: {hs[0].words!r})"
 
 
-def report(heard: list[Heard], decision_ms: list[float], stt_model: str, started: str) -> str:
+def report(
+    heard: list[Heard],
+    judge: TurnJudge,
+    decision_ms: list[float],
+    words_ms: list[float],
+    stt_model: str,
+    started: str,
+) -> str:
     fin = [h for h in heard if h.finished]
     unf = [h for h in heard if not h.finished]
     rows = [
-        "| silence at the sound's ask | P(complete) from | finished: ended at once "
+        "| what judges what the rules on the words leave open | finished: ended at once "
         "| unfinished: cut |",
-        "|---|---:|---:|---:|",
+        "|---|---:|---:|",
     ]
-    for silence in ASKS_MS:
-        for threshold in THRESHOLDS:
-            mark = (
-                " (the daemon's)" if silence == SMART_PAUSE_MS and threshold == COMPLETE_P else ""
-            )
-            rows.append(
-                f"| {silence} ms{mark} | {threshold:.2f} "
-                f"| {sum(ends(h, silence, threshold) for h in fin)} of {len(fin)} "
-                f"| {sum(ends(h, silence, threshold) for h in unf)} of {len(unf)} |"
-            )
+    for name, rule in _rules(judge):
+        rows.append(
+            f"| {name} | {sum(ends(h, rule) for h in fin)} of {len(fin)} "
+            f"| {sum(ends(h, rule) for h in unf)} of {len(unf)} |"
+        )
 
-    def left_to_sound(hs: list[Heard]) -> str:
+    def left_open(hs: list[Heard]) -> str:
         by_text: dict[str, list[Heard]] = {}
         for h in hs:
             if h.by_words is None:
@@ -202,47 +241,53 @@ def report(heard: list[Heard], decision_ms: list[float], stt_model: str, started
         + ", ".join(f"{x}" for x in SHIFTS_MS)
         + " ms (the script's docstring); the counts are of hearings. "
         f"Words: the final pass (whisper {stt_model}) at {QUIET_MS} ms of silence. Sound: "
-        f"smart-turn v3.2 at {ASKS_MS[0]} and {ASKS_MS[1]} ms of silence.",
+        f"smart-turn v3.2 at {ASKS_MS[0]} and {ASKS_MS[1]} ms of silence. The words' model: "
+        "SmolLM2-135M-Instruct, P(end of turn) after the words of the final pass.",
         "\n".join(rows),
-        f"- The words alone: {sum(h.by_words is True for h in fin)} of {len(fin)} finished "
-        f"hearings complete (whole questions), {sum(h.by_words is False for h in fin)} taken "
-        f"for unfinished, {sum(h.by_words is None for h in fin)} left to the sound; "
+        f"- The rules on the words alone: {sum(h.by_words is True for h in fin)} of {len(fin)} "
+        f"finished hearings complete (whole questions), "
+        f"{sum(h.by_words is False for h in fin)} taken for unfinished, "
+        f"{sum(h.by_words is None for h in fin)} left to the models; "
         f"{sum(h.by_words is False for h in unf)} of {len(unf)} unfinished hearings held open, "
         f"{sum(h.by_words is True for h in unf)} taken for complete, "
-        f"{sum(h.by_words is None for h in unf)} left to the sound.",
-        "- P(complete) of the hearings left to the sound, at "
+        f"{sum(h.by_words is None for h in unf)} left to the models.",
+        "- The hearings left to the models, per phrase: the sound's P(complete) at "
         + " / ".join(f"{s} ms" for s in ASKS_MS)
-        + " (lowest-highest; how many of the phrase's hearings; how one of them was heard): "
-        + f"finished {left_to_sound(fin)}; unfinished {left_to_sound(unf)}.",
-        f"- The sound model's time per decision: p50 {statistics.median(decision_ms):.0f} ms, "
-        f"max {max(decision_ms):.0f} ms (one thread).",
+        + " / the words' model's log10 P(end of turn) (lowest to highest; how many of the "
+        "phrase's hearings; how one of them was heard): "
+        + f"finished {left_open(fin)}; unfinished {left_open(unf)}.",
+        f"- Time per decision (one thread each): the sound p50 "
+        f"{statistics.median(decision_ms):.0f} ms, max {max(decision_ms):.0f} ms; the words' "
+        f"model p50 {statistics.median(words_ms):.0f} ms, max {max(words_ms):.0f} ms.",
     ]
     return "\n\n".join(lines)
 
 
-async def measure() -> tuple[list[Heard], list[float], str]:
-    """Every phrase heard and judged, the sound model's time per decision (ms), and the whisper
-    model that heard them."""
+async def measure() -> tuple[list[Heard], TurnJudge, list[float], list[float], str]:
+    """Every phrase heard and judged, the judge, the sound model's and the words' model's times
+    per decision (ms), and the whisper model that heard them."""
     settings = load_settings(end_of_turn="smart")
     judge = load_turn_judge(settings)
     assert judge is not None
     stt = load_stt(settings)
     heard: list[Heard] = []
     decision_ms: list[float] = []
+    words_ms: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-judge-") as tmp:
         for finished, phrases in ((True, FINISHED), (False, UNFINISHED)):
             for text in phrases:
                 speech = speak(text, Path(tmp))
                 for shift in SHIFTS_MS:
-                    h = await hear(speech, text, finished, shift, stt, judge, decision_ms)
+                    h = await hear(speech, text, finished, shift, stt, judge, decision_ms, words_ms)
                     heard.append(h)
                     print(
                         f"{'finished' if finished else 'unfinished'} +{shift} ms: words "
                         f"{h.by_words} ({h.words!r}), P "
-                        f"{' / '.join(f'{v:.2f}' for v in h.p.values())} [{text}]",
+                        f"{' / '.join(f'{v:.2f}' for v in h.p.values())}, words' model "
+                        f"{h.q:.1e} [{text}]",
                         flush=True,
                     )
-    return heard, decision_ms, whisper_source(settings).name
+    return heard, judge, decision_ms, words_ms, whisper_source(settings).name
 
 
 def main() -> int:
@@ -251,8 +296,9 @@ def main() -> int:
     args = ap.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"machine: {machine()}; load average at start: {load_text()}", flush=True)
-    heard, decision_ms, stt_model = asyncio.run(measure())
-    publish("End-of-turn judge", report(heard, decision_ms, stt_model, started), write=args.write)
+    heard, judge, decision_ms, words_ms, stt_model = asyncio.run(measure())
+    text = report(heard, judge, decision_ms, words_ms, stt_model, started)
+    publish("End-of-turn judge", text, write=args.write)
     return 0
 
 

@@ -35,6 +35,7 @@ from luminad.providers.llm_choice import AutoChat, load_llm
 from luminad.providers.prepare import prepare_models
 from luminad.providers.smart_turn import SmartTurn, TurnJudge
 from luminad.providers.speech_setup import ensure_verified, load_stt, load_tts
+from luminad.providers.text_turn import TextTurn
 from luminad.providers.threads import quiet_blas
 from luminad.settings import Settings
 
@@ -66,8 +67,8 @@ class Engines:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def close(self) -> None:
-        """Free the native models (whisper.cpp, llama.cpp)."""
-        for engine in (self.stt, self.llm):
+        """Free the native models (whisper.cpp, llama.cpp, the end of turn's words model)."""
+        for engine in (self.stt, self.llm, self.turn.words if self.turn else None):
             close_engine(engine)
 
 
@@ -126,7 +127,8 @@ def load_engines(settings: Settings, progress: ProgressFn | None = None) -> Engi
     t = time.perf_counter()
     turn = load_turn_judge(settings)
     if turn is not None:
-        turn.model.probability(np.zeros(STT_SAMPLE_RATE, dtype=np.int16))  # warm-up
+        turn.model.probability(np.zeros(STT_SAMPLE_RATE, dtype=np.int16))  # warm-ups
+        turn.words.probability("hello")
         timed("turn", t)
 
     search: WebSearch | None = None
@@ -141,7 +143,8 @@ def load_engines(settings: Settings, progress: ProgressFn | None = None) -> Engi
 
 
 def load_turn_judge(settings: Settings) -> TurnJudge | None:
-    """The smart-turn judge for ``end_of_turn=smart``; None for ``silence``."""
+    """The end-of-turn judge for ``end_of_turn=smart`` (the smart-turn model and the words'
+    model); None for ``silence``."""
     choice = settings.end_of_turn.strip().lower()
     if choice == "silence":
         return None
@@ -150,4 +153,4 @@ def load_turn_judge(settings: Settings) -> TurnJudge | None:
             f"LUMINA_END_OF_TURN={settings.end_of_turn!r} is neither smart nor silence",
             action="Set LUMINA_END_OF_TURN to smart (the default) or silence.",
         )
-    return TurnJudge(SmartTurn())
+    return TurnJudge(SmartTurn(), TextTurn())

@@ -7,11 +7,15 @@ the probability that the speaker has finished their turn. The model file ships i
 found on disk through importlib and never downloaded); it runs on our onnxruntime, one thread.
 
 **Words**: a sentence ending in a word that needs a continuation ("for", "and", "the", "to",
-...) or on a comma, colon or dash is not finished, whatever the sound says (:func:`unfinished`).
+...) or on a comma, colon or dash is not finished, whatever the sound says (:func:`unfinished`),
+and a question is whole. What these rules leave open (a statement, a command), a small language
+model reads (:class:`~luminad.providers.text_turn.TextTurn`: P(the turn ends after these words)).
 
-:class:`TurnJudge` combines both, words first (they are at hand once the speculative final
-transcript is, and cost nothing), the sound when the words do not decide: a complete turn ends
-now, otherwise the session keeps listening (the long hangover then decides).
+:class:`TurnJudge` combines them, the rules first (they are at hand once the speculative final
+transcript is, and cost nothing), then the words' model and the sound: the turn is complete when
+the words' model finds the words whole, or when the sound is sure of an end and the words' model
+does not find them broken off. A complete turn ends now, otherwise the session keeps listening
+(the long hangover then decides).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy.typing as npt
 
 from luminad.errors import ModelMissing
 from luminad.providers.base import STT_SAMPLE_RATE, Pcm16
+from luminad.providers.text_turn import TextTurn
 from luminad.providers.threads import CORES, onnx_session
 
 MODEL_FILE = Path("audio", "turn", "smart_turn", "data", "smart-turn-v3.2-cpu.onnx")
@@ -50,12 +55,16 @@ CONTINUATIONS = frozenset(
      "i'm", "let's", "um", "uh", "er",
     }
 )  # fmt: skip
-#: P(complete) from which the sound ends a turn the words leave open: the model's own 0.5.
-#: ``bench/turn_judge.py`` (espeak-ng, each phrase heard at four alignments on the frames, the
-#: sound asked at 60 ms): 0.5 cut 37 of 124 unfinished hearings against 36 with 0.65 and 32
-#: with 0.8, and ended 138 of 164 finished ones at once against 131 and 116 (the others wait
-#: for the long hangover).
-COMPLETE_P = 0.5
+#: P(end of turn) from which the words' model alone ends a turn the rules leave open. On the
+#: hearings the rules leave open in ``bench/turn_judge.py`` (espeak-ng, each phrase heard at four
+#: alignments on the frames), finished phrases scored 10^-9.8 to 10^-2.0 (median 10^-3.9) and
+#: broken-off ones 10^-10 to 10^-3.6 (median 10^-8.1).
+WORDS_END_P = 10**-5.5
+#: P(complete) of the sound from which it is sure of an end ("Please stop." scores 10^-6.5 with
+#: the words' model and 0.98 with the sound) ...
+SURE_P = 0.9
+#: ... when the words' model does not find the words broken off (P(end of turn) at least this).
+WORDS_MAYBE_P = 1e-7
 #: A word, a hyphenated one whole ("a run-in" is no sentence broken off after "in").
 _WORD = re.compile(r"[A-Za-z0-9']+(?:-[A-Za-z0-9']+)*")
 #: Endings that look unfinished word by word and are not ("Call me Sam from now on.").
@@ -188,22 +197,27 @@ class SmartTurn:
 
 @dataclass(frozen=True)
 class TurnJudge:
-    """Words first, then the sound (see the module docstring)."""
+    """The rules on the words first, then the words' model and the sound (see the module
+    docstring)."""
 
     model: SmartTurn
+    words: TextTurn
 
     @staticmethod
     def by_words(text: str) -> bool | None:
         """What the final transcript alone says: a sentence stopping on a continuation word is
         unfinished; a whole question ("?" from the recogniser, on a word that can end one) is
-        complete; anything else is for the sound to judge."""
+        complete; anything else is for the words' model and the sound to judge."""
         if unfinished(text):
             return False
         if text.rstrip().endswith("?"):
             return True
         return None
 
-    def verdict(self, p: float, text: str) -> bool:
-        """Complete or not, from P(complete) of the sound and the final transcript."""
-        words = self.by_words(text)
-        return words if words is not None else p >= COMPLETE_P
+    def verdict(self, sound_p: float, words_p: float, text: str) -> bool:
+        """Complete or not, from the final transcript, P(complete) of the sound and P(end of
+        turn) of the words' model."""
+        rules = self.by_words(text)
+        if rules is not None:
+            return rules
+        return words_p >= WORDS_END_P or (sound_p >= SURE_P and words_p >= WORDS_MAYBE_P)

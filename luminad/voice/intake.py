@@ -9,14 +9,14 @@ on a turn); ``vad`` messages for the UI it sends itself.
 
 The end of an utterance: with a :class:`~luminad.providers.smart_turn.TurnJudge` (the
 default), the final pass of the utterance starts at ``QUIET_MS`` of silence, and each pause of
-``smart_pause_ms`` (60 ms) asks the judge once whether the turn is complete, from the words of
-that pass and, when they do not decide, from its sound: complete ends the utterance at once,
-otherwise the endpointer's long hangover (``LUMINA_TURN_HANGOVER_MS``) decides, so a thinking
-pause does not cut the user off. The sound model waits for the speculative reply's first token
-(at most ``THOUGHT_WAIT_S``): the reply is the user's wait, the verdict only has to come before
-its first audio. (Asking the sound again later in the pause cut a 600 ms
-thinking pause short: a misheard "Remind me what we talk to mount." scored 0.15 at the pause
-and 0.98 after 400 ms.)
+``smart_pause_ms`` (60 ms) asks the judge once whether the turn is complete, from the rules on
+the words of that pass and, when they do not decide, from its sound and the words' model:
+complete ends the utterance at once, otherwise the endpointer's long hangover
+(``LUMINA_TURN_HANGOVER_MS``) decides, so a thinking pause does not cut the user off. The two
+models wait for the speculative reply's first token (at most ``THOUGHT_WAIT_S``): the reply is
+the user's wait, the verdict only has to come before its first audio. (Asking the sound again
+later in the pause cut a 600 ms thinking pause short: a misheard "Remind me what we talk to
+mount." scored 0.15 at the pause and 0.98 after 400 ms.)
 Without a judge the fixed hangover (``LUMINA_VAD_HANGOVER_MS``) alone ends it.
 """
 
@@ -306,9 +306,9 @@ class Intake:
             )
 
     async def _ask(self, judge: TurnJudge, turn_id: UUID, audio: Pcm16, mark: int) -> None:
-        """Judge a pause: the words of the speculative final transcript first (the model would
-        only slow that pass down on two cores), the sound when they do not decide; a complete
-        turn ends the utterance now."""
+        """Judge a pause: the rules on the words of the speculative final transcript first (the
+        models would only slow that pass down on two cores), the sound and the words' model when
+        the rules do not decide; a complete turn ends the utterance now."""
         assert self._words is not None
         try:
             text = await asyncio.wait_for(self._words.final(turn_id), WORDS_WAIT_S)
@@ -325,9 +325,12 @@ class Intake:
                 await asyncio.wait_for(self._words.thought(turn_id), THOUGHT_WAIT_S)
             if mark != self._pause_mark:
                 return
-            p = await asyncio.to_thread(judge.model.probability, audio)
-            complete = judge.verdict(p, text)
-            how = f"sound (p {p:.2f})"
+            sound_p, words_p = await asyncio.gather(
+                asyncio.to_thread(judge.model.probability, audio),
+                asyncio.to_thread(judge.words.probability, text),
+            )
+            complete = judge.verdict(sound_p, words_p, text)
+            how = f"sound (p {sound_p:.2f}) and the words' model (p {words_p:.1e})"
         log.info(
             "voice session %s: pause judged %s by the %s",
             self._session_id,

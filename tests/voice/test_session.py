@@ -17,7 +17,7 @@ from luminad.errors import (
     TtsUnavailable,
     UnsupportedProtocol,
 )
-from luminad.providers.smart_turn import TurnJudge
+from luminad.providers.smart_turn import WORDS_MAYBE_P, TurnJudge
 from luminad.settings import load_settings
 from luminad.voice.session import VoiceSession
 from tests.voice.fakes import (
@@ -156,16 +156,25 @@ class HeardSound:
         return 0.95
 
 
+class ReadWords:
+    """The judge's words model: every statement reads as broken off, so only a sure sound ends
+    one."""
+
+    def probability(self, text: str) -> float:
+        return WORDS_MAYBE_P
+
+
 async def test_the_sound_of_a_pause_is_judged_after_the_reply_began(tmp_path: Any) -> None:
-    """A statement the words do not decide is judged by its sound, but only once the speculative
-    reply has its first token: the model would take a core from the reply's prompt evaluation.
-    The verdict still ends the turn well before the long hangover."""
+    """A statement the rules on the words do not decide is judged by its sound and the words'
+    model, but only once the speculative reply has its first token: the models would take a core
+    from the reply's prompt evaluation. The verdict still ends the turn well before the long
+    hangover."""
     sound = HeardSound(asyncio.get_running_loop())
     s, _app, rec, eng = make(
         tmp_path,
         stt=ScriptedSTT(final="Tell me a fun fact about octopuses."),
         llm=ScriptedLLM(delay=0.3),
-        turn=TurnJudge(model=sound),  # type: ignore[arg-type]
+        turn=TurnJudge(model=sound, words=ReadWords()),  # type: ignore[arg-type]
     )
     await s.start(protocol.Hello(client="test", sample_rate=RATE))
     await stream(s, np.concatenate([espeak("Tell me a fun fact about octopuses.", RATE)]))
