@@ -40,6 +40,9 @@ _FACT = re.compile(r"^(?:[-*•\d.)\s]*)(the user\b.{3,200})$", re.IGNORECASE)
 #: A "fact" that only says there is none (small models write "The user's message is not
 #: worth remembering.").
 _NO_FACT = re.compile(r"\b(?:not worth|no (?:such )?facts?|nothing (?:to|worth))\b", re.IGNORECASE)
+#: A "fact" still in the user's first person copies their words without reading them ("I was
+#: wondering whether you could help me find." came back as "The user could help me find.").
+_UNREAD = re.compile(r"\b(?:i|i'm|i've|me|my|mine|myself)\b", re.IGNORECASE)
 #: A fact that may name the user ("The user's name is Dana.", "The user is called Sam.", "The
 #: user is Leo and he is nine."): what follows, up to "and", a comma or the end of the sentence.
 _NAMES_USER = re.compile(
@@ -60,12 +63,14 @@ def worth_extracting(text: str) -> bool:
 
 
 def parse_facts(answer: str) -> list[str]:
-    """The ``The user …`` sentences of the model's answer (at most :data:`MAX_FACTS`)."""
+    """The ``The user …`` sentences of the model's answer (at most :data:`MAX_FACTS`), but not
+    one that says there is none or is still in the user's first person."""
     facts: list[str] = []
     for line in answer.splitlines():
         match = _FACT.match(line.strip())
-        if match and not _NO_FACT.search(match.group(1)) and match.group(1) not in facts:
-            facts.append(match.group(1).strip())
+        fact = match.group(1).strip() if match else ""
+        if fact and not _NO_FACT.search(fact) and not _UNREAD.search(fact) and fact not in facts:
+            facts.append(fact)
     return facts[:MAX_FACTS]
 
 

@@ -90,6 +90,9 @@ async def test_questions_and_refused_facts_are_not_stored(lumina_avatar: protoco
 def test_parsing_and_the_statement_filter() -> None:
     assert parse_facts("NONE") == []
     assert parse_facts("The user's message is not worth remembering.") == []
+    # the user's words copied, not read ("I was wondering whether you could help me find.")
+    assert parse_facts("The user could help me find.\nThe user likes my idea.") == []
+    assert parse_facts("The user's mother is from Maine.") == ["The user's mother is from Maine."]
     assert parse_facts("- The user has a dog called Rex.\n2. The user lives in Oslo.") == [
         "The user has a dog called Rex.",
         "The user lives in Oslo.",
