@@ -94,14 +94,23 @@ def stated_name(facts: list[str], user_text: str) -> str | None:
     return None
 
 
+#: Where a fact's clauses join: a comma, or "because" (the joint is kept with its clause).
+_CLAUSE = re.compile(r"(, | because )")
+
+
 def said_only(fact: str, user_text: str) -> str:
-    """``fact`` without the clauses after a comma that the user did not say (no word of the
-    clause in ``user_text``): "Hi, I'm Dana, nice to meet you." came back as "The user is Dana,
-    a friendly and welcoming person.", a memory of words nobody said."""
+    """``fact`` without the clauses after a comma or a "because" that the user did not say (no
+    word of the clause in ``user_text``): "Hi, I'm Dana, nice to meet you." came back as "The
+    user is Dana, a friendly and welcoming person.", and "I think my phone is broken." as "The
+    user thinks their phone is broken because they have no family or pets.", memories of words
+    nobody said."""
     heard = content_words(user_text)
-    head, *clauses = fact.rstrip(".!").split(", ")
-    kept = [c for c in clauses if heard & content_words(c)]
-    return ", ".join([head, *kept]) + "."
+    head, *rest = _CLAUSE.split(fact.rstrip(".!"))
+    kept = [head]
+    for joint, clause in zip(rest[::2], rest[1::2], strict=True):
+        if heard & content_words(clause):
+            kept += [joint, clause]
+    return "".join(kept) + "."
 
 
 async def extract_facts(llm: ChatModel, user_text: str) -> list[str]:

@@ -147,6 +147,12 @@ async def test_a_name_said_in_passing_names_the_user_once(lumina_avatar: protoco
          "The user has two cats, Pixel and Mango."),
         ("The user's sister's birthday is on May 3.", "My sister's birthday is on May third.",
          "The user's sister's birthday is on May 3."),
+        # the default model's reason nobody gave
+        ("The user thinks their phone is broken because they have no family or pets.",
+         "I think my phone is broken.", "The user thinks their phone is broken."),
+        ("The user is learning Spanish because they are moving to Madrid.",
+         "I'm learning Spanish because I'm moving to Madrid.",
+         "The user is learning Spanish because they are moving to Madrid."),
     ],
 )  # fmt: skip
 def test_a_fact_keeps_only_the_clauses_the_user_said(fact: str, said: str, kept: str) -> None:
