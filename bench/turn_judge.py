@@ -161,7 +161,7 @@ async def hear(
     for silence in ASKS_MS:
         audio = as_heard(speech, silence, shift_ms)
         t0 = time.perf_counter()
-        p[silence] = judge.model.probability(audio)
+        p[silence] = judge.sound.probability(audio)
         ms.append((time.perf_counter() - t0) * 1000)
     t0 = time.perf_counter()
     q = judge.words.probability(words)

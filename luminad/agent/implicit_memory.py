@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from luminad import protocol
 from luminad.agent.intents import name_of
-from luminad.agent.words import content_words
+from luminad.agent.words import content_words, first_person
 from luminad.errors import LuminaError
 from luminad.providers.base import ChatModel, stream_text
 
@@ -40,9 +40,6 @@ _FACT = re.compile(r"^(?:[-*•\d.)\s]*)(the user\b.{3,200})$", re.IGNORECASE)
 #: A "fact" that only says there is none (small models write "The user's message is not
 #: worth remembering.").
 _NO_FACT = re.compile(r"\b(?:not worth|no (?:such )?facts?|nothing (?:to|worth))\b", re.IGNORECASE)
-#: A "fact" still in the user's first person copies their words without reading them ("I was
-#: wondering whether you could help me find." came back as "The user could help me find.").
-_UNREAD = re.compile(r"\b(?:i|i'm|i've|me|my|mine|myself)\b", re.IGNORECASE)
 #: A fact that may name the user ("The user's name is Dana.", "The user is called Sam.", "The
 #: user is Leo and he is nine."): what follows, up to "and", a comma or the end of the sentence.
 _NAMES_USER = re.compile(
@@ -64,12 +61,14 @@ def worth_extracting(text: str) -> bool:
 
 def parse_facts(answer: str) -> list[str]:
     """The ``The user …`` sentences of the model's answer (at most :data:`MAX_FACTS`), but not
-    one that says there is none or is still in the user's first person."""
+    one that says there is none or is still in the user's first person (it copies their words
+    without reading them: "I was wondering whether you could help me find." came back as "The
+    user could help me find.")."""
     facts: list[str] = []
     for line in answer.splitlines():
         match = _FACT.match(line.strip())
         fact = match.group(1).strip() if match else ""
-        if fact and not _NO_FACT.search(fact) and not _UNREAD.search(fact) and fact not in facts:
+        if fact and not _NO_FACT.search(fact) and not first_person(fact) and fact not in facts:
             facts.append(fact)
     return facts[:MAX_FACTS]
 

@@ -18,12 +18,12 @@ Kept short on purpose: small models repeat themselves under a long persona promp
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from luminad.agent.words import first_person
 from luminad.providers.base import SearchResult
 
 DEFAULT_NAME = "Lumina"
@@ -33,13 +33,12 @@ SPOKEN_STYLE = (
 )
 
 
-#: The user's own first person: a question with it is about them ("How old am I?").
-_FIRST_PERSON = re.compile(r"\b(?:i|i'm|me|my|mine|myself)\b", re.IGNORECASE)
-#: The note on a question the user asks about themselves: the small default model otherwise
-#: answers half of them as the user ("Where do I live?" -> "I live in Lisbon."). Only on such
-#: questions: a style rule on whom every reply speaks to lost a follow-up ("And what about
-#: Italy?" -> "Italy is the capital of Italy."). Worded without "ask about": "They ask about
-#: themselves" turned "Which country did I ask about first?" into "You asked about yourself."
+#: The note on a question the user asks about themselves, in their first person ("How old am
+#: I?"): the small default model otherwise answers half of them as the user ("Where do I
+#: live?" -> "I live in Lisbon."). Only on such questions: a style rule on whom every reply
+#: speaks to lost a follow-up ("And what about Italy?" -> "Italy is the capital of Italy.").
+#: Worded without "ask about": "They ask about themselves" turned "Which country did I ask
+#: about first?" into "You asked about yourself."
 TO_THEM = 'Their question is about their own life: answer them with "you".'
 
 
@@ -90,7 +89,7 @@ class PromptTemplate:
         """The user's words, with a note in front of them: the facts when they go into the turn,
         and :data:`TO_THEM` when the words are a question about the user."""
         note = [facts] if facts and self.context == "turn" else []
-        if text.rstrip().endswith("?") and _FIRST_PERSON.search(text):
+        if text.rstrip().endswith("?") and first_person(text):
             note.append(TO_THEM)
         return f"({' '.join(note)})\n{text}" if note else text
 

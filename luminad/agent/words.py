@@ -1,11 +1,13 @@
 """The words of a sentence that carry its meaning, to tell whether two sentences speak of the
-same things (a memory and what the user asks about it, a fact and what the user said)."""
+same things (a memory and what the user asks about it, a fact and what the user said), and
+whether a sentence is in the first person."""
 
 from __future__ import annotations
 
 import re
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9'-]*")
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|me|my|mine|myself)\b", re.IGNORECASE)
 #: Words too common to tell two sentences apart ("user": facts say "The user ...").
 _COMMON = frozenset(
     {
@@ -29,3 +31,8 @@ def content_words(text: str) -> set[str]:
     lower-cased, without a possessive or plural ``s`` ("sister's", "sisters": "sister")."""
     stems = {_stem(w) for w in _WORD.findall(text.lower()) if len(w) >= 3}
     return stems - _COMMON
+
+
+def first_person(text: str) -> bool:
+    """Whether ``text`` speaks in the first person ("I", "me", "my", ...)."""
+    return _FIRST_PERSON.search(text) is not None

@@ -127,7 +127,7 @@ def load_engines(settings: Settings, progress: ProgressFn | None = None) -> Engi
     t = time.perf_counter()
     turn = load_turn_judge(settings)
     if turn is not None:
-        turn.model.probability(np.zeros(STT_SAMPLE_RATE, dtype=np.int16))  # warm-ups
+        turn.sound.probability(np.zeros(STT_SAMPLE_RATE, dtype=np.int16))  # warm-ups
         turn.words.probability("hello")
         timed("turn", t)
 

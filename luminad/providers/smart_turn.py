@@ -200,7 +200,7 @@ class TurnJudge:
     """The rules on the words first, then the words' model and the sound (see the module
     docstring)."""
 
-    model: SmartTurn
+    sound: SmartTurn
     words: TextTurn
 
     @staticmethod

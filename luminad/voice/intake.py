@@ -326,7 +326,7 @@ class Intake:
             if mark != self._pause_mark:
                 return
             sound_p, words_p = await asyncio.gather(
-                asyncio.to_thread(judge.model.probability, audio),
+                asyncio.to_thread(judge.sound.probability, audio),
                 asyncio.to_thread(judge.words.probability, text),
             )
             complete = judge.verdict(sound_p, words_p, text)

@@ -174,7 +174,7 @@ async def test_the_sound_of_a_pause_is_judged_after_the_reply_began(tmp_path: An
         tmp_path,
         stt=ScriptedSTT(final="Tell me a fun fact about octopuses."),
         llm=ScriptedLLM(delay=0.3),
-        turn=TurnJudge(model=sound, words=ReadWords()),  # type: ignore[arg-type]
+        turn=TurnJudge(sound=sound, words=ReadWords()),  # type: ignore[arg-type]
     )
     await s.start(protocol.Hello(client="test", sample_rate=RATE))
     await stream(s, np.concatenate([espeak("Tell me a fun fact about octopuses.", RATE)]))
