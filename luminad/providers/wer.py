@@ -9,11 +9,28 @@ _NUMBER_WORDS = {
     "0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five",
     "6": "six", "7": "seven", "8": "eight", "9": "nine", "10": "ten",
 }  # fmt: skip
+#: Contractions whose long form is certain, spelled out as whisper's own English normaliser does
+#: (whisper writes "let's" for "let us" as readily as the other way round). "'s" and "'d" are
+#: left alone: "it's" may be "it is" or "it has".
+_CONTRACTIONS = (
+    (re.compile(r"\blet's\b"), "let us"),
+    (re.compile(r"\bwon't\b"), "will not"),
+    (re.compile(r"\bcan't\b"), "can not"),
+    (re.compile(r"\bcannot\b"), "can not"),
+    (re.compile(r"n't\b"), " not"),
+    (re.compile(r"'re\b"), " are"),
+    (re.compile(r"'ll\b"), " will"),
+    (re.compile(r"'ve\b"), " have"),
+    (re.compile(r"\bi'm\b"), "i am"),
+)
 
 
 def normalize_words(text: str) -> list[str]:
-    """Lower-case words without punctuation; single digits spelled out; hyphens split words."""
+    """Lower-case words without punctuation; single digits spelled out; hyphens split words;
+    certain contractions spelled out."""
     text = text.lower().replace("-", " ").replace("’", "'")
+    for pattern, long_form in _CONTRACTIONS:
+        text = pattern.sub(long_form, text)
     words = re.findall(r"[a-z0-9']+", text)
     return [_NUMBER_WORDS.get(w, w) for w in (w.strip("'") for w in words) if w]
 

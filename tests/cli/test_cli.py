@@ -12,6 +12,7 @@ import pytest
 from lumina_cli.client import NOT_RUNNING
 from lumina_cli.main import COMMANDS, build_parser, command, main
 
+from luminad.providers.speech_setup import MAX_VERIFY_WER
 from luminad.settings import load_settings
 from tests.support.daemon import Daemon
 
@@ -65,9 +66,14 @@ def test_doctor(daemon: Daemon, capsys: pytest.CaptureFixture[str]) -> None:
 def test_doctor_deep_proves_the_models_work(
     daemon: Daemon, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _, out, _ = _run(daemon, capsys, "doctor", "--deep")
+    """Piper says a sentence and whisper hears it back: the doctor reports what it heard, and
+    calls the speech engines healthy only within the bar model verification uses (tiny.en on
+    Piper's voice scores 0-0.07 here; a run on CI scored 0.27, what it heard unprinted)."""
+    code, out, _ = _run(daemon, capsys, "doctor", "--deep")
+    assert "deep check heard" in out, out
     line = next(x for x in out.splitlines() if "word error rate" in x)
-    assert float(line.rsplit(":", 1)[1]) <= 0.25
+    assert float(line.rsplit(":", 1)[1]) <= MAX_VERIFY_WER, out
+    assert code == 0, out
 
 
 @pytest.mark.e2e
