@@ -14,6 +14,7 @@ from luminad.providers.registry import (
     load_llm,
     prepare_models,
 )
+from luminad.providers.speech_setup import MAX_VERIFY_WER
 from luminad.settings import Settings
 
 
@@ -55,7 +56,8 @@ async def test_health_reports_every_engine(engines: Engines) -> None:
 async def test_deep_health_speaks_listens_and_times(engines: Engines) -> None:
     health = await check_health(engines, deep=True)
     assert health.ok, health
-    assert health.deep_wer is not None and health.deep_wer <= 0.25
+    # Piper said the fixed sentence and whisper heard it back, within model verification's bar
+    assert health.deep_wer is not None and health.deep_wer <= MAX_VERIFY_WER, health.engines["stt"]
     assert health.engines["stt"].timings_ms["stt_ms"] > 0
     assert health.engines["tts"].timings_ms["tts_first_chunk_ms"] > 0
     assert health.engines["llm"].timings_ms["llm_tokens"] >= 1
