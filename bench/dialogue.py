@@ -189,6 +189,13 @@ DIALOGUES: list[dict[str, Any]] = [
         T("I'm tired after my shift."),
         T("How can I sleep better during the day?", "dark", "curtain", "quiet", "routine"),
         T("What is my dog called?", "biscuit", memories=[DOG, CATS])]},
+    # memories the user stored in their own words ("Remember that my ...", `lumina memories add`)
+    {"name": "known in their words", "preferred_name": "Dana", "turns": [
+        T("Good evening!"),
+        T("When is my sister's birthday?", "march 3", "3rd of march", "march third",
+          memories=["My sister's birthday is on March 3rd."]),
+        T("What is my cat called?", "turing", memories=["My cat is called Turing."]),
+        T("Where do I live?", "lyon", memories=["I live in Lyon."])]},
 ]
 # fmt: on
 

@@ -28,12 +28,16 @@ from luminad.agent.intents import IntentRouter, default_router
 from luminad.agent.prompts import PromptTemplate, about_user, known_facts
 from luminad.agent.tool_calls import ToolContext
 from luminad.agent.tools import TOOLSET
+from luminad.agent.words import about_themselves, to_them
 from luminad.errors import LuminaError
 from luminad.providers.base import ChatMessage, ChatModel, SearchResult, WebSearch, text_delta
 
 log = logging.getLogger(__name__)
 
 SEARCH_TIMEOUT_S = 6.0
+#: Words of a reply held back to turn its opening to the user (:func:`said_to_them`): "I am
+#: allergic" is the longest opening turned.
+OPENING_WORDS = 3
 
 
 @dataclass(frozen=True)
@@ -140,8 +144,11 @@ class Responder:
                 return
         web = await self._web_results(ctx)
         self.last_web = web
-        async with aclosing(self._run(ctx, web, self.max_tokens)) as deltas:
-            async for delta in deltas:
+        async with (
+            aclosing(self._run(ctx, web, self.max_tokens)) as deltas,
+            aclosing(said_to_them(ctx.user_text, deltas)) as replies,
+        ):
+            async for delta in replies:
                 yield delta  # closing this generator closes _run in the same task
         if ctx.tools is not None:  # pages the model's web_search calls read
             self.last_web = [*web, *ctx.tools.web]
@@ -230,3 +237,29 @@ class Responder:
             raise
         except Exception as exc:
             raise self.llm.failure(exc) from exc
+
+
+async def said_to_them(question: str, deltas: AsyncIterator[str]) -> AsyncGenerator[str]:
+    """The reply's deltas; to a question the user asks about themselves, its first words are
+    held back and turned to them (:func:`~luminad.agent.words.to_them`): the default model
+    restates such a question as the user ("What is my cat called?" -> "My cat is called
+    Turing."). Only such a reply waits, and for three words' tokens at most."""
+    if not about_themselves(question):
+        async for delta in deltas:
+            yield delta
+        return
+    opening: str | None = ""
+    async for delta in deltas:
+        if opening is None:
+            yield delta
+            continue
+        opening += delta
+        if not opening.strip():
+            continue
+        words = opening.split()
+        whole = len(words) - (1 if opening[-1].isalnum() or opening[-1] == "'" else 0)
+        if whole >= OPENING_WORDS:
+            yield to_them(question, opening)
+            opening = None
+    if opening:
+        yield to_them(question, opening)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from luminad.agent.words import first_person
+from luminad.agent.words import about_themselves
 from luminad.providers.base import SearchResult
 
 DEFAULT_NAME = "Lumina"
@@ -89,7 +89,7 @@ class PromptTemplate:
         """The user's words, with a note in front of them: the facts when they go into the turn,
         and :data:`TO_THEM` when the words are a question about the user."""
         note = [facts] if facts and self.context == "turn" else []
-        if text.rstrip().endswith("?") and first_person(text):
+        if about_themselves(text):
             note.append(TO_THEM)
         return f"({' '.join(note)})\n{text}" if note else text
 

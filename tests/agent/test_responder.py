@@ -29,14 +29,15 @@ def ctx(avatar: protocol.Avatar, text: str, **kw: object) -> ReplyContext:
 
 
 async def test_prompt_reaches_the_model_through_pydantic_ai(lumina_avatar: protocol.Avatar) -> None:
-    llm = FakeLLM(["Sure thing, Sam."], delay_s=0)
+    llm = FakeLLM(["Sure thing, Sam, you like tea."], delay_s=0)
     responder = Responder(llm)
     history = [ChatMessage("user", "Hi"), ChatMessage("assistant", "Hello!")]
     reply = ctx(lumina_avatar, "Who am I?", preferred_name="Sam", history=history,
                 memories=["Sam likes tea."])  # fmt: skip
     deltas = [d async for d in responder.stream_reply(reply)]
-    assert "".join(deltas) == "Sure thing, Sam."
-    assert len(deltas) == 3  # token-level: one delta per token, no debouncing
+    # token-level, no debouncing: one delta per token once the opening three words (held to
+    # turn them to the user, see the next test) are out
+    assert deltas == ["Sure thing, Sam, ", "you ", "like ", "tea."]
     (sent,) = llm.requests
     assert [m.role for m in sent] == ["system", "user", "assistant", "user"]
     # one persona, one style rule, who the user is: the same all session (cached)
@@ -49,6 +50,26 @@ async def test_prompt_reaches_the_model_through_pydantic_ai(lumina_avatar: proto
     # what it recalls this turn comes with the question, and whom a question about them is for
     assert sent[3].content == f"(The user told you before: Sam likes tea. {TO_THEM})\nWho am I?"
     assert responder.provider == "fake:fake-llm"
+
+
+async def test_an_answer_restating_the_user_s_question_as_theirs_is_said_to_them(
+    lumina_avatar: protocol.Avatar,
+) -> None:
+    """The default model answers "What is my cat called?" with "My cat is called Turing." and
+    "What am I allergic to?" with "I am allergic to peanuts.": the user hears it said to them.
+    Its own "I" stays ("I'm not sure"), and so does every reply to anything else."""
+    said = {
+        "What is my cat called?": ("My cat is called Turing.", "Your cat is called Turing."),
+        "What am I allergic to?": ("I am allergic to peanuts.", "You are allergic to peanuts."),
+        "Where do I live?": ("I live in Lyon.", "You live in Lyon."),
+        "Where am I going?": ("I'm not sure, sorry.", "I'm not sure, sorry."),
+        "Tell me about my cat.": ("My cat is lovely.", "My cat is lovely."),
+        "What is my name?": ("Sam.", "Sam."),
+    }
+    for question, (written, heard) in said.items():
+        responder = Responder(FakeLLM([written], delay_s=0))
+        deltas = [d async for d in responder.stream_reply(ctx(lumina_avatar, question))]
+        assert "".join(deltas) == heard, question
 
 
 async def test_facts_can_go_into_the_system_prompt(lumina_avatar: protocol.Avatar) -> None:
