@@ -244,22 +244,15 @@ async def said_to_them(question: str, deltas: AsyncIterator[str]) -> AsyncGenera
     held back and turned to them (:func:`~luminad.agent.words.to_them`): the default model
     restates such a question as the user ("What is my cat called?" -> "My cat is called
     Turing."). Only such a reply waits, and for three words' tokens at most."""
-    if not about_themselves(question):
+    if about_themselves(question):
+        opening = ""
         async for delta in deltas:
-            yield delta
-        return
-    opening: str | None = ""
-    async for delta in deltas:
-        if opening is None:
-            yield delta
-            continue
-        opening += delta
-        if not opening.strip():
-            continue
-        words = opening.split()
-        whole = len(words) - (1 if opening[-1].isalnum() or opening[-1] == "'" else 0)
-        if whole >= OPENING_WORDS:
+            opening += delta
+            # words complete: the last one only once something follows it
+            whole = len(opening.split()) - (opening[-1:].isalnum() or opening[-1:] == "'")
+            if whole >= OPENING_WORDS:
+                break  # the rest of the same stream follows below
+        if opening:
             yield to_them(question, opening)
-            opening = None
-    if opening:
-        yield to_them(question, opening)
+    async for delta in deltas:
+        yield delta

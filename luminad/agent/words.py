@@ -14,8 +14,6 @@ _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|me|my|mine|myself)\b", re.IGNORECAS
 _OPENING = re.compile(r"\s*(my|i'm|i am|i was|i)\s+([a-z']+)", re.IGNORECASE)
 #: The same opening said to the user.
 _TO_THEM = {"my": "your", "i'm": "you're", "i am": "you are", "i was": "you were", "i": "you"}
-#: The words of a sentence, lower-cased.
-_WORDS = re.compile(r"[a-z']+")
 #: Words too common to tell two sentences apart ("user": facts say "The user ...").
 _COMMON = frozenset(
     {
@@ -62,11 +60,14 @@ def to_them(question: str, opening: str) -> str:
     if m is None:
         return opening
     said, word = " ".join(m.group(1).lower().split()), m.group(2).lower()
-    asked = _WORDS.findall(question.lower())
+    asked = _WORD.findall(question.lower())
     theirs = {after for mine, after in pairwise(asked) if mine in ("my", "i")}
-    if said == "my" and word not in theirs:
-        return opening
-    if said != "my" and not any(word.startswith(w) for w in theirs):  # "did I ask" -> "I asked"
+    restated = (
+        word in theirs
+        if said == "my"
+        else any(word.startswith(w) for w in theirs)  # "did I ask" -> "I asked"
+    )
+    if not restated:
         return opening
     clause = re.split(r"[,.;:!?]", opening[m.end() :], maxsplit=1)[0]
     if re.search(r"\byou\b", clause, re.IGNORECASE):
