@@ -95,6 +95,8 @@ DINOSAURS = "The user likes dinosaurs."
 AGE = "The user is nine years old."
 NURSE = "The user works as a nurse."
 DOG = "The user has a dog called Biscuit."
+REX = "The user has a dog called Rex."
+LYON = "The user lives in Lyon."
 
 
 def T(user: str, *expect: str, memories: Sequence[str] = ()) -> dict[str, Any]:
@@ -196,6 +198,15 @@ DIALOGUES: list[dict[str, Any]] = [
           memories=["My sister's birthday is on March 3rd."]),
         T("What is my cat called?", "turing", memories=["My cat is called Turing."]),
         T("Where do I live?", "lyon", memories=["I live in Lyon."])]},
+    # a question about themselves as the first turn of a conversation (`lumina say`, a new
+    # voice session): only the memories recalled, no history to lean on
+    {"name": "asked first: dog", "turns": [
+        T("What is my dog called?", "rex", memories=[REX, LYON])]},
+    {"name": "asked first: sister", "turns": [
+        T("What is my sister called?", "ana", memories=["The user's sister is called Ana."])]},
+    {"name": "asked first: colour", "turns": [
+        T("What's my favourite colour?", "teal",
+          memories=["The user's favourite colour is teal."])]},
 ]
 # fmt: on
 

@@ -28,16 +28,13 @@ from luminad.agent.intents import IntentRouter, default_router
 from luminad.agent.prompts import PromptTemplate, about_user, known_facts
 from luminad.agent.tool_calls import ToolContext
 from luminad.agent.tools import TOOLSET
-from luminad.agent.words import about_themselves, to_them
+from luminad.agent.words import OPENING_WORDS, about_themselves, to_them
 from luminad.errors import LuminaError
 from luminad.providers.base import ChatMessage, ChatModel, SearchResult, WebSearch, text_delta
 
 log = logging.getLogger(__name__)
 
 SEARCH_TIMEOUT_S = 6.0
-#: Words of a reply held back to turn its opening to the user (:func:`said_to_them`): "I am
-#: allergic" is the longest opening turned.
-OPENING_WORDS = 3
 
 
 @dataclass(frozen=True)
@@ -135,18 +132,20 @@ class Responder:
 
         A model that cannot call tools gets the user's facts out of the turn afterwards, in
         the background (:mod:`.implicit_memory`). A local intent (:mod:`.intents`) is tried
-        first: when one matches, its tool runs and its sentence is the reply, no model runs."""
+        first: when one matches, its tool runs and its sentence is the reply, no model runs; a
+        name stated in one clause of the message is set before the model answers it."""
         if ctx.tools is not None and self.intents is not None:
             said = await self.intents.handle(ctx.user_text, ctx.tools)
             if said is not None:
                 self.last_web = list(ctx.tools.web)
                 yield said
                 return
+            await self.intents.name_in_passing(ctx.user_text, ctx.tools)
         web = await self._web_results(ctx)
         self.last_web = web
         async with (
             aclosing(self._run(ctx, web, self.max_tokens)) as deltas,
-            aclosing(said_to_them(ctx.user_text, deltas)) as replies,
+            aclosing(said_to_them(ctx.user_text, deltas, ctx.memories)) as replies,
         ):
             async for delta in replies:
                 yield delta  # closing this generator closes _run in the same task
@@ -239,11 +238,14 @@ class Responder:
             raise self.llm.failure(exc) from exc
 
 
-async def said_to_them(question: str, deltas: AsyncIterator[str]) -> AsyncGenerator[str]:
+async def said_to_them(
+    question: str, deltas: AsyncIterator[str], memories: Sequence[str] = ()
+) -> AsyncGenerator[str]:
     """The reply's deltas; to a question the user asks about themselves, its first words are
     held back and turned to them (:func:`~luminad.agent.words.to_them`): the default model
-    restates such a question as the user ("What is my cat called?" -> "My cat is called
-    Turing."). Only such a reply waits, and for three words' tokens at most."""
+    restates such a question, or a memory recalled for it, as the user ("What is my cat
+    called?" -> "My cat is called Turing."). Only such a reply waits, and for three words'
+    tokens at most."""
     if about_themselves(question):
         opening = ""
         async for delta in deltas:
@@ -253,6 +255,6 @@ async def said_to_them(question: str, deltas: AsyncIterator[str]) -> AsyncGenera
             if whole >= OPENING_WORDS:
                 break  # the rest of the same stream follows below
         if opening:
-            yield to_them(question, opening)
+            yield to_them(question, opening, memories)
     async for delta in deltas:
         yield delta

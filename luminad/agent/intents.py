@@ -107,6 +107,9 @@ _GREETING = re.compile(
     re.IGNORECASE,
 )
 
+#: Where a message's clauses join ("Hi, my name is Dana and I live in Lyon.").
+_CLAUSES = re.compile(r"\s*[,;.!?]+\s*|\s+and\s+", re.IGNORECASE)
+
 
 def name_of(text: str) -> str | None:
     """``text`` as a person's name (one to three name words, as said), or None: "back later"
@@ -260,6 +263,24 @@ class IntentRouter:
             tool_name=found.tool_name,
         )
         return await found.tool(ctx, **found.arguments)
+
+    def name_clause(self, text: str) -> IntentMatch | None:
+        """The user's name stated in one clause of a longer message ("Hi, my name is Dana and I
+        live in Lyon."), as the ``SetName`` intent of that clause."""
+        for clause in _CLAUSES.split(text):
+            found = self.match(clause)
+            if found is not None and found.intent == "SetName":
+                return found
+        return None
+
+    async def name_in_passing(self, text: str, context: ToolContext) -> bool:
+        """Set the user's name when a clause of ``text`` states it; the model still answers the
+        whole message (the name was lost when the rest went to the model alone)."""
+        found = await asyncio.to_thread(self.name_clause, text)
+        if found is None:
+            return False
+        await self.run(found, context)
+        return True
 
     async def handle(self, text: str, context: ToolContext) -> str | None:
         """The sentence to say when ``text`` is a local intent (its tool has run), else None."""

@@ -6,8 +6,10 @@ evaluates it, and the tool schemas the chat template puts after it, once (the se
 it). What changes per turn (recalled memories, web results) goes into a short note in front of
 the user's words by default (``context="turn"``), or into the system prompt
 (``context="system"``: every change re-evaluates the tools section and the history).
-``bench/dialogue.py`` scores both. A question the user asks about themselves ("How old am
-I?") also carries :data:`TO_THEM` in the note, in either layout. The name was in the note
+``bench/dialogue.py`` scores both. Memories are said to the user ("You have a dog called
+Rex.", :func:`~luminad.agent.words.told_to_them`): the small default model recites what it is
+given. A question the user asks about themselves ("How old am I?") with no memory recalled
+carries :data:`TO_THEM` in the note instead, in either layout. The name was in the note
 before: the small default model then began replies to unrelated questions with it ("And what
 about Italy?" -> "The user's name is Dana. And what about Italy?"). Replies are spoken, so the
 style rule asks for short plain sentences.
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from luminad.agent.words import about_themselves
+from luminad.agent.words import about_themselves, told_to_them
 from luminad.providers.base import SearchResult
 
 DEFAULT_NAME = "Lumina"
@@ -34,11 +36,13 @@ SPOKEN_STYLE = (
 
 
 #: The note on a question the user asks about themselves, in their first person ("How old am
-#: I?"): the small default model otherwise answers half of them as the user ("Where do I
-#: live?" -> "I live in Lisbon."). Only on such questions: a style rule on whom every reply
-#: speaks to lost a follow-up ("And what about Italy?" -> "Italy is the capital of Italy.").
-#: Worded without "ask about": "They ask about themselves" turned "Which country did I ask
-#: about first?" into "You asked about yourself."
+#: I?"), when no memory is recalled for it: the small default model otherwise answers half of
+#: them as the user from the conversation ("Where do I live?" -> "I live in Lisbon."). Only on
+#: such questions: a style rule on whom every reply speaks to lost a follow-up ("And what about
+#: Italy?" -> "Italy is the capital of Italy."). Worded without "ask about": "They ask about
+#: themselves" turned "Which country did I ask about first?" into "You asked about yourself."
+#: Not beside memories: it is then obeyed to the letter ("What is my dog called?" -> "You.",
+#: and with other wordings "You are Rex."), where the memories said to the user are enough.
 TO_THEM = 'Their question is about their own life: answer them with "you".'
 
 
@@ -87,11 +91,10 @@ class PromptTemplate:
 
     def user_turn(self, text: str, facts: str) -> str:
         """The user's words, with a note in front of them: the facts when they go into the turn,
-        and :data:`TO_THEM` when the words are a question about the user."""
-        note = [facts] if facts and self.context == "turn" else []
-        if about_themselves(text):
-            note.append(TO_THEM)
-        return f"({' '.join(note)})\n{text}" if note else text
+        or :data:`TO_THEM` when there are none and the words are a question about the user."""
+        if facts:
+            return f"({facts})\n{text}" if self.context == "turn" else text
+        return f"({TO_THEM})\n{text}" if about_themselves(text) else text
 
 
 def about_user(
@@ -112,8 +115,8 @@ def known_facts(*, memories: Sequence[str] = (), web_results: Sequence[SearchRes
     """What the assistant knows for this turn, in a few plain sentences (empty: nothing)."""
     out: list[str] = []
     if memories:
-        facts = " ".join(_clean(m, 200).rstrip(".") + "." for m in memories[:6])
-        out.append(f"The user told you before: {facts}")
+        facts = " ".join(told_to_them(_clean(m, 200)).rstrip(".") + "." for m in memories[:6])
+        out.append(f"What you know about them: {facts}")
     if web_results:
         found = " ".join(
             f"[{i}] {_clean(r.title, 100)}: {_clean(r.snippet, 300)}"

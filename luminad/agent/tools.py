@@ -23,7 +23,7 @@ from pydantic_ai.tools import ToolDefinition
 
 from luminad import protocol
 from luminad.agent.tool_calls import ToolContext, ToolError, perform
-from luminad.agent.words import content_words
+from luminad.agent.words import content_words, told_to_them
 from luminad.errors import LuminaError, SecretNotStored
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ async def recall(ctx: RunContext[ToolContext], query: str) -> str:
         ][:RECALL_LIMIT]
         if not found:
             return "I don't remember anything about that."
-        return "You told me: " + " ".join(found)
+        return "You told me: " + " ".join(told_to_them(text) for text in found)
 
     return await perform(ctx, {"query": query}, act)
 

@@ -1,19 +1,39 @@
 """The words of a sentence that carry its meaning, to tell whether two sentences speak of the
 same things (a memory and what the user asks about it, a fact and what the user said), and
-whether a sentence is in the first person, and a reply that restates the user's question in
-their first person turned to them."""
+whether a sentence is in the first person, a reply that restates the user's question in their
+first person turned to them, and a memory said to the user."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from itertools import pairwise
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9'-]*")
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|me|my|mine|myself)\b", re.IGNORECASE)
 #: A reply's opening in the first person and the word after it ("My cat", "I'm going").
-_OPENING = re.compile(r"\s*(my|i'm|i am|i was|i)\s+([a-z']+)", re.IGNORECASE)
-#: The same opening said to the user.
-_TO_THEM = {"my": "your", "i'm": "you're", "i am": "you are", "i was": "you were", "i": "you"}
+_OPENING = re.compile(r"\s*(my|i'm|i am|i was|i)\s+([a-z0-9']+)", re.IGNORECASE)
+#: Words of a reply held back to turn its opening to the user ("I am allergic" is the longest
+#: opening turned), and compared with a memory's opening.
+OPENING_WORDS = 3
+_NUMBER = re.compile(
+    r"\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
+    r"|(?:thir|four|fif|six|seven|eigh|nine)teen|(?:twen|thir|for|fif|six|seven|eigh|nine)ty"
+)
+#: Who a memory is about, as the memory says it ("The user's", "The user lives", "I am", "my"),
+#: with the verb after "the user" when it may need to agree with "you" ("lives" -> "live").
+_MEMORY_SUBJECT = re.compile(
+    r"\b(the user's|the user(?:\s+([a-z]+))?|i'm|i am|i was|i've|i|my|me|mine|myself|their"
+    r"|themselves)\b",
+    re.IGNORECASE,
+)
+_SAID_TO_THEM = {
+    "the user's": "your", "i'm": "you're", "i am": "you are", "i was": "you were",
+    "i've": "you've", "i": "you", "my": "your", "me": "you", "mine": "yours",
+    "myself": "yourself", "their": "your", "themselves": "yourself",
+}  # fmt: skip
+#: "The user <verb>" said to them: the irregular ones; a verb in "-s" loses it.
+_VERB_TO_THEM = {"is": "are", "was": "were", "has": "have", "does": "do"}
 #: Words too common to tell two sentences apart ("user": facts say "The user ...").
 _COMMON = frozenset(
     {
@@ -49,13 +69,15 @@ def about_themselves(text: str) -> bool:
     return text.rstrip().endswith("?") and first_person(text)
 
 
-def to_them(question: str, opening: str) -> str:
+def to_them(question: str, opening: str, memories: Sequence[str] = ()) -> str:
     """``opening`` (the first words of a reply to ``question``) said to the user when it
     restates the question's own words in the user's first person: "What is my cat called?"
     -> "My cat is called Turing." -> "Your cat is called Turing."; "What am I allergic to?"
     -> "I am allergic to peanuts." -> "You are allergic ...". Only the word the user put after
-    their "my" or "I" counts ("I'm not sure." stays), and not a first clause that speaks to
-    "you" ("I asked you about Apollo 11.": "You asked you ..." would be worse)."""
+    their "my" or "I" counts ("I'm not sure." stays), or a memory recalled for the question
+    that opens the same way said to them (:func:`told_to_them`: "How old am I?" with "The user
+    is nine years old." -> "I am 9 years old." -> "You are 9 ..."); and not a first clause that
+    speaks to "you" ("I asked you about Apollo 11.": "You asked you ..." would be worse)."""
     m = _OPENING.match(opening)
     if m is None:
         return opening
@@ -68,11 +90,56 @@ def to_them(question: str, opening: str) -> str:
         else any(word.startswith(w) for w in theirs)  # "did I ask" -> "I asked"
     )
     if not restated:
-        return opening
+        turned = told_to_them(opening)
+        if not any(_same_opening(turned, told_to_them(memory)) for memory in memories):
+            return opening
     clause = re.split(r"[,.;:!?]", opening[m.end() :], maxsplit=1)[0]
     if re.search(r"\byou\b", clause, re.IGNORECASE):
         return opening
-    told = _TO_THEM[said]
+    told = _SAID_TO_THEM[said]
     if m.group(1)[0].isupper():
         told = told[0].upper() + told[1:]
     return opening[: m.start(1)] + told + opening[m.end(1) :]
+
+
+def _same_opening(reply: str, memory: str) -> bool:
+    """Whether ``reply`` opens with the first words of ``memory`` (a number for a number:
+    "You are 9" opens "You are nine years old.")."""
+    said, known = (_WORD.findall(t.lower().replace("you're", "you are")) for t in (reply, memory))
+    said = said[:OPENING_WORDS]
+    return len(known) >= len(said) and all(
+        a == b or bool(_NUMBER.fullmatch(a) and _NUMBER.fullmatch(b))
+        for a, b in zip(said, known, strict=False)
+    )
+
+
+def _verb_to_them(verb: str) -> str:
+    low = verb.lower()
+    if low in _VERB_TO_THEM:
+        return _VERB_TO_THEM[low]
+    if low.endswith("ies") and len(low) > 4:
+        return verb[:-3] + "y"  # studies -> study
+    if low.endswith(("sses", "shes", "ches", "xes", "zes", "oes")):
+        return verb[:-2]  # watches -> watch, goes -> go
+    if low.endswith("s") and not low.endswith(("ss", "us")) and len(low) > 2:
+        return verb[:-1]  # lives -> live
+    return verb  # can, will, visited, always ...
+
+
+def told_to_them(memory: str) -> str:
+    """A memory (a fact "The user ..." or the user's own words "My cat ...") said to the user:
+    "The user has a dog called Rex." -> "You have a dog called Rex."; "My cat is called
+    Turing." -> "Your cat is called Turing."; "Ana is the user's sister." -> "Ana is your
+    sister." A small model recites the facts it is given; said to the user, a recitation
+    answers them ("What is my dog called?" -> "You have a dog called Rex.") instead of speaking
+    of "the user" or as them."""
+
+    def say(m: re.Match[str]) -> str:
+        who = m.group(1).lower()
+        if who.startswith("the user") and who != "the user's":
+            verb = m.group(2)
+            return "you" + (f" {_verb_to_them(verb)}" if verb else "")
+        return _SAID_TO_THEM[" ".join(who.split())]
+
+    said = _MEMORY_SUBJECT.sub(say, memory.strip())
+    return said[:1].upper() + said[1:]

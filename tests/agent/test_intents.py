@@ -44,3 +44,17 @@ def test_switch_to_needs_a_known_avatar(router: IntentRouter) -> None:
     assert found is not None and found.arguments == {"name": "Nova"}
     # with the word "avatar" the tool answers even for an unknown name
     assert router.match("Switch avatar to Nova.", lambda: ["Lumina"]) is not None
+
+
+def test_a_name_stated_in_one_clause_of_a_longer_message_is_found(router: IntentRouter) -> None:
+    for said, name in [
+        ("Hi, my name is Dana and I live in Lyon.", "Dana"),
+        ("My name is Leo and I am nine years old.", "Leo"),
+        ("Hello, my name is Ada. What can you do?", "Ada"),
+    ]:
+        assert router.match(said) is None  # no intent as a whole: the model answers it
+        found = router.name_clause(said)
+        assert found is not None and found.arguments == {"name": name}, said
+    for no_name in ("My name is not important, what time is it?", "I live in Lyon.",
+                    "What is my name and where do I live?"):  # fmt: skip
+        assert router.name_clause(no_name) is None

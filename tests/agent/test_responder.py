@@ -47,8 +47,8 @@ async def test_prompt_reaches_the_model_through_pydantic_ai(lumina_avatar: proto
         "\nThe user's name is Sam."
     )
     assert [m.content for m in sent[1:3]] == ["Hi", "Hello!"]
-    # what it recalls this turn comes with the question, and whom a question about them is for
-    assert sent[3].content == f"(The user told you before: Sam likes tea. {TO_THEM})\nWho am I?"
+    # what it recalls this turn comes with the question, said to the user
+    assert sent[3].content == "(What you know about them: Sam likes tea.)\nWho am I?"
     assert responder.provider == "fake:fake-llm"
 
 
@@ -69,6 +69,29 @@ async def test_an_answer_restating_the_user_s_question_as_theirs_is_said_to_them
     for question, (written, heard) in said.items():
         responder = Responder(FakeLLM([written], delay_s=0))
         deltas = [d async for d in responder.stream_reply(ctx(lumina_avatar, question))]
+        assert "".join(deltas) == heard, question
+
+
+async def test_an_answer_restating_a_memory_as_the_user_s_is_said_to_them(
+    lumina_avatar: protocol.Avatar,
+) -> None:
+    """Given "You are nine years old." (the memory "The user is nine years old." said to them),
+    the default model answered "How old am I?" with "I am 9 years old.": the reply's opening
+    is turned when a memory recalled for the question opens the same way said to the user."""
+    said = {
+        ("How old am I?", "The user is nine years old."): (
+            "I am 9 years old.", "You are 9 years old."),
+        ("What are my cats called?", "The user has two cats called Pixel and Mango."): (
+            "I have two cats called Pixel and Mango.", "You have two cats called Pixel and Mango."),
+        ("How old am I?", "The user was born in 2016."): (
+            "I am not sure.", "I am not sure."),
+        ("What is my dog called?", "The user has a dog called Rex."): (
+            "I have no idea, sorry.", "I have no idea, sorry."),
+    }  # fmt: skip
+    for (question, memory), (written, heard) in said.items():
+        responder = Responder(FakeLLM([written], delay_s=0))
+        reply = ctx(lumina_avatar, question, memories=[memory])
+        deltas = [d async for d in responder.stream_reply(reply)]
         assert "".join(deltas) == heard, question
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from luminad import protocol
 from luminad.agent import tools
+from luminad.agent.agent import ReplyContext, Responder
 from luminad.agent.intents import IntentMatch, IntentRouter, Tool
 from luminad.agent.tool_calls import ToolContext
 from luminad.agent.tools import TOOLSET
@@ -23,6 +24,7 @@ from luminad.providers.base import SearchResult
 from luminad.providers.embeddings import MiniLmEmbedder
 from luminad.settings import load_settings
 from luminad.timers import TimerClock
+from tests.support.fakes import FakeLLM
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +192,7 @@ async def test_recall_finds_a_memory_naming_what_was_asked(app: Lumina, session:
     await call(tools.remember, ctx, fact="my sister Ana likes sunflowers")
     await call(tools.remember, ctx, fact="the plumber comes on Friday")
     said = await call(tools.recall, ctx, query="my sister")
-    assert said == "You told me: My sister Ana likes sunflowers."
+    assert said == "You told me: Your sister Ana likes sunflowers."  # said to the user
     assert await call(tools.recall, ctx, query="my brother") == (
         "I don't remember anything about that."
     )
@@ -202,6 +204,25 @@ async def test_set_and_say_the_preferred_name(app: Lumina, session: Session) -> 
     assert "Sam" in await call(tools.set_preferred_name, ctx, name="sam")
     assert app.queries.get_profile().preferred_name == "Sam"
     assert await call(tools.preferred_name, ctx) == "Your name is Sam."
+
+
+async def test_a_name_said_in_passing_is_set_and_the_model_answers_the_message(
+    app: Lumina, session: Session
+) -> None:
+    """ "Hi, my name is Dana and I live in Lyon." is no intent as a whole, so it went to the
+    model alone, which greeted Dana and never set the name: "What is my name?" was then
+    answered "You haven't told me your name yet."."""
+    llm = FakeLLM(["Hello Dana! Lyon is lovely."], delay_s=0)
+    responder = Responder(llm)
+    avatar = protocol.Avatar(id="a1", name="Lumina", persona="", style="", voice="joe")
+    turn = ReplyContext(
+        avatar=avatar, preferred_name=None, preferences={}, history=[],
+        user_text="Hi, my name is Dana and I live in Lyon.", tools=context(app, session),
+    )  # fmt: skip
+    said = "".join([d async for d in responder.stream_reply(turn)])
+    assert said == "Hello Dana! Lyon is lovely."  # the model answered the whole message
+    assert app.queries.get_profile().preferred_name == "Dana"
+    assert await call(tools.preferred_name, context(app, session)) == "Your name is Dana."
 
 
 async def test_current_time_says_the_clock(app: Lumina, session: Session) -> None:
