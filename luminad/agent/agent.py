@@ -145,7 +145,7 @@ class Responder:
         self.last_web = web
         async with (
             aclosing(self._run(ctx, web, self.max_tokens)) as deltas,
-            aclosing(said_to_them(ctx.user_text, deltas, ctx.memories)) as replies,
+            aclosing(said_to_them(ctx.user_text, deltas, told_before(ctx))) as replies,
         ):
             async for delta in replies:
                 yield delta  # closing this generator closes _run in the same task
@@ -238,14 +238,20 @@ class Responder:
             raise self.llm.failure(exc) from exc
 
 
+def told_before(ctx: ReplyContext) -> list[str]:
+    """What the reply may restate as the user's own: the memories recalled for the turn and
+    what the user said earlier in the conversation."""
+    return [*ctx.memories, *(m.content for m in ctx.history if m.role == "user")]
+
+
 async def said_to_them(
     question: str, deltas: AsyncIterator[str], memories: Sequence[str] = ()
 ) -> AsyncGenerator[str]:
     """The reply's deltas; to a question the user asks about themselves, its first words are
     held back and turned to them (:func:`~luminad.agent.words.to_them`): the default model
-    restates such a question, or a memory recalled for it, as the user ("What is my cat
-    called?" -> "My cat is called Turing."). Only such a reply waits, and for three words'
-    tokens at most."""
+    restates such a question, or what it knows of them (``memories``, :func:`told_before`),
+    as the user ("What is my cat called?" -> "My cat is called Turing."). Only such a reply
+    waits, and for three words' tokens at most."""
     if about_themselves(question):
         opening = ""
         async for delta in deltas:

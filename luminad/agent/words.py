@@ -16,6 +16,9 @@ _OPENING = re.compile(r"\s*(my|i'm|i am|i was|i)\s+([a-z0-9']+)", re.IGNORECASE)
 #: Words of a reply held back to turn its opening to the user ("I am allergic" is the longest
 #: opening turned), and compared with a memory's opening.
 OPENING_WORDS = 3
+#: Where the clauses of a memory, or of what the user said, join ("My name is Leo and I am
+#: nine years old.").
+_CLAUSE = re.compile(r"[,;.!?]+\s*|\s+and\s+", re.IGNORECASE)
 _NUMBER = re.compile(
     r"\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
     r"|(?:thir|four|fif|six|seven|eigh|nine)teen|(?:twen|thir|for|fif|six|seven|eigh|nine)ty"
@@ -74,10 +77,11 @@ def to_them(question: str, opening: str, memories: Sequence[str] = ()) -> str:
     restates the question's own words in the user's first person: "What is my cat called?"
     -> "My cat is called Turing." -> "Your cat is called Turing."; "What am I allergic to?"
     -> "I am allergic to peanuts." -> "You are allergic ...". Only the word the user put after
-    their "my" or "I" counts ("I'm not sure." stays), or a memory recalled for the question
-    that opens the same way said to them (:func:`told_to_them`: "How old am I?" with "The user
-    is nine years old." -> "I am 9 years old." -> "You are 9 ..."); and not a first clause that
-    speaks to "you" ("I asked you about Apollo 11.": "You asked you ..." would be worse)."""
+    their "my" or "I" counts ("I'm not sure." stays), or a clause of ``memories`` (recalled
+    for the question, or what the user said before) that opens the same way said to them
+    (:func:`told_to_them`: "How old am I?" after "My name is Leo and I am nine years old." ->
+    "I am 9 years old." -> "You are 9 ..."); and not a first clause that speaks to "you" ("I
+    asked you about Apollo 11.": "You asked you ..." would be worse)."""
     m = _OPENING.match(opening)
     if m is None:
         return opening
@@ -91,7 +95,8 @@ def to_them(question: str, opening: str, memories: Sequence[str] = ()) -> str:
     )
     if not restated:
         turned = told_to_them(opening)
-        if not any(_same_opening(turned, told_to_them(memory)) for memory in memories):
+        told_before = (told_to_them(c) for m in memories for c in _CLAUSE.split(m) if c.strip())
+        if not any(_same_opening(turned, known) for known in told_before):
             return opening
     clause = re.split(r"[,.;:!?]", opening[m.end() :], maxsplit=1)[0]
     if re.search(r"\byou\b", clause, re.IGNORECASE):

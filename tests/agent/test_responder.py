@@ -77,7 +77,8 @@ async def test_an_answer_restating_a_memory_as_the_user_s_is_said_to_them(
 ) -> None:
     """Given "You are nine years old." (the memory "The user is nine years old." said to them),
     the default model answered "How old am I?" with "I am 9 years old.": the reply's opening
-    is turned when a memory recalled for the question opens the same way said to the user."""
+    is turned when a memory recalled for the question, or a clause the user said before, opens
+    the same way said to the user."""
     said = {
         ("How old am I?", "The user is nine years old."): (
             "I am 9 years old.", "You are 9 years old."),
@@ -93,6 +94,13 @@ async def test_an_answer_restating_a_memory_as_the_user_s_is_said_to_them(
         reply = ctx(lumina_avatar, question, memories=[memory])
         deltas = [d async for d in responder.stream_reply(reply)]
         assert "".join(deltas) == heard, question
+
+    # what the user said earlier in the conversation counts as a memory does
+    history = [ChatMessage("user", "My name is Leo and I am nine years old."),
+               ChatMessage("assistant", "Nice to meet you, Leo!")]  # fmt: skip
+    responder = Responder(FakeLLM(["I am nine years old."], delay_s=0))
+    reply = ctx(lumina_avatar, "How old am I?", history=history)
+    assert "".join([d async for d in responder.stream_reply(reply)]) == "You are nine years old."
 
 
 async def test_facts_can_go_into_the_system_prompt(lumina_avatar: protocol.Avatar) -> None:
