@@ -317,7 +317,7 @@ async def test_local_intents_act_without_the_model(tmp_path: Any) -> None:
     # memories come back into the context of a related question
     await s.handle(protocol.Text(text="what tea do I like?"))
     await rec.wait_for(protocol.TurnTiming, 5)
-    assert "I like green tea" in eng.llm.seen[-1][-1].content  # recalled into the turn
+    assert "You like green tea." in eng.llm.seen[-1][-1].content  # recalled, said to the user
     assert app.calls.count("call_tool:remember") == 1
     await s.close()
 
