@@ -168,9 +168,11 @@ class Intake:
         #: Client frames received, and dropped because the queue was full.
         self.frames_in = 0
         self.dropped = 0
-        #: Pauses judged, and how many of them ended the turn.
+        #: Pauses judged, how many of them ended the turn, and how many the hangover ended
+        #: before the judge answered (a judge too slow, e.g. on a loaded machine).
         self.judged = 0
         self.judged_complete = 0
+        self.judged_late = 0
         self._pause_mark = 0  # changes whenever the user speaks again or the utterance ends
 
     def open(self, sample_rate: int) -> None:
@@ -314,8 +316,8 @@ class Intake:
             text = await asyncio.wait_for(self._words.final(turn_id), WORDS_WAIT_S)
         except TimeoutError:
             text, _ = self._words.now(turn_id)
-        if mark != self._pause_mark:
-            return  # the user spoke again (or the utterance ended) meanwhile
+        if self._moved_on(turn_id, mark):
+            return
         complete = judge.by_words(text)
         how = "words"
         if complete is None:
@@ -323,12 +325,14 @@ class Intake:
             # on its share of the cores to the end (llama.cpp sets a batch's threads once)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._words.thought(turn_id), THOUGHT_WAIT_S)
-            if mark != self._pause_mark:
+            if self._moved_on(turn_id, mark):
                 return
             sound_p, words_p = await asyncio.gather(
                 asyncio.to_thread(judge.sound.probability, audio),
                 asyncio.to_thread(judge.words.probability, text),
             )
+            if self._moved_on(turn_id, mark):
+                return
             complete = judge.verdict(sound_p, words_p, text)
             how = f"sound (p {sound_p:.2f}) and the words' model (p {words_p:.1e})"
         log.info(
@@ -338,6 +342,21 @@ class Intake:
             how,
         )
         self.judged += 1
-        if complete and mark == self._pause_mark and self._endpointer is not None:
+        if complete and self._endpointer is not None:
             self.judged_complete += 1
             self._handle(self._endpointer.finish())
+
+    def _moved_on(self, turn_id: UUID, mark: int) -> bool:
+        """Whether the user spoke again, or the utterance ended, while the judge worked. An
+        utterance the long hangover ended first is counted and logged: the judge was too slow
+        for it (a loaded machine), and the user waited the whole hangover."""
+        if mark == self._pause_mark:
+            return False
+        if self.turn_id != turn_id:
+            self.judged_late += 1
+            log.info(
+                "voice session %s: the hangover ended the turn before the end-of-turn judge "
+                "answered",
+                self._session_id,
+            )
+        return True

@@ -281,10 +281,14 @@ class VoiceSession:
         await self.turns.close()
         await self.tasks.close()
         log.info(
-            "voice session %s closed: %d frames in, %d dropped",
+            "voice session %s closed: %d frames in, %d dropped; %d pauses judged, %d of them "
+            "complete, %d ended by the hangover before the judge answered",
             self.session_id,
             self.intake.frames_in,
             self.intake.dropped,
+            self.intake.judged,
+            self.intake.judged_complete,
+            self.intake.judged_late,
         )
 
     # ------------------------------------------------------------------ lanes

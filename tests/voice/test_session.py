@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -186,6 +188,39 @@ async def test_the_sound_of_a_pause_is_judged_after_the_reply_began(tmp_path: An
     assert (timing.endpoint_ms or 0) < s.settings.turn_hangover_ms
     assert len(rec.of(protocol.FinalTranscript)) == 1
     await s.close()
+
+
+class SlowSound(HeardSound):
+    """A sound model slower than the long hangover (a loaded machine)."""
+
+    def probability(self, pcm: np.ndarray) -> float:
+        time.sleep(1.5)
+        return super().probability(pcm)
+
+
+async def test_a_judge_slower_than_the_hangover_is_counted_and_said(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under load the judge may answer after the long hangover ended the turn: the user waited
+    the whole hangover, and the log says why instead of nothing."""
+    s, _app, rec, _eng = make(
+        tmp_path,
+        stt=ScriptedSTT(final="Tell me a fun fact about octopuses."),
+        llm=ScriptedLLM(delay=0.3),
+        turn=TurnJudge(sound=SlowSound(asyncio.get_running_loop()), words=ReadWords()),  # type: ignore[arg-type]
+    )
+    await s.start(protocol.Hello(client="test", sample_rate=RATE))
+    with caplog.at_level(logging.INFO, logger="luminad.voice"):
+        await stream(s, np.concatenate([espeak("Tell me a fun fact about octopuses.", RATE)]))
+        await stream(s, silence(2.5), realtime=1.0)
+        await rec.wait_for(protocol.TurnTiming)
+        timing = rec.of(protocol.TurnTiming)[0]
+        assert (timing.endpoint_ms or 0) >= s.settings.turn_hangover_ms  # the hangover decided
+        await s.close()
+    assert len(rec.of(protocol.FinalTranscript)) == 1
+    said = caplog.text
+    assert "the hangover ended the turn before the end-of-turn judge answered" in said
+    assert "0 pauses judged, 0 of them complete, 1 ended by the hangover before" in said
 
 
 async def test_end_message_ends_the_utterance(tmp_path: Any) -> None:
