@@ -95,8 +95,8 @@ def to_them(question: str, opening: str, memories: Sequence[str] = ()) -> str:
     )
     if not restated:
         turned = told_to_them(opening)
-        told_before = (told_to_them(c) for m in memories for c in _CLAUSE.split(m) if c.strip())
-        if not any(_same_opening(turned, known) for known in told_before):
+        clauses = (c for memory in memories for c in _CLAUSE.split(memory) if c.strip())
+        if not any(_same_opening(turned, told_to_them(c)) for c in clauses):
             return opening
     clause = re.split(r"[,.;:!?]", opening[m.end() :], maxsplit=1)[0]
     if re.search(r"\byou\b", clause, re.IGNORECASE):
