@@ -28,6 +28,7 @@ from pydantic_ai.usage import RunUsage
 
 from luminad.agent import tools
 from luminad.agent.tool_calls import ToolContext
+from luminad.agent.words import clauses
 
 Tool = Callable[..., Awaitable[str]]
 
@@ -106,9 +107,6 @@ _GREETING = re.compile(
     r"(?:\s+[A-Z][\w'-]*(?=,))?[\s,!.]*",
     re.IGNORECASE,
 )
-
-#: Where a message's clauses join ("Hi, my name is Dana and I live in Lyon.").
-_CLAUSES = re.compile(r"\s*[,;.!?]+\s*|\s+and\s+", re.IGNORECASE)
 
 
 def name_of(text: str) -> str | None:
@@ -267,20 +265,21 @@ class IntentRouter:
     def name_clause(self, text: str) -> IntentMatch | None:
         """The user's name stated in one clause of a longer message ("Hi, my name is Dana and I
         live in Lyon."), as the ``SetName`` intent of that clause."""
-        for clause in _CLAUSES.split(text):
+        parts = clauses(text)
+        if len(parts) < 2:
+            return None  # one clause: matched whole already
+        for clause in parts:
             found = self.match(clause)
             if found is not None and found.intent == "SetName":
                 return found
         return None
 
-    async def name_in_passing(self, text: str, context: ToolContext) -> bool:
+    async def name_in_passing(self, text: str, context: ToolContext) -> None:
         """Set the user's name when a clause of ``text`` states it; the model still answers the
         whole message (the name was lost when the rest went to the model alone)."""
         found = await asyncio.to_thread(self.name_clause, text)
-        if found is None:
-            return False
-        await self.run(found, context)
-        return True
+        if found is not None:
+            await self.run(found, context)
 
     async def handle(self, text: str, context: ToolContext) -> str | None:
         """The sentence to say when ``text`` is a local intent (its tool has run), else None."""

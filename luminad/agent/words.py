@@ -16,9 +16,8 @@ _OPENING = re.compile(r"\s*(my|i'm|i am|i was|i)\s+([a-z0-9']+)", re.IGNORECASE)
 #: Words of a reply held back to turn its opening to the user ("I am allergic" is the longest
 #: opening turned), and compared with a memory's opening.
 OPENING_WORDS = 3
-#: Where the clauses of a memory, or of what the user said, join ("My name is Leo and I am
-#: nine years old.").
-_CLAUSE = re.compile(r"[,;.!?]+\s*|\s+and\s+", re.IGNORECASE)
+#: Where the clauses of a message or a memory join ("Hi, my name is Leo and I am nine.").
+_CLAUSE = re.compile(r"\s*[,;.!?]+\s*|\s+and\s+", re.IGNORECASE)
 _NUMBER = re.compile(
     r"\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
     r"|(?:thir|four|fif|six|seven|eigh|nine)teen|(?:twen|thir|for|fif|six|seven|eigh|nine)ty"
@@ -72,6 +71,12 @@ def about_themselves(text: str) -> bool:
     return text.rstrip().endswith("?") and first_person(text)
 
 
+def clauses(text: str) -> list[str]:
+    """The clauses of ``text``, split at punctuation and "and" ("Hi, my name is Dana and I live
+    in Lyon." -> "Hi", "my name is Dana", "I live in Lyon")."""
+    return [c for c in _CLAUSE.split(text) if c.strip()]
+
+
 def to_them(question: str, opening: str, memories: Sequence[str] = ()) -> str:
     """``opening`` (the first words of a reply to ``question``) said to the user when it
     restates the question's own words in the user's first person: "What is my cat called?"
@@ -95,8 +100,8 @@ def to_them(question: str, opening: str, memories: Sequence[str] = ()) -> str:
     )
     if not restated:
         turned = told_to_them(opening)
-        clauses = (c for memory in memories for c in _CLAUSE.split(memory) if c.strip())
-        if not any(_same_opening(turned, told_to_them(c)) for c in clauses):
+        known = (told_to_them(c) for memory in memories for c in clauses(memory))
+        if not any(_same_opening(turned, clause) for clause in known):
             return opening
     clause = re.split(r"[,.;:!?]", opening[m.end() :], maxsplit=1)[0]
     if re.search(r"\byou\b", clause, re.IGNORECASE):

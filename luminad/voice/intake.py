@@ -175,6 +175,14 @@ class Intake:
         self.judged_late = 0
         self._pause_mark = 0  # changes whenever the user speaks again or the utterance ends
 
+    def counts(self) -> str:
+        """What the lane saw, for the session's closing log line."""
+        return (
+            f"{self.frames_in} frames in, {self.dropped} dropped; {self.judged} pauses judged, "
+            f"{self.judged_complete} of them complete, {self.judged_late} ended by the hangover "
+            "before the judge answered"
+        )
+
     def open(self, sample_rate: int) -> None:
         """Start listening to audio at ``sample_rate`` (after ``hello``)."""
         self._resampler = Resampler(sample_rate)

@@ -280,16 +280,7 @@ class VoiceSession:
         self.closed = True
         await self.turns.close()
         await self.tasks.close()
-        log.info(
-            "voice session %s closed: %d frames in, %d dropped; %d pauses judged, %d of them "
-            "complete, %d ended by the hangover before the judge answered",
-            self.session_id,
-            self.intake.frames_in,
-            self.intake.dropped,
-            self.intake.judged,
-            self.intake.judged_complete,
-            self.intake.judged_late,
-        )
+        log.info("voice session %s closed: %s", self.session_id, self.intake.counts())
 
     # ------------------------------------------------------------------ lanes
     async def _typed(self, text: str) -> None:
