@@ -127,14 +127,25 @@ class Design:
     this checkout)."""
 
     env: dict[str, str]
+    #: What it is, for the report's header.
+    summary: str
     commit: str | None = None
 
 
 SEMANTIC_ENV = {"LUMINA_END_OF_TURN": "smart"}
 DESIGNS: dict[str, Design] = {
-    "semantic": Design(SEMANTIC_ENV),
-    "fixed 500 ms": Design({"LUMINA_END_OF_TURN": "silence", "LUMINA_VAD_HANGOVER_MS": "500"}),
-    f"previous ({PREVIOUS_COMMIT})": Design({}, commit=PREVIOUS_COMMIT),
+    "semantic": Design(SEMANTIC_ENV, "this code: smart-turn and the words end the turn"),
+    "fixed 500 ms": Design(
+        {"LUMINA_END_OF_TURN": "silence", "LUMINA_VAD_HANGOVER_MS": "500"},
+        "this code with the previous end of turn: a 500 ms hangover, the speculative start at "
+        "150 ms of silence",
+    ),
+    f"previous ({PREVIOUS_COMMIT})": Design(
+        {},
+        "the daemon of the commit the latency issue measured, the end of the first wave, with "
+        "the same models",
+        commit=PREVIOUS_COMMIT,
+    ),
 }
 
 
@@ -523,6 +534,7 @@ def summarise(
         "label": label,
         "turns": len(runs),
         "v2v": v2v,
+        "v2v_complete": [r.client_v2v_ms for r in complete if r.client_v2v_ms is not None],
         "stages": {k: stage(k) for k in STAGES},
         "endpoint_complete": stage("endpoint_ms", complete),
         "endpoint_paused": stage("endpoint_ms", paused),
@@ -563,6 +575,10 @@ def report(
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
 
     row("**voice-to-voice seen by the client**", lambda s: s["v2v"])
+    row(
+        "voice-to-voice seen by the client, complete utterances (no mid-sentence pause)",
+        lambda s: s["v2v_complete"],
+    )
     for k in STAGES:
         row(f"{k} (turn_timing)", lambda s, k=k: s["stages"][k])
     row("endpoint wait, complete utterances", lambda s: s["endpoint_complete"])
@@ -684,22 +700,13 @@ def header(turns: int, models: str, max_tokens: int, started: str) -> str:
             f"pause in mid-sentence), espeak-ng at {WPM} words per minute, 48 kHz, in real-time "
             "20 ms frames with silence between turns, history growing. Voice-to-voice is seen by "
             "the client: last voiced sample sent -> first reply audio frame received. Designs: "
-            "**semantic** (this code, smart-turn and the words end the turn), **fixed 500 ms** "
-            "(this code with the previous end of turn: a 500 ms hangover, the speculative start "
-            f"at 150 ms of silence), **previous ({PREVIOUS_COMMIT})** (the daemon of the commit "
-            "the latency issue measured, the end of the first wave, with the same models). Each "
-            "design has its own daemon and session, all started first; the designs take turns "
-            "utterance by utterance, and the limit's parts of each utterance are measured right "
-            "after it, alone in the bench process (the daemons wait), so load drifts alike for "
-            "all. Each turn and each raw measurement starts once every daemon has been idle for "
-            f"{SETTLE_WINDOW_S * 1000:.0f} ms (a daemon's background work after its turn does not "
-            "fall into another design's turn)."
-            + "".join(
-                f" **{label}**: the semantic design with the code of commit {d.commit} (an A/B "
-                "of a code change in the same run)."
-                for label, d in DESIGNS.items()
-                if d.commit is not None and d.env is SEMANTIC_ENV
-            ),
+            + "; ".join(f"**{label}** ({d.summary})" for label, d in DESIGNS.items())
+            + ". Each design has its own daemon and session, all started first; the designs take "
+            "turns utterance by utterance, and the limit's parts of each utterance are measured "
+            "right after it, alone in the bench process (the daemons wait), so load drifts alike "
+            "for all. Each turn and each raw measurement starts once every daemon has been idle "
+            f"for {SETTLE_WINDOW_S * 1000:.0f} ms (a daemon's background work after its turn "
+            "does not fall into another design's turn).",
         ]
     )
 
@@ -746,7 +753,12 @@ def main() -> int:
     for label in [d for d in DESIGNS if d not in chosen]:
         del DESIGNS[label]
     for commit in args.also_at:
-        DESIGNS[f"semantic at {commit}"] = Design(SEMANTIC_ENV, commit=commit)
+        DESIGNS[f"semantic at {commit}"] = Design(
+            SEMANTIC_ENV,
+            f"the semantic design with the code of commit {commit}: an A/B of a code change in "
+            "the same run",
+            commit=commit,
+        )
     EXTRA_ENV["LUMINA_MAX_REPLY_TOKENS"] = str(args.max_reply_tokens)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"machine: {machine()}; load average at start: {load_text()}", flush=True)
