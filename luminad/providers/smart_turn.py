@@ -11,11 +11,11 @@ found on disk through importlib and never downloaded); it runs on our onnxruntim
 and a question is whole. What these rules leave open (a statement, a command), a small language
 model reads (:class:`~luminad.providers.text_turn.TextTurn`: P(the turn ends after these words)).
 
-:class:`TurnJudge` combines them, the rules first (they are at hand once the speculative final
-transcript is, and cost nothing), then the words' model and the sound: the turn is complete when
-the words' model finds the words whole, or when the sound is sure of an end and the words' model
-does not find them broken off. A complete turn ends now, otherwise the session keeps listening
-(the long hangover then decides).
+:class:`TurnJudge` combines them, each asked only when the one before did not decide: the rules
+(they are at hand once the speculative final transcript is, and cost nothing), then the words'
+model (the words read whole end the turn, read as broken off hold it), then the sound (sure of
+an end, it ends the turn). A complete turn ends now, otherwise the session keeps listening (the
+long hangover then decides).
 """
 
 from __future__ import annotations
@@ -214,10 +214,27 @@ class TurnJudge:
             return True
         return None
 
+    @staticmethod
+    def by_words_model(words_p: float) -> bool | None:
+        """What the words' model says, P(end of turn) ``words_p``: words read whole end the
+        turn, words read as broken off hold it whatever the sound says, and in between the
+        sound decides."""
+        if words_p >= WORDS_END_P:
+            return True
+        if words_p < WORDS_MAYBE_P:
+            return False
+        return None
+
+    @staticmethod
+    def by_sound(sound_p: float) -> bool:
+        """What the sound says when the words left it open: complete when it is sure."""
+        return sound_p >= SURE_P
+
     def verdict(self, sound_p: float, words_p: float, text: str) -> bool:
         """Complete or not, from the final transcript, P(complete) of the sound and P(end of
-        turn) of the words' model."""
-        rules = self.by_words(text)
-        if rules is not None:
-            return rules
-        return words_p >= WORDS_END_P or (sound_p >= SURE_P and words_p >= WORDS_MAYBE_P)
+        turn) of the words' model: the first of the rules, the words' model and the sound that
+        decides."""
+        for decided in (self.by_words(text), self.by_words_model(words_p)):
+            if decided is not None:
+                return decided
+        return self.by_sound(sound_p)

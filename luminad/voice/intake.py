@@ -10,13 +10,16 @@ on a turn); ``vad`` messages for the UI it sends itself.
 The end of an utterance: with a :class:`~luminad.providers.smart_turn.TurnJudge` (the
 default), the final pass of the utterance starts at ``QUIET_MS`` of silence, and each pause of
 ``smart_pause_ms`` (60 ms) asks the judge once whether the turn is complete, from the rules on
-the words of that pass and, when they do not decide, from its sound and the words' model:
-complete ends the utterance at once, otherwise the endpointer's long hangover
-(``LUMINA_TURN_HANGOVER_MS``) decides, so a thinking pause does not cut the user off. The two
-models wait for the speculative reply's first token (at most ``THOUGHT_WAIT_S``): the reply is
-the user's wait, the verdict only has to come before its first audio. (Asking the sound again
-later in the pause cut a 600 ms thinking pause short: a misheard "Remind me what we talk to
-mount." scored 0.15 at the pause and 0.98 after 400 ms.)
+the words of that pass, then, when they do not decide (a statement, a command), the words'
+model, then the sound: complete ends the utterance at once, otherwise the endpointer's long
+hangover (``LUMINA_TURN_HANGOVER_MS``) decides, so a thinking pause does not cut the user off.
+The words' model runs before the speculative reply computes anything (the reply waits for it,
+60-100 ms on two cores for a short command), so a command ends as soon as a question does plus
+that; the sound, needed only when the words' model is unsure, waits for the reply's first
+token instead (at most ``THOUGHT_WAIT_S``): the verdict then only has to come before the
+reply's first audio. (Asking the sound again later in the pause cut a 600 ms thinking pause
+short: a misheard "Remind me what we talk to mount." scored 0.15 at the pause and 0.98 after
+400 ms.)
 Without a judge the fixed hangover (``LUMINA_VAD_HANGOVER_MS``) alone ends it.
 """
 
@@ -131,6 +134,11 @@ class Words(Protocol):
     async def thought(self, turn_id: UUID) -> None:
         """Returns once the speculative turn's reply has its first token (the LLM evaluated
         its prompt), or no reply comes."""
+        ...
+
+    def hold(self, turn_id: UUID) -> Callable[[], None]:
+        """The speculative turn's reply computes nothing until the returned function is
+        called (the judge's words' model reads its words first)."""
         ...
 
 
@@ -310,41 +318,32 @@ class Intake:
 
     # ------------------------------------------------------------------ end of turn
     def _ask_judge(self, audio: Pcm16) -> None:
-        if self._judge is not None and self.turn_id is not None:
+        if self._judge is not None and self._words is not None and self.turn_id is not None:
+            release = self._words.hold(self.turn_id)  # before the reply can reach its LLM
             self._tasks.spawn(
-                self._ask(self._judge, self.turn_id, audio, self._pause_mark), name="voice-judge"
+                self._ask(self._judge, self.turn_id, audio, self._pause_mark, release),
+                name="voice-judge",
             )
 
-    async def _ask(self, judge: TurnJudge, turn_id: UUID, audio: Pcm16, mark: int) -> None:
-        """Judge a pause: the rules on the words of the speculative final transcript first (the
-        models would only slow that pass down on two cores), the sound and the words' model when
-        the rules do not decide; a complete turn ends the utterance now."""
-        assert self._words is not None
+    async def _ask(
+        self,
+        judge: TurnJudge,
+        turn_id: UUID,
+        audio: Pcm16,
+        mark: int,
+        release: Callable[[], None],
+    ) -> None:
+        """Judge a pause; a complete turn ends the utterance now. ``release`` lets the
+        speculative reply go on (it waits for the words' model)."""
         try:
-            text = await asyncio.wait_for(self._words.final(turn_id), WORDS_WAIT_S)
-        except TimeoutError:
-            text, _ = self._words.now(turn_id)
-        if self._moved_on(turn_id, mark):
+            answer = await self._verdict(judge, turn_id, audio, mark, release)
+        finally:
+            release()
+        if answer is None:
             return
-        complete = judge.by_words(text)
-        how = "words"
-        if complete is None:
-            # the speculative reply's prompt evaluation first: begun beside the model, it runs
-            # on its share of the cores to the end (llama.cpp sets a batch's threads once)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._words.thought(turn_id), THOUGHT_WAIT_S)
-            if self._moved_on(turn_id, mark):
-                return
-            sound_p, words_p = await asyncio.gather(
-                asyncio.to_thread(judge.sound.probability, audio),
-                asyncio.to_thread(judge.words.probability, text),
-            )
-            if self._moved_on(turn_id, mark):
-                return
-            complete = judge.verdict(sound_p, words_p, text)
-            how = f"sound (p {sound_p:.2f}) and the words' model (p {words_p:.1e})"
+        complete, how = answer
         log.info(
-            "voice session %s: pause judged %s by the %s",
+            "voice session %s: pause judged %s by %s",
             self._session_id,
             "complete" if complete else "open",
             how,
@@ -353,6 +352,49 @@ class Intake:
         if complete and self._endpointer is not None:
             self.judged_complete += 1
             self._handle(self._endpointer.finish())
+
+    async def _verdict(
+        self,
+        judge: TurnJudge,
+        turn_id: UUID,
+        audio: Pcm16,
+        mark: int,
+        release: Callable[[], None],
+    ) -> tuple[bool, str] | None:
+        """Whether the turn is complete and what decided it, each judge asked only when the one
+        before left it open: the rules on the words of the speculative final transcript (a model
+        beside that pass would slow it down on two cores), the words' model (the speculative
+        reply waits for it, so it runs alone, on every core), then the sound. None: the user
+        spoke again, or the utterance ended, meanwhile."""
+        assert self._words is not None
+        try:
+            text = await asyncio.wait_for(self._words.final(turn_id), WORDS_WAIT_S)
+        except TimeoutError:
+            text, _ = self._words.now(turn_id)
+        if self._moved_on(turn_id, mark):
+            return None
+        complete = judge.by_words(text)
+        if complete is not None:
+            return complete, "the words"
+        words_p = await asyncio.to_thread(judge.words.probability, text)
+        release()
+        if self._moved_on(turn_id, mark):
+            return None
+        complete = judge.by_words_model(words_p)
+        how = f"the words' model (p {words_p:.1e})"
+        if complete is not None:
+            return complete, how
+        # the sound after the speculative reply's prompt evaluation: begun beside the model,
+        # that evaluation runs on its share of the cores to the end (llama.cpp sets a batch's
+        # threads once)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._words.thought(turn_id), THOUGHT_WAIT_S)
+        if self._moved_on(turn_id, mark):
+            return None
+        sound_p = await asyncio.to_thread(judge.sound.probability, audio)
+        if self._moved_on(turn_id, mark):
+            return None
+        return judge.by_sound(sound_p), f"the sound (p {sound_p:.2f}) after {how}"
 
     def _moved_on(self, turn_id: UUID, mark: int) -> bool:
         """Whether the user spoke again, or the utterance ended, while the judge worked. An

@@ -240,6 +240,7 @@ class TurnRunner:
             await turn.transcribed.wait()
             if not turn.text or turn.outcome == "failed":
                 return
+            await turn.judge_idle.wait()  # the judge's words' model first, on every core
             ctx = await self._replier.context(
                 turn,
                 base,

@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -384,6 +385,13 @@ class SpokenWords:
         turn = self._turn(turn_id)
         if turn is not None:
             await turn.first_token.wait()
+
+    def hold(self, turn_id: UUID) -> Callable[[], None]:
+        turn = self._turn(turn_id)
+        if turn is None:
+            return lambda: None
+        turn.judge_idle.clear()
+        return turn.judge_idle.set
 
 
 def _parse_uuid(value: str | None, what: str) -> UUID | None:

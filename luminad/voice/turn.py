@@ -25,6 +25,12 @@ def now() -> float:
     return time.monotonic()
 
 
+def _set_event() -> asyncio.Event:
+    event = asyncio.Event()
+    event.set()
+    return event
+
+
 def ms(a: float | None, b: float | None) -> float | None:
     if a is None or b is None:
         return None
@@ -47,6 +53,10 @@ class Turn:
     opened: asyncio.Event = field(default_factory=asyncio.Event)
     #: Set once the reply's first token is out (its prompt is evaluated) or no reply comes.
     first_token: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Clear while the end-of-turn judge may still read ``text`` with its words' model: the
+    #: reply computes nothing before it is set again, so the two never share the cores (set
+    #: when no judge reads).
+    judge_idle: asyncio.Event = field(default_factory=_set_event)
     #: The user's words: final STT -> (endpoint) -> stored -> ``final_transcript``. Never
     #: cancelled once the endpoint confirmed the turn (the user's words are never dropped).
     words: asyncio.Task[None] | None = None

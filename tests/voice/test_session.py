@@ -19,7 +19,7 @@ from luminad.errors import (
     TtsUnavailable,
     UnsupportedProtocol,
 )
-from luminad.providers.smart_turn import WORDS_MAYBE_P, TurnJudge
+from luminad.providers.smart_turn import WORDS_END_P, WORDS_MAYBE_P, TurnJudge
 from luminad.settings import load_settings
 from luminad.voice.session import VoiceSession
 from tests.voice.fakes import (
@@ -187,6 +187,47 @@ async def test_the_sound_of_a_pause_is_judged_after_the_reply_began(tmp_path: An
     timing = rec.of(protocol.TurnTiming)[0]
     assert (timing.endpoint_ms or 0) < s.settings.turn_hangover_ms
     assert len(rec.of(protocol.FinalTranscript)) == 1
+    await s.close()
+
+
+class WholeWords:
+    """The judge's words' model: every statement reads as whole, after ``seconds`` of work;
+    when it answered (loop time)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        self.loop = loop
+        self.seconds = seconds
+        self.answered: list[float] = []
+
+    def probability(self, text: str) -> float:
+        time.sleep(self.seconds)  # called in a worker thread
+        self.answered.append(self.loop.time())
+        return WORDS_END_P
+
+
+async def test_a_command_the_words_model_reads_whole_ends_before_the_reply_thinks(
+    tmp_path: Any,
+) -> None:
+    """A command the rules leave open is ended by the words' model alone, at once: the user
+    does not wait for the reply's first token, nor for the sound, which is not asked. The
+    speculative reply waits for the words' model, so the two never share the cores."""
+    loop = asyncio.get_running_loop()
+    sound, words = HeardSound(loop), WholeWords(loop, 0.2)
+    s, _app, rec, eng = make(
+        tmp_path,
+        stt=ScriptedSTT(final="Turn off the lights in the kitchen."),
+        llm=ScriptedLLM(delay=0.3),
+        turn=TurnJudge(sound=sound, words=words),  # type: ignore[arg-type]
+    )
+    await s.start(protocol.Hello(client="test", sample_rate=RATE))
+    await stream(s, espeak("Turn off the lights in the kitchen.", RATE))
+    await stream(s, silence(1.6), realtime=1.0)
+    await rec.wait_for(protocol.TurnTiming)
+    assert sound.asked == [] and len(words.answered) == 1
+    assert len(eng.llm.first_words) == 1 and eng.llm.first_words[0] >= words.answered[0] + 0.3
+    (final_at,) = [t for t, m in rec.items if isinstance(m, protocol.FinalTranscript)]
+    assert final_at < eng.llm.first_words[0]  # the endpoint came before the reply's first word
+    assert s.intake.judged == s.intake.judged_complete == 1
     await s.close()
 
 
