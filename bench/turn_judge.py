@@ -60,6 +60,7 @@ from luminad.providers.smart_turn import (  # noqa: E402
     SURE_P,
     WORDS_END_P,
     WORDS_MAYBE_P,
+    WORDS_SURE_P,
     TurnJudge,
 )
 from luminad.providers.speech_setup import load_stt  # noqa: E402
@@ -182,6 +183,9 @@ def _rules(judge: TurnJudge) -> list[tuple[str, Callable[[Heard], bool]]]:
         (f"**the daemon's**: the words' model (10^{math.log10(WORDS_END_P):.1f}), or the sound at "
          f"{sound} ms >= {SURE_P} and the words' model >= 10^{math.log10(WORDS_MAYBE_P):.0f}",
          lambda h: judge.verdict(h.p[sound], h.q, h.words)),
+        (f"of which at once, before the reply's first token: the words' model alone, P(end) >= "
+         f"10^{math.log10(WORDS_SURE_P):.1f}",
+         lambda h: judge.by_words_model(h.q) is True),
     ]  # fmt: skip
 
 
@@ -256,9 +260,10 @@ def report(
         + " / the words' model's log10 P(end of turn) (lowest to highest; how many of the "
         "phrase's hearings; how one of them was heard): "
         + f"finished {left_open(fin)}; unfinished {left_open(unf)}.",
-        f"- Time per decision (one thread each): the sound p50 "
+        f"- Time per decision: the sound (one thread) p50 "
         f"{statistics.median(decision_ms):.0f} ms, max {max(decision_ms):.0f} ms; the words' "
-        f"model p50 {statistics.median(words_ms):.0f} ms, max {max(words_ms):.0f} ms.",
+        f"model (up to {judge.words.passes.burst} threads, as in the daemon when nothing else "
+        f"computes) p50 {statistics.median(words_ms):.0f} ms, max {max(words_ms):.0f} ms.",
     ]
     return "\n\n".join(lines)
 

@@ -11,11 +11,12 @@ found on disk through importlib and never downloaded); it runs on our onnxruntim
 and a question is whole. What these rules leave open (a statement, a command), a small language
 model reads (:class:`~luminad.providers.text_turn.TextTurn`: P(the turn ends after these words)).
 
-:class:`TurnJudge` combines them, each asked only when the one before did not decide: the rules
-(they are at hand once the speculative final transcript is, and cost nothing), then the words'
-model (the words read whole end the turn, read as broken off hold it), then the sound (sure of
-an end, it ends the turn). A complete turn ends now, otherwise the session keeps listening (the
-long hangover then decides).
+The rules come first (they are at hand once the speculative final transcript is, and cost
+nothing), then the words' model: words it reads as surely whole end the turn, words it reads as
+broken off hold it (:meth:`TurnJudge.by_words_model`). Between the two, :meth:`TurnJudge.verdict`
+hears the sound too: the turn is complete when the words' model finds the words whole, or when
+the sound is sure of an end and the words' model does not find them broken off. A complete turn
+ends now, otherwise the session keeps listening (the long hangover then decides).
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ CONTINUATIONS = frozenset(
 #: alignments on the frames), finished phrases scored 10^-9.8 to 10^-2.0 (median 10^-3.9) and
 #: broken-off ones 10^-10 to 10^-3.6 (median 10^-8.1).
 WORDS_END_P = 10**-5.5
+#: P(end of turn) from which the words' model ends a turn at once, before the sound is heard
+#: (the daemon asks the sound after the reply's first token, 0.3-0.9 s later). Words read whole
+#: below it end the turn only then: a half sentence misheard as a whole one ("Remind me what we
+#: talked about", heard as a full stop after a noun, 10^-5.4 in a voice run) was cut off in its
+#: 600 ms thinking pause when the words' model alone ended it at once.
+WORDS_SURE_P = 10**-4.5
 #: P(complete) of the sound from which it is sure of an end ("Please stop." scores 10^-6.5 with
 #: the words' model and 0.98 with the sound) ...
 SURE_P = 0.9
@@ -216,25 +223,19 @@ class TurnJudge:
 
     @staticmethod
     def by_words_model(words_p: float) -> bool | None:
-        """What the words' model says, P(end of turn) ``words_p``: words read whole end the
-        turn, words read as broken off hold it whatever the sound says, and in between the
-        sound decides."""
-        if words_p >= WORDS_END_P:
+        """What the words' model decides alone, before the sound is heard, from its P(end of
+        turn) ``words_p``: words read as surely whole end the turn, words read as broken off
+        hold it whatever the sound says; anything between waits for :meth:`verdict`."""
+        if words_p >= WORDS_SURE_P:
             return True
         if words_p < WORDS_MAYBE_P:
             return False
         return None
 
-    @staticmethod
-    def by_sound(sound_p: float) -> bool:
-        """What the sound says when the words left it open: complete when it is sure."""
-        return sound_p >= SURE_P
-
     def verdict(self, sound_p: float, words_p: float, text: str) -> bool:
         """Complete or not, from the final transcript, P(complete) of the sound and P(end of
-        turn) of the words' model: the first of the rules, the words' model and the sound that
-        decides."""
-        for decided in (self.by_words(text), self.by_words_model(words_p)):
-            if decided is not None:
-                return decided
-        return self.by_sound(sound_p)
+        turn) of the words' model."""
+        rules = self.by_words(text)
+        if rules is not None:
+            return rules
+        return words_p >= WORDS_END_P or (sound_p >= SURE_P and words_p >= WORDS_MAYBE_P)

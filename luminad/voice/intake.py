@@ -14,12 +14,12 @@ the words of that pass, then, when they do not decide (a statement, a command), 
 model, then the sound: complete ends the utterance at once, otherwise the endpointer's long
 hangover (``LUMINA_TURN_HANGOVER_MS``) decides, so a thinking pause does not cut the user off.
 The words' model runs before the speculative reply computes anything (the reply waits for it,
-60-100 ms on two cores for a short command), so a command ends as soon as a question does plus
-that; the sound, needed only when the words' model is unsure, waits for the reply's first
-token instead (at most ``THOUGHT_WAIT_S``): the verdict then only has to come before the
-reply's first audio. (Asking the sound again later in the pause cut a 600 ms thinking pause
-short: a misheard "Remind me what we talk to mount." scored 0.15 at the pause and 0.98 after
-400 ms.)
+60-100 ms on two cores for a short command), so a command it reads as surely whole ends as soon
+as a question does plus that; when it is less sure, the sound is heard too, after the reply's
+first token (at most ``THOUGHT_WAIT_S``): the verdict then only has to come before the reply's
+first audio, and a thinking pause after a misheard half sentence has time to end. (Asking the
+sound again later in the pause cut a 600 ms thinking pause short: a misheard "Remind me what we
+talk to mount." scored 0.15 at the pause and 0.98 after 400 ms.)
 Without a judge the fixed hangover (``LUMINA_VAD_HANGOVER_MS``) alone ends it.
 """
 
@@ -363,9 +363,9 @@ class Intake:
     ) -> tuple[bool, str] | None:
         """Whether the turn is complete and what decided it, each judge asked only when the one
         before left it open: the rules on the words of the speculative final transcript (a model
-        beside that pass would slow it down on two cores), the words' model (the speculative
-        reply waits for it, so it runs alone, on every core), then the sound. None: the user
-        spoke again, or the utterance ended, meanwhile."""
+        beside that pass would slow it down on two cores), the words' model alone (the
+        speculative reply waits for it, so it runs alone, on every core), then the sound with
+        the words' model. None: the user spoke again, or the utterance ended, meanwhile."""
         assert self._words is not None
         try:
             text = await asyncio.wait_for(self._words.final(turn_id), WORDS_WAIT_S)
@@ -394,7 +394,7 @@ class Intake:
         sound_p = await asyncio.to_thread(judge.sound.probability, audio)
         if self._moved_on(turn_id, mark):
             return None
-        return judge.by_sound(sound_p), f"the sound (p {sound_p:.2f}) after {how}"
+        return judge.verdict(sound_p, words_p, text), f"the sound (p {sound_p:.2f}) and {how}"
 
     def _moved_on(self, turn_id: UUID, mark: int) -> bool:
         """Whether the user spoke again, or the utterance ended, while the judge worked. An

@@ -14,6 +14,7 @@ from luminad.providers.smart_turn import (
     SURE_P,
     WORDS_END_P,
     WORDS_MAYBE_P,
+    WORDS_SURE_P,
     SmartTurn,
     TurnJudge,
     log_mel,
@@ -91,10 +92,10 @@ def test_a_statement_is_the_models_call(judge: TurnJudge) -> None:
     assert judge.verdict(SURE_P, WORDS_MAYBE_P, text) is True  # "Please stop."
     assert judge.verdict(0.89, WORDS_END_P / 2, text) is False
     assert judge.verdict(0.99, WORDS_MAYBE_P / 2, text) is False  # "... with extra" misheard
-    # the daemon asks the sound only when the words' model leaves the turn open
-    assert judge.by_words_model(WORDS_END_P) is True
+    # the words' model alone decides only where the sound could not change the verdict
+    assert judge.by_words_model(WORDS_SURE_P) is True and judge.verdict(0.0, WORDS_SURE_P, text)
     assert judge.by_words_model(WORDS_MAYBE_P / 2) is False
-    assert judge.by_words_model(WORDS_MAYBE_P) is None
+    assert judge.by_words_model(WORDS_END_P) is None and judge.by_words_model(WORDS_MAYBE_P) is None
 
 
 def test_the_words_model_reads_whole_statements_and_broken_off_ones(words: TextTurn) -> None:

@@ -19,7 +19,7 @@ from luminad.errors import (
     TtsUnavailable,
     UnsupportedProtocol,
 )
-from luminad.providers.smart_turn import WORDS_END_P, WORDS_MAYBE_P, TurnJudge
+from luminad.providers.smart_turn import WORDS_END_P, WORDS_MAYBE_P, WORDS_SURE_P, TurnJudge
 from luminad.settings import load_settings
 from luminad.voice.session import VoiceSession
 from tests.voice.fakes import (
@@ -159,24 +159,31 @@ class HeardSound:
 
 
 class ReadWords:
-    """The judge's words model: every statement reads as broken off, so only a sure sound ends
-    one."""
+    """The judge's words model: every statement reads with P(end of turn) ``p``; by default
+    neither whole nor broken off, so only a sure sound ends one."""
+
+    def __init__(self, p: float = WORDS_MAYBE_P) -> None:
+        self.p = p
 
     def probability(self, text: str) -> float:
-        return WORDS_MAYBE_P
+        return self.p
 
 
-async def test_the_sound_of_a_pause_is_judged_after_the_reply_began(tmp_path: Any) -> None:
-    """A statement the rules on the words do not decide is judged by its sound and the words'
-    model, but only once the speculative reply has its first token: the models would take a core
-    from the reply's prompt evaluation. The verdict still ends the turn well before the long
-    hangover."""
+@pytest.mark.parametrize("words_p", [WORDS_MAYBE_P, WORDS_END_P])
+async def test_the_sound_of_a_pause_is_judged_after_the_reply_began(
+    tmp_path: Any, words_p: float
+) -> None:
+    """A statement the rules on the words do not decide, and the words' model reads neither as
+    surely whole nor as broken off (at its lowest, or as probably whole), is judged with its
+    sound, once the speculative reply has its first token: the model would take a core from the
+    reply's prompt evaluation, and a thinking pause after a misheard half sentence has time to
+    end. The verdict still ends the turn well before the long hangover."""
     sound = HeardSound(asyncio.get_running_loop())
     s, _app, rec, eng = make(
         tmp_path,
         stt=ScriptedSTT(final="Tell me a fun fact about octopuses."),
         llm=ScriptedLLM(delay=0.3),
-        turn=TurnJudge(sound=sound, words=ReadWords()),  # type: ignore[arg-type]
+        turn=TurnJudge(sound=sound, words=ReadWords(words_p)),  # type: ignore[arg-type]
     )
     await s.start(protocol.Hello(client="test", sample_rate=RATE))
     await stream(s, np.concatenate([espeak("Tell me a fun fact about octopuses.", RATE)]))
@@ -191,8 +198,8 @@ async def test_the_sound_of_a_pause_is_judged_after_the_reply_began(tmp_path: An
 
 
 class WholeWords:
-    """The judge's words' model: every statement reads as whole, after ``seconds`` of work;
-    when it answered (loop time)."""
+    """The judge's words' model: every statement reads as surely whole, after ``seconds`` of
+    work; when it answered (loop time)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
         self.loop = loop
@@ -202,15 +209,15 @@ class WholeWords:
     def probability(self, text: str) -> float:
         time.sleep(self.seconds)  # called in a worker thread
         self.answered.append(self.loop.time())
-        return WORDS_END_P
+        return WORDS_SURE_P
 
 
 async def test_a_command_the_words_model_reads_whole_ends_before_the_reply_thinks(
     tmp_path: Any,
 ) -> None:
-    """A command the rules leave open is ended by the words' model alone, at once: the user
-    does not wait for the reply's first token, nor for the sound, which is not asked. The
-    speculative reply waits for the words' model, so the two never share the cores."""
+    """A command the rules leave open, read as surely whole by the words' model, ends at once:
+    the user does not wait for the reply's first token, nor for the sound, which is not asked.
+    The speculative reply waits for the words' model, so the two never share the cores."""
     loop = asyncio.get_running_loop()
     sound, words = HeardSound(loop), WholeWords(loop, 0.2)
     s, _app, rec, eng = make(
