@@ -120,6 +120,18 @@ WORDS_WAIT_S = 1.5
 THOUGHT_WAIT_S = 0.5
 
 
+@dataclass(frozen=True, slots=True)
+class _Pause:
+    """A pause being judged: its utterance, the audio so far, the intake's mark when it began
+    (:meth:`Intake._moved_on`) and what lets the speculative reply go on once the words' model
+    has read the words."""
+
+    turn_id: UUID
+    audio: Pcm16
+    mark: int
+    release: Callable[[], None]
+
+
 class Words(Protocol):
     """The words of the utterance being spoken, for the end-of-turn judge."""
 
@@ -319,26 +331,17 @@ class Intake:
     # ------------------------------------------------------------------ end of turn
     def _ask_judge(self, audio: Pcm16) -> None:
         if self._judge is not None and self._words is not None and self.turn_id is not None:
-            release = self._words.hold(self.turn_id)  # before the reply can reach its LLM
-            self._tasks.spawn(
-                self._ask(self._judge, self.turn_id, audio, self._pause_mark, release),
-                name="voice-judge",
-            )
+            # held before the reply can reach its LLM
+            release = self._words.hold(self.turn_id)
+            pause = _Pause(self.turn_id, audio, self._pause_mark, release)
+            self._tasks.spawn(self._ask(self._judge, pause), name="voice-judge")
 
-    async def _ask(
-        self,
-        judge: TurnJudge,
-        turn_id: UUID,
-        audio: Pcm16,
-        mark: int,
-        release: Callable[[], None],
-    ) -> None:
-        """Judge a pause; a complete turn ends the utterance now. ``release`` lets the
-        speculative reply go on (it waits for the words' model)."""
+    async def _ask(self, judge: TurnJudge, pause: _Pause) -> None:
+        """Judge a pause; a complete turn ends the utterance now."""
         try:
-            answer = await self._verdict(judge, turn_id, audio, mark, release)
+            answer = await self._verdict(judge, pause)
         finally:
-            release()
+            pause.release()
         if answer is None:
             return
         complete, how = answer
@@ -353,14 +356,7 @@ class Intake:
             self.judged_complete += 1
             self._handle(self._endpointer.finish())
 
-    async def _verdict(
-        self,
-        judge: TurnJudge,
-        turn_id: UUID,
-        audio: Pcm16,
-        mark: int,
-        release: Callable[[], None],
-    ) -> tuple[bool, str] | None:
+    async def _verdict(self, judge: TurnJudge, pause: _Pause) -> tuple[bool, str] | None:
         """Whether the turn is complete and what decided it, each judge asked only when the one
         before left it open: the rules on the words of the speculative final transcript (a model
         beside that pass would slow it down on two cores), the words' model alone (the
@@ -368,17 +364,17 @@ class Intake:
         the words' model. None: the user spoke again, or the utterance ended, meanwhile."""
         assert self._words is not None
         try:
-            text = await asyncio.wait_for(self._words.final(turn_id), WORDS_WAIT_S)
+            text = await asyncio.wait_for(self._words.final(pause.turn_id), WORDS_WAIT_S)
         except TimeoutError:
-            text, _ = self._words.now(turn_id)
-        if self._moved_on(turn_id, mark):
+            text, _ = self._words.now(pause.turn_id)
+        if self._moved_on(pause):
             return None
         complete = judge.by_words(text)
         if complete is not None:
             return complete, "the words"
         words_p = await asyncio.to_thread(judge.words.probability, text)
-        release()
-        if self._moved_on(turn_id, mark):
+        pause.release()
+        if self._moved_on(pause):
             return None
         complete = judge.by_words_model(words_p)
         how = f"the words' model (p {words_p:.1e})"
@@ -388,21 +384,21 @@ class Intake:
         # that evaluation runs on its share of the cores to the end (llama.cpp sets a batch's
         # threads once)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._words.thought(turn_id), THOUGHT_WAIT_S)
-        if self._moved_on(turn_id, mark):
+            await asyncio.wait_for(self._words.thought(pause.turn_id), THOUGHT_WAIT_S)
+        if self._moved_on(pause):
             return None
-        sound_p = await asyncio.to_thread(judge.sound.probability, audio)
-        if self._moved_on(turn_id, mark):
+        sound_p = await asyncio.to_thread(judge.sound.probability, pause.audio)
+        if self._moved_on(pause):
             return None
         return judge.verdict(sound_p, words_p, text), f"the sound (p {sound_p:.2f}) and {how}"
 
-    def _moved_on(self, turn_id: UUID, mark: int) -> bool:
-        """Whether the user spoke again, or the utterance ended, while the judge worked. An
-        utterance the long hangover ended first is counted and logged: the judge was too slow
-        for it (a loaded machine), and the user waited the whole hangover."""
-        if mark == self._pause_mark:
+    def _moved_on(self, pause: _Pause) -> bool:
+        """Whether the user spoke again, or the utterance ended, while the judge worked on
+        ``pause``. An utterance the long hangover ended first is counted and logged: the judge
+        was too slow for it (a loaded machine), and the user waited the whole hangover."""
+        if pause.mark == self._pause_mark:
             return False
-        if self.turn_id != turn_id:
+        if self.turn_id != pause.turn_id:
             self.judged_late += 1
             log.info(
                 "voice session %s: the hangover ended the turn before the end-of-turn judge "
