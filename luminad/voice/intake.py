@@ -32,7 +32,6 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 from uuid import UUID
 
 import numpy as np
@@ -52,6 +51,7 @@ from luminad.voice.endpoint import (
     make_classifier,
 )
 from luminad.voice.outlet import Tasks
+from luminad.voice.spoken import Words
 from luminad.voice.tuning import (
     AUDIO_QUEUE_FRAMES,
     MAX_UTTERANCE_S,
@@ -130,28 +130,6 @@ class _Pause:
     audio: Pcm16
     mark: int
     release: Callable[[], None]
-
-
-class Words(Protocol):
-    """The words of the utterance being spoken, for the end-of-turn judge."""
-
-    def now(self, turn_id: UUID) -> tuple[str, bool]:
-        """The best text at hand and whether it is the final transcript."""
-        ...
-
-    async def final(self, turn_id: UUID) -> str:
-        """The final transcript of the speculative turn (waits for it)."""
-        ...
-
-    async def thought(self, turn_id: UUID) -> None:
-        """Returns once the speculative turn's reply has its first token (the LLM evaluated
-        its prompt), or no reply comes."""
-        ...
-
-    def hold(self, turn_id: UUID) -> Callable[[], None]:
-        """The speculative turn's reply computes nothing until the returned function is
-        called (the judge's words' model reads its words first)."""
-        ...
 
 
 class Intake:

@@ -5,7 +5,8 @@
 
 ==================  ===========================================================================
 :class:`Intake`     client frames -> bounded queue -> resample -> 20 ms frames -> endpointer
-                    (+ the end-of-turn judge at each pause)
+                    (+ the end-of-turn judge at each pause, which reads :class:`SpokenWords`:
+                    the speculative turn's transcript, and a hold on its reply)
 :class:`Transcriber` partials of the utterance being spoken; each turn's final pass
 :class:`TurnRunner` the one turn in flight: its words (stored first) and its reply
 :class:`Replier`    context -> agent -> chunker -> bounded sentence queue
@@ -47,7 +48,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -69,6 +69,7 @@ from luminad.voice.outlet import Outlet, Send, Tasks
 from luminad.voice.respond import Replier
 from luminad.voice.runner import SessionState, TurnRunner
 from luminad.voice.speak import Speaker
+from luminad.voice.spoken import SpokenWords
 from luminad.voice.transcribe import Transcriber
 from luminad.voice.tuning import Tuning
 from luminad.voice.turn import Turn, now
@@ -354,44 +355,6 @@ class VoiceSession:
         except Exception as exc:
             log.info("health check for ready failed: %s", type(exc).__name__)
             return protocol.Health(ok=False, engines={}, status="unknown")
-
-
-class SpokenWords:
-    """The words the end-of-turn judge reads: the speculative turn's final transcript of the
-    utterance when it is there, else the latest partial."""
-
-    def __init__(self, turns: TurnRunner, transcriber: Transcriber) -> None:
-        self._turns = turns
-        self._transcriber = transcriber
-
-    def _turn(self, turn_id: UUID) -> Turn | None:
-        turn = self._turns.current
-        return turn if turn is not None and turn.turn_id == turn_id else None
-
-    def now(self, turn_id: UUID) -> tuple[str, bool]:
-        turn = self._turn(turn_id)
-        if turn is not None and turn.transcribed.is_set():
-            return turn.text, True
-        return self._transcriber.partial_text, False
-
-    async def final(self, turn_id: UUID) -> str:
-        turn = self._turn(turn_id)
-        if turn is None:
-            return self._transcriber.partial_text
-        await turn.transcribed.wait()
-        return turn.text
-
-    async def thought(self, turn_id: UUID) -> None:
-        turn = self._turn(turn_id)
-        if turn is not None:
-            await turn.first_token.wait()
-
-    def hold(self, turn_id: UUID) -> Callable[[], None]:
-        turn = self._turn(turn_id)
-        if turn is None:
-            return lambda: None
-        turn.judge_idle.clear()
-        return turn.judge_idle.set
 
 
 def _parse_uuid(value: str | None, what: str) -> UUID | None:
