@@ -33,7 +33,10 @@ paused utterances, how long after its endpoint each turn's first audio went out 
 reply was ready, the user waited for the end of turn; more: the user waited for the reply),
 premature endpoints (a turn confirmed before the user had finished: its ``final_transcript``
 arrived before the utterance's last voiced sample was sent), partial transcripts per second of
-speech, and the daemon's ``/v1/metrics/latency`` outcome counts.
+speech, and the daemon's ``/v1/metrics/latency`` outcome counts. Each other design is compared
+with the first per utterance, on the utterances both took as one turn and, of those, on the ones
+whose replies began with the same words (the first spoken chunk: how long the LLM writes it and
+TTS speaks it depends on its words, and the designs' histories can differ).
 Prints the load and the machine. Usage::
 
     .venv/bin/python bench/voice.py --turns 20 --models qwen,smollm2 --write
@@ -53,6 +56,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,6 +228,8 @@ class TurnResult:
     speech_s: float
     final: str = ""
     reply: str = ""
+    #: The reply's first spoken chunk (its words decide how long the first audio takes).
+    first_chunk: str = ""
     client_v2v_ms: float | None = None
     timing: protocol.TurnTiming | None = None
     turns: int = 0
@@ -310,7 +316,22 @@ async def one_turn(client: Any, mic: Microphone, utt: Utterance) -> TurnResult:
             if frame is not None:
                 res.client_v2v_ms = 1000 * (frame.at - t_end)
             break
+    res.first_chunk = first_chunk(
+        m.text for m in client.of(protocol.AssistantDelta) if m.turn_id == last_id
+    )
     return res
+
+
+def first_chunk(deltas: Iterable[str]) -> str:
+    """The first chunk the daemon spoke of a reply streamed as ``deltas`` (its own chunker)."""
+    from luminad.voice.chunker import SentenceChunker
+    from luminad.voice.respond import FIRST_CHUNK_MAX_WORDS
+
+    chunker = SentenceChunker(first_max_words=FIRST_CHUNK_MAX_WORDS)
+    for delta in deltas:
+        if ready := chunker.add(delta):
+            return ready[0]
+    return next(iter(chunker.finish()), "")
 
 
 def daemon_setup(design: Design, base: dict[str, str], home: Path) -> tuple[dict[str, str], Path]:
@@ -384,7 +405,8 @@ async def live_sessions(
                         f"{fmt(t.stt_ms if t else None)} ms, turns {r.turns}"
                         f"{' PREMATURE' if r.premature else ''}, partials "
                         f"{r.partials / max(r.speech_s, 1e-3):.1f}/s, errors {r.errors}; "
-                        f"load {load_text()}; waited {waited:.1f} s for the daemons to idle",
+                        f"load {load_text()}; waited {waited:.1f} s for the daemons to idle; "
+                        f"first chunk {r.first_chunk!r}",
                         flush=True,
                     )
                 await settled(pids)
@@ -546,6 +568,7 @@ def summarise(
         "extra_turns": sum(max(0, r.turns - 1) for r in runs),
         "v2v_by_turn": [r.client_v2v_ms for r in runs],
         "whole": [r.turns == 1 for r in runs],
+        "first_by_turn": [r.first_chunk for r in runs],
         "partials_per_s": [r.partials / r.speech_s for r in runs if r.speech_s > 0.3],
         "errors": sorted({e for r in runs for e in r.errors}),
         "outcomes": dict(metrics.outcomes),
@@ -638,19 +661,31 @@ def report(
     for other in sums[1:]:
         p_other = pct(other["v2v"], 0.5)
         # the same utterance in both designs: the turn-to-turn spread cancels
-        pairs = [
-            b - a
-            for a, b, one_a, one_b in zip(
-                sem["v2v_by_turn"], other["v2v_by_turn"], sem["whole"], other["whole"], strict=True
+        both = [
+            (b - a, first_a == first_b)
+            for a, b, one_a, one_b, first_a, first_b in zip(
+                sem["v2v_by_turn"],
+                other["v2v_by_turn"],
+                sem["whole"],
+                other["whole"],
+                sem["first_by_turn"],
+                other["first_by_turn"],
+                strict=True,
             )
             if a is not None and b is not None and one_a and one_b
         ]
+        pairs = [d for d, _ in both]
+        # the reply's words set its first audio's time (LLM to the chunk, TTS of it): where the
+        # two daemons began their replies alike, the difference is the designs'
+        same = [d for d, alike in both if alike]
         lines.append(
             f"- {other['label']} - {sem['label']}, voice-to-voice p50: {fmt(p_other)} - "
             f"{fmt(p_sem)} = {fmt(p_other - p_sem if p_sem and p_other else None, '+.0f')} ms; "
             f"paired on the {len(pairs)} utterances both took as one turn, per utterance: median "
             f"{fmt(pct(pairs, 0.5), '+.0f')} ms (p25 {fmt(pct(pairs, 0.25), '+.0f')}, p75 "
-            f"{fmt(pct(pairs, 0.75), '+.0f')})."
+            f"{fmt(pct(pairs, 0.75), '+.0f')}); on the {len(same)} of them whose replies began "
+            f"with the same words (the first spoken chunk): median {fmt(pct(same, 0.5), '+.0f')} "
+            f"ms (p25 {fmt(pct(same, 0.25), '+.0f')}, p75 {fmt(pct(same, 0.75), '+.0f')})."
         )
     lines.append(f"- load average during the runs: {'; '.join(loads)}.")
     return "\n".join(lines)
