@@ -23,9 +23,12 @@ does not fall into another's turn):
 * **semantic at COMMIT** (``--also-at COMMIT``): the semantic design with an earlier commit's
   code, run the same way: an A/B of a code change in one run;
 * **limit**: the raw parts of each utterance measured alone right after it, in this process
-  while the daemons wait, its history growing alike: the semantic run's endpoint wait + the final
-  STT pass + the LLM's time to its first speakable chunk + TTS of that chunk; and the **naive**
-  sequential loop: a 500 ms hangover + the final STT pass + the whole reply + TTS of all of it.
+  while the daemons wait, on the first design's work: the LLM answers that daemon's final
+  transcript with that daemon's history, and TTS speaks what that daemon spoke (the words of a
+  reply decide how long it takes to write and to speak). The first design's endpoint wait + the
+  final STT pass + the LLM's time to its first speakable chunk + TTS of the first chunk; and
+  the **naive** sequential loop: a 500 ms hangover + the final STT pass + the whole reply + TTS
+  of all of it.
 
 Per design it reports voice-to-voice seen by the client (last voiced sample sent -> first audio
 frame received) p50/p95, each stage from ``turn_timing``, the endpoint wait on complete and on
@@ -410,7 +413,7 @@ async def live_sessions(
                         flush=True,
                     )
                 await settled(pids)
-                parts.append(await raw.measure(utt))
+                parts.append(await raw.measure(utt, results[next(iter(designs))][-1]))
                 print(
                     f"  turn {i + 1}/{len(utterances)} [raw parts alone]: "
                     + ", ".join(f"{k} {v:.0f}" for k, v in parts[-1].items()),
@@ -433,7 +436,8 @@ class RawParts:
     final STT, LLM to the first speakable chunk (and to the whole reply), TTS of that chunk (and
     of the whole reply). The reply's context is built by the daemon's own
     :class:`~luminad.voice.respond.Replier` (persona, history, memories, tool schemas), primed
-    as a session is, over a throwaway store where each turn is stored as a session would."""
+    as a session is, over a throwaway store where each turn is stored as the first design's
+    session stored it."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
@@ -472,7 +476,11 @@ class RawParts:
             self.engines.close()
         shutil.rmtree(self.home, ignore_errors=True)
 
-    async def measure(self, utt: Utterance) -> dict[str, float]:
+    async def measure(self, utt: Utterance, heard: TurnResult) -> dict[str, float]:
+        """The raw parts of ``utt``; ``heard`` is the first design's turn on it: its final
+        transcript is what the LLM answers, and its reply what the history keeps and TTS speaks,
+        so the raw parts do the work that daemon did (a reply of other words takes another time
+        to write and to speak)."""
         from luminad.voice.audio import Resampler
         from luminad.voice.chunker import SentenceChunker
         from luminad.voice.respond import FIRST_CHUNK_MAX_WORDS
@@ -483,6 +491,7 @@ class RawParts:
         t0 = time.perf_counter()
         text = await self.engines.stt.transcribe(audio16, partial=False)
         stt_ms = 1000 * (time.perf_counter() - t0)
+        text = heard.final or text
         turn = Turn(turn_id=uuid.uuid4(), source="voice", text=text)
         turn.opened.set()  # its tools may act (on the throwaway store)
         base = asyncio.ensure_future(self.replier.base(self.conversation))
@@ -502,10 +511,11 @@ class RawParts:
         if llm_first_ms is None:
             first = (chunker.finish() or [reply or "Okay."])[0]
             llm_first_ms = llm_full_ms
+        first, reply = heard.first_chunk or first, heard.reply or reply
         tts = self.engines.tts
         tts_first_ms = await _synth_ms(tts, first, first_only=True)
         tts_full_ms = await _synth_ms(tts, reply or first, first_only=False)
-        # history grows as in a session (its own replies: the model's cache is reused alike)
+        # history grows as in the first design's session (the model's cache is reused alike)
         if text:
             self.app.record_utterance(self.conversation, text, turn_id=turn.turn_id)
             if reply.strip():
