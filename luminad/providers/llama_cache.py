@@ -111,7 +111,7 @@ class PromptReuse:
             return 0
         new = self.tokens(messages, tools)
         cached = [int(t) for t in llama._input_ids]
-        keep = common_prefix(cached, new)
+        prefix = keep = common_prefix(cached, new)
         if keep >= len(new) or keep + 1 >= len(cached):
             return 0
         ctx = llama._ctx
@@ -125,7 +125,7 @@ class PromptReuse:
             moved = keep - b
             ids += cached[b : b + m]
             keep += m
-        reused = len(ids) - common_prefix(cached, new)
+        reused = keep - prefix
         if not reused:
             return 0
         ctx.kv_cache_seq_rm(0, keep, -1)
