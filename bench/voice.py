@@ -576,9 +576,7 @@ def summarise(
         "premature_paused": sum(r.premature for r in paused),
         "paused": len(paused),
         "extra_turns": sum(max(0, r.turns - 1) for r in runs),
-        "v2v_by_turn": [r.client_v2v_ms for r in runs],
-        "whole": [r.turns == 1 for r in runs],
-        "first_by_turn": [r.first_chunk for r in runs],
+        "runs": runs,
         "partials_per_s": [r.partials / r.speech_s for r in runs if r.speech_s > 0.3],
         "errors": sorted({e for r in runs for e in r.errors}),
         "outcomes": dict(metrics.outcomes),
@@ -672,17 +670,12 @@ def report(
         p_other = pct(other["v2v"], 0.5)
         # the same utterance in both designs: the turn-to-turn spread cancels
         both = [
-            (b - a, first_a == first_b)
-            for a, b, one_a, one_b, first_a, first_b in zip(
-                sem["v2v_by_turn"],
-                other["v2v_by_turn"],
-                sem["whole"],
-                other["whole"],
-                sem["first_by_turn"],
-                other["first_by_turn"],
-                strict=True,
-            )
-            if a is not None and b is not None and one_a and one_b
+            (b.client_v2v_ms - a.client_v2v_ms, a.first_chunk == b.first_chunk)
+            for a, b in zip(sem["runs"], other["runs"], strict=True)
+            if a.client_v2v_ms is not None
+            and b.client_v2v_ms is not None
+            and a.turns == 1
+            and b.turns == 1
         ]
         pairs = [d for d, _ in both]
         # the reply's words set its first audio's time (LLM to the chunk, TTS of it): where the
